@@ -1,0 +1,83 @@
+# dns-blackhole-tester: one static binary (musl + libmnl).
+#
+#   make                  static, stripped ./dns-blackhole-tester (amd64)
+#   make ARCH=arm64       static aarch64 build: build/arm64/dns-blackhole-tester
+#   make check            unit tests (glibc, ASan+UBSan) - needs no root
+#   sudo ./test.sh        everything, in network namespaces
+#
+# libmnl comes as a package (scripts/deps.sh fetches Debian's libmnl-dev,
+# whose libmnl.a links into musl binaries); nothing is vendored.
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+BIN     := dns-blackhole-tester
+SRCS    := main.c nl.c dns.c
+HDRS    := dns.h nl.h libmnl_compat.h
+DEPS    := build/deps/$(ARCH)
+
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
+CFLAGS  ?= -Os
+BASE    := $(WARN) -DVERSION='"$(VERSION)"' -ffunction-sections -fdata-sections \
+           -fno-asynchronous-unwind-tables -fstack-protector-strong
+STATIC  := -static -Wl,--gc-sections -s -Wl,-z,noexecstack -Wl,-z,relro,-z,now
+
+ifeq ($(ARCH),arm64)
+MUSLCC  ?= scripts/musl-cc-arm64.sh
+OUT     := build/arm64/$(BIN)
+else
+MUSLCC  ?= musl-gcc
+OUT     := $(BIN)
+endif
+
+.PHONY: all deps check demo bench clean
+all: $(OUT)
+
+$(DEPS)/.done: scripts/deps.sh
+	sh scripts/deps.sh $(ARCH)
+
+# -isystem offers only the kernel UAPI headers and libmnl.h to musl-gcc:
+# never glibc's /usr/include.
+$(OUT): $(SRCS) $(HDRS) $(DEPS)/.done Makefile
+	@mkdir -p $(dir $(OUT))
+	$(MUSLCC) $(BASE) $(CFLAGS) -DLIBMNL_GLIBC_COMPAT -isystem $(DEPS)/include \
+		-o $@ $(SRCS) $(STATIC) $(DEPS)/lib/libmnl.a
+
+# ---- host (glibc) builds for tests: sanitizers, unit tests ----------
+HOSTCC  ?= gcc
+SAN     := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+HOSTMNL := build/deps/$(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+
+build/host/.deps: scripts/deps.sh
+	sh scripts/deps.sh
+	@mkdir -p build/host && touch $@
+
+build/host/$(BIN)-asan: $(SRCS) $(HDRS) build/host/.deps
+	$(HOSTCC) $(BASE) $(SAN) -isystem $(HOSTMNL)/include -o $@ $(SRCS) $(HOSTMNL)/lib/libmnl.a
+
+build/host/$(BIN)-debug: $(SRCS) $(HDRS) build/host/.deps
+	$(HOSTCC) $(BASE) -g -O1 -isystem $(HOSTMNL)/include -o $@ $(SRCS) $(HOSTMNL)/lib/libmnl.a
+
+build/host/dns_test: tests/dns_test.c dns.c dns.h
+	@mkdir -p build/host
+	$(HOSTCC) $(WARN) $(SAN) -I. -o $@ tests/dns_test.c dns.c
+
+build/host/nl_test: tests/nl_test.c nl.c nl.h build/host/.deps
+	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/nl_test.c nl.c $(HOSTMNL)/lib/libmnl.a
+
+build/host/opts_test: tests/opts_test.c main.c dns.c nl.c $(HDRS) build/host/.deps
+	$(HOSTCC) $(WARN) $(SAN) -DNO_MAIN -I. -isystem $(HOSTMNL)/include -o $@ tests/opts_test.c main.c dns.c nl.c $(HOSTMNL)/lib/libmnl.a
+
+host: build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test
+
+check: build/host/dns_test build/host/opts_test
+	build/host/dns_test
+	build/host/opts_test
+
+demo: all
+	sh scripts/demo.sh
+
+bench: all
+	sh bench/run.sh
+
+clean:
+	rm -rf build $(BIN)

@@ -1,0 +1,1095 @@
+/* main.c - dns-blackhole-tester: options, the query loop, logging.
+ *
+ * One UDP socket, connect()ed to the DNS server for the life of the
+ * process, so every query leaves from the same address and port: the
+ * same conntrack flow, exactly like a long-lived resolver. Each cycle
+ * sends one query, waits for the answer, and looks at that flow's own
+ * conntrack entry (one netlink GET of its exact tuple). */
+#define _GNU_SOURCE
+#include "dns.h"
+#include "nl.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef VERSION
+#define VERSION "0.0.0-dev"
+#endif
+#define PROG "dns-blackhole-tester"
+#define NS_PER_MS UINT64_C(1000000)
+#define NS_PER_S UINT64_C(1000000000)
+#define STATS_EVERY (60 * NS_PER_S)
+
+enum exit_code { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_BLACKHOLE = 3 };
+enum mode { MODE_DELETE, MODE_MONITOR, MODE_HEAL };
+
+/* ---- logging ------------------------------------------------------ */
+
+static struct { int json, verbose; } logcfg;
+
+struct line {
+	char buf[4096];
+	size_t n;
+};
+
+static void raw(struct line *l, const char *s, size_t len)
+{
+	if (l->n + len >= sizeof l->buf - 2)      /* keep room for '}' '\n' */
+		len = l->n < sizeof l->buf - 2 ? sizeof l->buf - 2 - l->n : 0;
+	memcpy(l->buf + l->n, s, len);
+	l->n += len;
+}
+
+static void raws(struct line *l, const char *s) { raw(l, s, strlen(s)); }
+
+/* logfmt values are quoted when they hold a blank, '=', '"' or are
+ * empty; JSON strings are always quoted. Both escape '"', '\' and
+ * control bytes, so one event is always exactly one line. */
+static void quoted(struct line *l, const char *v, int force)
+{
+	int need = force || !*v;
+	for (const char *p = v; *p && !need; p++)
+		need = *p == ' ' || *p == '=' || *p == '"' || (unsigned char)*p < 0x20;
+	if (!need) {
+		raws(l, v);
+		return;
+	}
+	raws(l, "\"");
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		char esc[8];
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\'; esc[1] = (char)*p; esc[2] = 0;
+		} else if (*p == '\n') {
+			strcpy(esc, "\\n");
+		} else if (*p < 0x20 || *p == 0x7f) {
+			snprintf(esc, sizeof esc, "\\u%04x", *p);
+		} else {
+			esc[0] = (char)*p; esc[1] = 0;
+		}
+		raws(l, esc);
+	}
+	raws(l, "\"");
+}
+
+static void key(struct line *l, const char *k)
+{
+	if (logcfg.json) {
+		raws(l, ",\"");
+		raws(l, k);
+		raws(l, "\":");
+	} else {
+		raws(l, " ");
+		raws(l, k);
+		raws(l, "=");
+	}
+}
+
+static void kv(struct line *l, const char *k, const char *v)
+{
+	key(l, k);
+	quoted(l, v, logcfg.json);
+}
+
+/* A number: bare in both formats. */
+static void kvf(struct line *l, const char *k, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void kvf(struct line *l, const char *k, const char *fmt, ...)
+{
+	char v[64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(v, sizeof v, fmt, ap);
+	va_end(ap);
+	key(l, k);
+	raws(l, v);
+}
+
+static void kvu(struct line *l, const char *k, uint64_t v) { kvf(l, k, "%" PRIu64, v); }
+
+static void kv_ms(struct line *l, const char *k, uint64_t ns)
+{
+	kvf(l, k, "%" PRIu64 ".%03" PRIu64, ns / NS_PER_MS, ns % NS_PER_MS / 1000);
+}
+
+static void begin(struct line *l, const char *level, const char *event)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[96];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	l->n = 0;
+	if (logcfg.json) {
+		raws(l, "{\"ts\":\"");
+		raws(l, when);
+		raws(l, "\"");
+	} else {
+		raws(l, "ts=");
+		raws(l, when);
+	}
+	kv(l, "level", level);
+	kv(l, "event", event);
+}
+
+/* Writes the line with one write(2). A closed or full stdout loses the
+ * line, never the process: SIGPIPE is ignored and errors dropped. */
+static void end(struct line *l)
+{
+	if (logcfg.json)
+		raws(l, "}");
+	l->buf[l->n++] = '\n';
+	for (size_t off = 0; off < l->n;) {
+		ssize_t w = write(STDOUT_FILENO, l->buf + off, l->n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
+/* ---- parsing option values ---------------------------------------- */
+
+/* "500ms", "1s", "1.5s", "2m", "1m30s", "100us", bare "3" (seconds). */
+int parse_duration(const char *s, uint64_t *out)
+{
+	static const struct { const char *u; uint64_t ns; } units[] = {
+		{"ns", 1}, {"us", 1000}, {"\xc2\xb5s", 1000}, {"ms", NS_PER_MS},
+		{"s", NS_PER_S}, {"m", 60 * NS_PER_S}, {"h", 3600 * NS_PER_S},
+	};
+	const uint64_t max = UINT64_C(366) * 24 * 3600 * NS_PER_S;   /* a year */
+	uint64_t total = 0;
+	const char *p = s;
+	if (!*p)
+		return -1;
+	while (*p) {
+		uint64_t whole = 0, frac = 0, scale = 1;
+		int digits = 0;
+		for (; *p >= '0' && *p <= '9'; p++, digits++) {
+			whole = whole * 10 + (uint64_t)(*p - '0');
+			if (whole > max)
+				return -1;
+		}
+		if (*p == '.')
+			for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+				if (scale < NS_PER_S) {
+					frac = frac * 10 + (uint64_t)(*p - '0');
+					scale *= 10;
+				}
+		if (!digits)
+			return -1;
+		uint64_t unit = 0;
+		size_t ulen = 0;
+		for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+			size_t n = strlen(units[i].u);
+			if (!strncmp(p, units[i].u, n) && n > ulen &&
+			    !(n == 1 && p[0] == 'm' && p[1] == 's')) {
+				unit = units[i].ns;
+				ulen = n;
+			}
+		}
+		if (!ulen) {
+			if (*p || p != s + strspn(s, "0123456789."))
+				return -1;             /* only a lone number may omit it */
+			unit = NS_PER_S;
+		}
+		p += ulen;
+		if (whole > max / unit)
+			return -1;
+		total += whole * unit + frac * unit / scale;
+		if (total > max)
+			return -1;
+	}
+	*out = total;
+	return total ? 0 : -1;
+}
+
+/* Shortest exact form: 1s, 500ms, 1.5s, 250us. */
+static void fmt_duration(uint64_t ns, char *buf, size_t cap)
+{
+	if (ns % NS_PER_S == 0)
+		snprintf(buf, cap, "%" PRIu64 "s", ns / NS_PER_S);
+	else if (ns % NS_PER_MS == 0)
+		snprintf(buf, cap, "%" PRIu64 "ms", ns / NS_PER_MS);
+	else if (ns % 1000 == 0)
+		snprintf(buf, cap, "%" PRIu64 "us", ns / 1000);
+	else
+		snprintf(buf, cap, "%" PRIu64 "ns", ns);
+}
+
+static int parse_port(const char *s, int allow_zero)
+{
+	char *end;
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > 65535 || (v == 0 && !allow_zero))
+		return -1;
+	return (int)v;
+}
+
+/* ADDR, ADDR:PORT, [V6], [V6]:PORT, bare V6, V6%zone. NULL or a reason. */
+const char *parse_addr(const char *s, int defport, int allow_zero_port,
+                       struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	const char *port = NULL;
+	size_t hlen;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close)
+			return "missing ']'";
+		hlen = (size_t)(close - s - 1);
+		if (close[1] == ':')
+			port = close + 2;
+		else if (close[1])
+			return "unexpected text after ']'";
+		s++;
+	} else {
+		const char *colon = strchr(s, ':');
+		hlen = strlen(s);
+		if (colon && !strchr(colon + 1, ':')) {   /* exactly one ':' */
+			hlen = (size_t)(colon - s);
+			port = colon + 1;
+		}
+	}
+	if (hlen == 0 || hlen >= sizeof host)
+		return "not an IP address";
+	memcpy(host, s, hlen);
+	host[hlen] = 0;
+	int p = defport;
+	if (port && (p = parse_port(port, allow_zero_port)) < 0)
+		return "bad port";
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)p);
+		return NULL;
+	}
+	char *zone = strchr(host, '%');
+	if (zone)
+		*zone++ = 0;
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+		return "not an IP address";
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons((uint16_t)p);
+	if (zone) {
+		int z = parse_port(zone, 0);     /* a number, or an interface */
+		in6->sin6_scope_id = z > 0 ? (uint32_t)z : if_nametoindex(zone);
+		if (!in6->sin6_scope_id)
+			return "unknown IPv6 zone";
+	}
+	return NULL;
+}
+
+static socklen_t sa_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                 : sizeof(struct sockaddr_in);
+}
+
+/* "10.0.0.10:53" or "[fd00::a]:53". */
+static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof a);
+		snprintf(buf, cap, "[%s]:%u", a, ntohs(in6->sin6_port));
+	} else {
+		const struct sockaddr_in *in4 = (const void *)ss;
+		inet_ntop(AF_INET, &in4->sin_addr, a, sizeof a);
+		snprintf(buf, cap, "%s:%u", a, ntohs(in4->sin_port));
+	}
+}
+
+/* The first nameserver of resolv.conf, as a string into buf. */
+static int resolv_nameserver(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "re");
+	char line[512];
+	int found = -1;
+	if (!f)
+		return -1;
+	while (found < 0 && fgets(line, sizeof line, f)) {
+		char *p = line + strspn(line, " \t");
+		if (strncmp(p, "nameserver", 10) || !strchr(" \t", p[10]) || !p[10])
+			continue;
+		p += 10;
+		p += strspn(p, " \t");
+		size_t n = strcspn(p, " \t\r\n#;");
+		if (n && n < cap) {
+			memcpy(buf, p, n);
+			buf[n] = 0;
+			found = 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* ---- options ------------------------------------------------------ */
+
+struct opts {
+	struct sockaddr_storage server, source;
+	int have_source;
+	const char *name;
+	uint16_t qtype;
+	uint64_t interval, timeout;
+	uint64_t count;               /* 0: until a signal */
+	enum mode mode;
+	int no_conntrack;
+};
+
+static const char usage_text[] =
+"Usage: " PROG " [OPTIONS]\n"
+"Sends a DNS query over one UDP socket every interval and watches that\n"
+"flow's own conntrack entry for the kube-proxy DNS blackhole\n"
+"(kubernetes/kubernetes#126468).\n"
+"\n"
+"  -d, --server ADDR[:PORT]  DNS server (the kube-dns Service VIP): 10.0.0.10:53,\n"
+"                            [fd00::a]:53 or a bare address (port 53).\n"
+"                            Default: first nameserver in /etc/resolv.conf\n"
+"  -n, --name NAME           name to query (default kubernetes.default.svc.cluster.local.)\n"
+"  -t, --type TYPE           A (default), AAAA, or a type number\n"
+"  -i, --interval DURATION   time between queries (default 1s): 500ms, 1s, 2m; bare = seconds\n"
+"  -w, --timeout DURATION    how long to wait for each reply (default 2s)\n"
+"  -s, --source ADDR[:PORT]  bind the one socket here (default: kernel's choice)\n"
+"  -c, --count N             stop after N queries (default: until SIGINT/SIGTERM)\n"
+"      --monitor             never delete our own DNAT'd entry (passive detection)\n"
+"      --heal                when our own flow is blackholed, report it, then delete that entry\n"
+"      --no-conntrack        DNS only (chosen automatically without CAP_NET_ADMIN)\n"
+"      --log-format FMT      logfmt (default) or json\n"
+"  -v, --verbose             one line per query as well\n"
+"  -V, --version             print the version and exit\n"
+"  -h, --help                print this help and exit\n"
+"\n"
+"Exit status: 0 stopped by a signal, or --count run fully answered; 1 some\n"
+"queries failed, no blackhole; 2 usage or setup error; 3 a blackhole was seen.\n";
+
+/* One clear line on stderr, then exit 2: nothing has been sent yet. */
+static void usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see --help)\n");
+	exit(EXIT_USAGE);
+}
+
+enum { OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_LOG_FORMAT };
+
+static const struct option longopts[] = {
+	{"server", required_argument, NULL, 'd'},
+	{"name", required_argument, NULL, 'n'},
+	{"type", required_argument, NULL, 't'},
+	{"interval", required_argument, NULL, 'i'},
+	{"timeout", required_argument, NULL, 'w'},
+	{"source", required_argument, NULL, 's'},
+	{"count", required_argument, NULL, 'c'},
+	{"monitor", no_argument, NULL, OPT_MONITOR},
+	{"heal", no_argument, NULL, OPT_HEAL},
+	{"no-conntrack", no_argument, NULL, OPT_NO_CONNTRACK},
+	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+	{"verbose", no_argument, NULL, 'v'},
+	{"version", no_argument, NULL, 'V'},
+	{"help", no_argument, NULL, 'h'},
+	{0, 0, 0, 0},
+};
+
+static void parse_count(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (!*s || *s == '-' || *s == '+' || errno || *end || v == 0)
+		usage_error("--count '%s': want a whole number of at least 1", s);
+	*out = v;
+}
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	const char *server = NULL, *source = NULL, *why;
+	int monitor = 0, heal = 0, c;
+	char ns[INET6_ADDRSTRLEN + IF_NAMESIZE + 8];
+
+	memset(o, 0, sizeof *o);
+	o->name = "kubernetes.default.svc.cluster.local.";
+	o->qtype = 1;
+	o->interval = NS_PER_S;
+	o->timeout = 2 * NS_PER_S;
+	opterr = 0;                          /* our own messages, one line */
+	while ((c = getopt_long(argc, argv, ":d:n:t:i:w:s:c:vVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': server = optarg; break;
+		case 'n': o->name = optarg; break;
+		case 't': {
+			int t = dns_type_from_str(optarg);
+			if (t < 0)
+				usage_error("--type '%s': want A, AAAA or a number 1-65535", optarg);
+			o->qtype = (uint16_t)t;
+			break;
+		}
+		case 'i':
+			if (parse_duration(optarg, &o->interval) < 0)
+				usage_error("--interval '%s': want a positive duration such as 500ms, 1s, 2m", optarg);
+			break;
+		case 'w':
+			if (parse_duration(optarg, &o->timeout) < 0)
+				usage_error("--timeout '%s': want a positive duration such as 500ms, 2s", optarg);
+			break;
+		case 's': source = optarg; break;
+		case 'c': parse_count(optarg, &o->count); break;
+		case OPT_MONITOR: monitor = 1; break;
+		case OPT_HEAL: heal = 1; break;
+		case OPT_NO_CONNTRACK: o->no_conntrack = 1; break;
+		case OPT_LOG_FORMAT:
+			if (!strcmp(optarg, "json"))
+				logcfg.json = 1;
+			else if (strcmp(optarg, "logfmt"))
+				usage_error("--log-format '%s': want logfmt or json", optarg);
+			break;
+		case 'v': logcfg.verbose = 1; break;
+		case 'V': printf(PROG " %s\n", VERSION); exit(EXIT_OK);
+		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
+		case ':': usage_error("option '%s' needs a value", argv[optind - 1]);
+		default: usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (monitor && heal)
+		usage_error("--monitor and --heal cannot be used together");
+	o->mode = heal ? MODE_HEAL : monitor ? MODE_MONITOR : MODE_DELETE;
+	if ((why = dns_check_name(o->name)))
+		usage_error("--name '%s': %s", o->name, why);
+	if (!server) {
+		if (resolv_nameserver("/etc/resolv.conf", ns, sizeof ns) < 0)
+			usage_error("no --server given and no nameserver found in /etc/resolv.conf");
+		server = ns;
+	}
+	if ((why = parse_addr(server, 53, 0, &o->server)))
+		usage_error("--server '%s': %s", server, why);
+	if (source) {
+		if ((why = parse_addr(source, 0, 1, &o->source)))
+			usage_error("--source '%s': %s", source, why);
+		if (o->source.ss_family != o->server.ss_family)
+			usage_error("--source '%s' is not of the server's address family", source);
+		o->have_source = 1;
+	}
+}
+
+/* ---- the tester's state ------------------------------------------- */
+
+enum cause { CAUSE_NONE, CAUSE_BLACKHOLE, CAUSE_NO_REPLY, CAUSE_NO_ENTRY,
+             CAUSE_UNKNOWN, CAUSE_REFUSED, CAUSE_SEND };
+static const char *const cause_names[] = {
+	"none", "blackhole", "no_reply", "no_entry", "unknown", "refused", "send_error",
+};
+
+/* What one look at our own entry found. */
+enum ct_state { CT_UNKNOWN, CT_NONE, CT_DNAT, CT_BLACKHOLE, CT_DIRECT };
+
+struct stats {
+	uint64_t sent, answered, timeouts, refused, send_errors, unexpected;
+	uint64_t blackholes, heals, deleted, skipped_ticks;
+	uint64_t longest_outage_ns;
+};
+
+struct tester {
+	struct opts o;
+	int fd;
+	struct sockaddr_storage src;
+	char src_s[64], server_s[64];
+	struct ct_tuple flow;         /* our own flow's original tuple */
+	struct nl *nl;                /* NULL: no conntrack */
+	struct stats st;
+	uint8_t query[DNS_MAX_QUERY];
+	int qlen;
+	/* blackhole state: on from the blackhole event until recovery */
+	int bh_active;
+	uint32_t bh_id;
+	int seen_blackhole;           /* ever: for the exit status */
+	int cycle_blackhole;          /* this cycle's query was blackholed */
+	/* the current outage episode */
+	int out_open;
+	uint64_t out_start, out_failed;
+	enum cause out_cause;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* Flow events name the flow: src= and server= on every line. */
+static void begin_flow(struct tester *t, struct line *l, const char *level,
+                       const char *event)
+{
+	begin(l, level, event);
+	kv(l, "src", t->src_s);
+	kv(l, "server", t->server_s);
+}
+
+/* Sleeps until deadline (monotonic) or until fd is readable (fd >= 0).
+ * SIGINT/SIGTERM are blocked except inside ppoll, so a signal can never
+ * slip in between the check and the sleep. Returns 1 readable, 0 at the
+ * deadline, -1 when asked to stop. */
+static sigset_t wait_mask;
+
+static int wait_for(int fd, uint64_t deadline)
+{
+	for (;;) {
+		if (stop_signal)
+			return -1;
+		uint64_t now = now_ns();
+		if (now >= deadline)
+			return 0;
+		uint64_t left = deadline - now;
+		struct timespec ts = {(time_t)(left / NS_PER_S), (long)(left % NS_PER_S)};
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = ppoll(&p, fd >= 0 ? 1 : 0, &ts, &wait_mask);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return 0;
+	}
+}
+
+/* ---- our own conntrack entry -------------------------------------- */
+
+static void log_nl_error(struct tester *t, const char *op, int err)
+{
+	struct line l;
+	begin_flow(t, &l, "error", "conntrack_error");
+	kv(&l, "op", op);
+	kv(&l, "err", strerror(-err));
+	end(&l);
+}
+
+/* Conntrack lost for good (EPERM): say so once and go on with DNS. */
+static void conntrack_unavailable(struct tester *t, const char *why)
+{
+	struct line l;
+	begin_flow(t, &l, "warn", "conntrack_unavailable");
+	kv(&l, "reason", why);
+	kv(&l, "effect", "DNS only: blackholes cannot be named, timeouts get cause=unknown");
+	end(&l);
+	nl_close(t->nl);
+	t->nl = NULL;
+}
+
+/* The command an operator would type to clear the entry by hand. */
+static void fix_command(const struct ct_entry *e, char *buf, size_t cap)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	inet_ntop(e->orig.family, e->orig.src.b, s, sizeof s);
+	inet_ntop(e->orig.family, e->orig.dst.b, d, sizeof d);
+	snprintf(buf, cap, "conntrack -D -f %s -p udp --orig-src %s --orig-dst %s --sport %u --dport %u",
+	         e->orig.family == AF_INET6 ? "ipv6" : "ipv4", s, d, e->orig.sport, e->orig.dport);
+}
+
+static int delete_entry(struct tester *t, const struct ct_entry *e)
+{
+	int err = nl_delete(t->nl, e);
+	if (err == -ENOENT)
+		return err;        /* gone or replaced since we read it: leave it */
+	if (err < 0) {
+		log_nl_error(t, "delete", err);
+		return err;
+	}
+	return 0;
+}
+
+static void blackhole_seen(struct tester *t, const struct ct_entry *e)
+{
+	char entry[512], fix[256];
+	struct line l;
+	t->cycle_blackhole = 1;
+	if (t->bh_active && t->bh_id == e->id)
+		return;                       /* logged when it began */
+	t->bh_active = 1;
+	t->bh_id = e->id;
+	t->seen_blackhole = 1;
+	t->st.blackholes++;
+	ct_format(e, entry, sizeof entry);
+	fix_command(e, fix, sizeof fix);
+	begin_flow(t, &l, "error", "blackhole");
+	kv(&l, "entry", entry);
+	kvu(&l, "id", e->id);
+	kv(&l, "explain", "conntrack entry to the VIP without DNAT: every query from this socket skips NAT");
+	kv(&l, "fix", fix);
+	end(&l);
+	if (t->o.mode != MODE_HEAL)
+		return;
+	if (delete_entry(t, e) == 0) {
+		t->st.heals++;
+		begin_flow(t, &l, "info", "healed");
+		kv(&l, "entry", entry);
+		kvu(&l, "id", e->id);
+		end(&l);
+	}
+}
+
+/* One netlink GET of our exact tuple: what state is our flow in?
+ * Deletes a DNAT'd entry when may_delete (the query is answered or
+ * given up: never while its reply may still be on the way). */
+static enum ct_state check_entry(struct tester *t, int may_delete, struct ct_entry *e)
+{
+	if (!t->nl)
+		return CT_UNKNOWN;
+	int err = nl_get(t->nl, &t->flow, e);
+	if (err == -ENOENT)
+		return CT_NONE;
+	if (err == -EPERM) {
+		conntrack_unavailable(t, "netlink: operation not permitted (no CAP_NET_ADMIN)");
+		return CT_UNKNOWN;
+	}
+	if (err < 0) {
+		log_nl_error(t, "get", err);
+		return CT_UNKNOWN;
+	}
+	if (ct_is_dnat(e)) {
+		t->bh_active = 0;
+		if (may_delete && t->o.mode != MODE_MONITOR && delete_entry(t, e) == 0) {
+			t->st.deleted++;
+			if (logcfg.verbose) {
+				char entry[512];
+				struct line l;
+				ct_format(e, entry, sizeof entry);
+				begin_flow(t, &l, "debug", "conntrack_deleted");
+				kvu(&l, "id", e->id);
+				kv(&l, "entry", entry);
+				end(&l);
+			}
+		}
+		return CT_DNAT;
+	}
+	if (ct_seen_reply(e)) {
+		t->bh_active = 0;
+		return CT_DIRECT;             /* the VIP answers for itself */
+	}
+	blackhole_seen(t, e);
+	return CT_BLACKHOLE;
+}
+
+/* ---- outage accounting -------------------------------------------- */
+
+static void failed(struct tester *t, enum cause c)
+{
+	if (!t->out_open) {
+		t->out_open = 1;
+		t->out_start = now_ns();
+		t->out_failed = 0;
+		t->out_cause = c;
+	}
+	t->out_failed++;
+	if (c == CAUSE_BLACKHOLE || t->out_cause != CAUSE_BLACKHOLE)
+		t->out_cause = c;             /* a blackhole names the episode */
+}
+
+static void answered(struct tester *t)
+{
+	t->bh_active = 0;
+	if (!t->out_open)
+		return;
+	uint64_t len = now_ns() - t->out_start;
+	if (len > t->st.longest_outage_ns)
+		t->st.longest_outage_ns = len;
+	struct line l;
+	begin_flow(t, &l, "info", "recovered");
+	kvu(&l, "outage_ms", len / NS_PER_MS);
+	kvu(&l, "failed", t->out_failed);
+	kv(&l, "cause", cause_names[t->out_cause]);
+	end(&l);
+	t->out_open = 0;
+}
+
+static void log_stats(struct tester *t, const char *event)
+{
+	struct stats *s = &t->st;
+	uint64_t longest = s->longest_outage_ns;
+	if (t->out_open && now_ns() - t->out_start > longest)
+		longest = now_ns() - t->out_start;
+	struct line l;
+	begin_flow(t, &l, "info", event);
+	kvu(&l, "sent", s->sent);
+	kvu(&l, "answered", s->answered);
+	kvu(&l, "timeouts", s->timeouts);
+	kvu(&l, "refused", s->refused);
+	kvu(&l, "send_errors", s->send_errors);
+	kvu(&l, "blackholes", s->blackholes);
+	kvu(&l, "heals", s->heals);
+	kvu(&l, "deleted", s->deleted);
+	kvu(&l, "unexpected", s->unexpected);
+	kvu(&l, "skipped_ticks", s->skipped_ticks);
+	kvu(&l, "longest_outage_ms", longest / NS_PER_MS);
+	kv(&l, "blackholed_now", t->bh_active ? "true" : "false");
+	end(&l);
+}
+
+/* ---- one cycle ---------------------------------------------------- */
+
+enum rx { RX_NONE, RX_ANSWER, RX_REFUSED };
+
+/* Reads every datagram waiting; ignores (and counts) those that do not
+ * answer our query. Returns RX_ANSWER with r filled, RX_REFUSED for an
+ * ICMP port unreachable, or RX_NONE. */
+static enum rx read_replies(struct tester *t, struct dns_reply *r, int *bad_logged)
+{
+	uint8_t buf[4096];
+	for (;;) {
+		ssize_t n = recv(t->fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ECONNREFUSED)
+				return RX_REFUSED;
+			return RX_NONE;        /* EAGAIN, or an ICMP error we skip */
+		}
+		int rc = (size_t)n > sizeof buf ? DNS_ESHORT
+		       : dns_parse_reply(buf, (size_t)n, t->query, (size_t)t->qlen, r);
+		if (rc == DNS_OK)
+			return RX_ANSWER;
+		t->st.unexpected++;
+		if (!*bad_logged || logcfg.verbose) {   /* a flood: one line a cycle */
+			struct line l;
+			begin_flow(t, &l, "warn", "unexpected_reply");
+			kv(&l, "reason", (size_t)n > sizeof buf ? "oversized" : dns_result_str(rc));
+			kvu(&l, "bytes", (uint64_t)n);
+			end(&l);
+			*bad_logged = 1;
+		}
+	}
+}
+
+static void log_reply(struct tester *t, const struct dns_reply *r, uint64_t rtt)
+{
+	char addr[INET6_ADDRSTRLEN] = "", tbuf[16];
+	struct line l;
+	int bad = r->rcode != 0;
+	if (!logcfg.verbose && !bad)
+		return;
+	if (r->addr_family)
+		inet_ntop(r->addr_family, r->addr, addr, sizeof addr);
+	begin_flow(t, &l, bad ? "warn" : "info", "reply");
+	kvu(&l, "seq", t->st.sent);
+	kvf(&l, "id", "%u", r->id);
+	kv(&l, "rcode", dns_rcode_str(r->rcode));
+	kv(&l, "type", dns_type_str(t->o.qtype, tbuf, sizeof tbuf));
+	kvu(&l, "answers", r->ancount);
+	if (*addr)
+		kv(&l, "addr", addr);
+	if (r->tc)
+		kv(&l, "truncated", "true");
+	kv_ms(&l, "rtt_ms", rtt);
+	end(&l);
+}
+
+static void log_failure(struct tester *t, const char *event, enum cause c,
+                        uint64_t waited, const struct ct_entry *e, int have_e,
+                        const char *err)
+{
+	char entry[512];
+	struct line l;
+	begin_flow(t, &l, "error", event);
+	kvu(&l, "seq", t->st.sent);
+	kv(&l, "cause", cause_names[c]);
+	if (waited)
+		kv_ms(&l, "waited_ms", waited);
+	if (err)
+		kv(&l, "err", err);
+	if (have_e) {
+		ct_format(e, entry, sizeof entry);
+		kv(&l, "entry", entry);
+	}
+	end(&l);
+	failed(t, c);
+}
+
+static uint16_t random_id(void)
+{
+	uint16_t id;
+	if (getrandom(&id, sizeof id, GRND_NONBLOCK) == sizeof id)
+		return id;
+	/* No getrandom (old kernel, strict seccomp): the clock's low bits. */
+	uint64_t n = now_ns();
+	return (uint16_t)(n ^ n >> 16 ^ n >> 32);
+}
+
+/* How long after sending to look at our entry if no reply has come:
+ * soon enough to name a blackhole within one interval, late enough
+ * that a healthy server has answered and set SEEN_REPLY. */
+static uint64_t probe_delay(const struct opts *o)
+{
+	uint64_t d = (o->interval < o->timeout ? o->interval : o->timeout) / 4;
+	return d > 250 * NS_PER_MS ? 250 * NS_PER_MS : d;
+}
+
+static void cycle(struct tester *t)
+{
+	struct ct_entry e;
+	struct dns_reply r;
+	int bad_logged = 0;
+	enum ct_state cs;
+
+	t->cycle_blackhole = 0;
+	t->qlen = dns_build_query(t->query, sizeof t->query, random_id(), t->o.name, t->o.qtype);
+	uint64_t sent_at = now_ns();
+	if (send(t->fd, t->query, (size_t)t->qlen, 0) < 0) {
+		int err = errno;
+		enum cause c = err == ECONNREFUSED ? CAUSE_REFUSED : CAUSE_SEND;
+		t->st.sent++;
+		if (c == CAUSE_REFUSED)
+			t->st.refused++;
+		else
+			t->st.send_errors++;
+		log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, 0, strerror(err));
+		check_entry(t, 1, &e);
+		return;
+	}
+	t->st.sent++;
+
+	uint64_t deadline = sent_at + t->o.timeout;
+	uint64_t probe_at = sent_at + probe_delay(&t->o);
+	int probed = t->nl == NULL;
+	for (;;) {
+		int w = wait_for(t->fd, probed ? deadline : probe_at);
+		if (w < 0)
+			return;                   /* stopping: this query does not count */
+		if (w == 0) {
+			if (!probed) {
+				probed = 1;
+				check_entry(t, 0, &e);
+				continue;
+			}
+			break;                    /* timed out */
+		}
+		enum rx rx = read_replies(t, &r, &bad_logged);
+		if (rx == RX_ANSWER) {
+			uint64_t rtt = now_ns() - sent_at;
+			t->st.answered++;
+			log_reply(t, &r, rtt);
+			answered(t);
+			check_entry(t, 1, &e);
+			return;
+		}
+		if (rx == RX_REFUSED) {
+			t->st.refused++;
+			cs = check_entry(t, 1, &e);
+			log_failure(t, "refused", CAUSE_REFUSED, now_ns() - sent_at, &e,
+			            cs != CT_UNKNOWN && cs != CT_NONE, "connection refused (ICMP port unreachable)");
+			return;
+		}
+	}
+
+	/* Timed out: the same lookup says why. */
+	t->st.timeouts++;
+	cs = check_entry(t, 1, &e);
+	enum cause c = CAUSE_UNKNOWN;
+	if (t->cycle_blackhole || cs == CT_BLACKHOLE)
+		c = CAUSE_BLACKHOLE;
+	else if (cs == CT_DNAT || cs == CT_DIRECT)
+		c = CAUSE_NO_REPLY;
+	else if (cs == CT_NONE)
+		c = CAUSE_NO_ENTRY;
+	log_failure(t, "timeout", c, now_ns() - sent_at, &e,
+	            cs != CT_UNKNOWN && cs != CT_NONE, NULL);
+}
+
+/* ---- set-up and the loop ------------------------------------------ */
+
+static void setup_error(const char *what, int err) __attribute__((noreturn));
+static void setup_error(const char *what, int err)
+{
+	fprintf(stderr, PROG ": %s: %s\n", what, strerror(err));
+	exit(EXIT_USAGE);
+}
+
+/* The one socket: bound (if asked), connected, kept for life. */
+static void open_socket(struct tester *t)
+{
+	const struct opts *o = &t->o;
+	char what[128];
+	t->fd = socket(o->server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (t->fd < 0)
+		setup_error("socket", errno);
+	if (o->have_source && bind(t->fd, (const struct sockaddr *)&o->source, sa_len(&o->source)) < 0) {
+		fmt_addr(&o->source, t->src_s, sizeof t->src_s);
+		snprintf(what, sizeof what, "bind %s", t->src_s);
+		setup_error(what, errno);
+	}
+	if (connect(t->fd, (const struct sockaddr *)&o->server, sa_len(&o->server)) < 0) {
+		snprintf(what, sizeof what, "connect %s", t->server_s);
+		setup_error(what, errno);
+	}
+	socklen_t len = sizeof t->src;
+	if (getsockname(t->fd, (struct sockaddr *)&t->src, &len) < 0)
+		setup_error("getsockname", errno);
+	fmt_addr(&t->src, t->src_s, sizeof t->src_s);
+
+	/* Our flow as conntrack sees it in the original direction. */
+	struct ct_tuple *f = &t->flow;
+	f->family = (uint8_t)o->server.ss_family;
+	f->proto = IPPROTO_UDP;
+	if (f->family == AF_INET6) {
+		f->src.v6 = ((struct sockaddr_in6 *)&t->src)->sin6_addr;
+		f->dst.v6 = ((const struct sockaddr_in6 *)&o->server)->sin6_addr;
+		f->sport = ntohs(((struct sockaddr_in6 *)&t->src)->sin6_port);
+		f->dport = ntohs(((const struct sockaddr_in6 *)&o->server)->sin6_port);
+	} else {
+		f->src.v4 = ((struct sockaddr_in *)&t->src)->sin_addr;
+		f->dst.v4 = ((const struct sockaddr_in *)&o->server)->sin_addr;
+		f->sport = ntohs(((struct sockaddr_in *)&t->src)->sin_port);
+		f->dport = ntohs(((const struct sockaddr_in *)&o->server)->sin_port);
+	}
+}
+
+/* Opens ctnetlink and proves it works with one GET of our own tuple.
+ * Returns NULL and a reason when conntrack cannot be used. */
+static struct nl *open_conntrack(struct tester *t, const char **why)
+{
+	static char reason[160];
+	struct ct_entry e;
+	struct nl *nl = nl_open();
+	if (!nl) {
+		snprintf(reason, sizeof reason, "cannot open a netfilter netlink socket: %s", strerror(errno));
+		*why = reason;
+		return NULL;
+	}
+	int err = nl_get(nl, &t->flow, &e);
+	if (err == 0 || err == -ENOENT)
+		return nl;
+	snprintf(reason, sizeof reason, "ctnetlink refused a lookup: %s%s", strerror(-err),
+	         err == -EPERM ? " (no CAP_NET_ADMIN)" : "");
+	*why = reason;
+	nl_close(nl);
+	return NULL;
+}
+
+static void log_start(struct tester *t)
+{
+	static const char *const modes[] = {"delete", "monitor", "heal"};
+	char iv[32], to[32], tbuf[16];
+	const char *node = getenv("NODE_NAME");
+	struct line l;
+	fmt_duration(t->o.interval, iv, sizeof iv);
+	fmt_duration(t->o.timeout, to, sizeof to);
+	begin_flow(t, &l, "info", "start");
+	kv(&l, "version", VERSION);
+	kv(&l, "name", t->o.name);
+	kv(&l, "type", dns_type_str(t->o.qtype, tbuf, sizeof tbuf));
+	kv(&l, "interval", iv);
+	kv(&l, "timeout", to);
+	kv(&l, "mode", t->nl ? modes[t->o.mode] : "no-conntrack");
+	kv(&l, "conntrack", t->nl ? "on" : "off");
+	if (t->o.count)
+		kvu(&l, "count", t->o.count);
+	if (node && *node)
+		kv(&l, "node", node);
+	kvu(&l, "pid", (uint64_t)getpid());
+	end(&l);
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigset_t block;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);             /* a closed stdout is not fatal */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &wait_mask);
+	sigdelset(&wait_mask, SIGINT);
+	sigdelset(&wait_mask, SIGTERM);
+}
+
+static int run(struct tester *t)
+{
+	uint64_t t0 = now_ns(), k = 0, next_stats = t0 + STATS_EVERY;
+	while (!stop_signal) {
+		if (wait_for(-1, t0 + k * t->o.interval) < 0)
+			break;
+		cycle(t);
+		if (t->o.count && t->st.sent >= t->o.count)
+			break;
+		/* Next tick on the absolute grid; skip the ones we overran. */
+		uint64_t now = now_ns(), next = k + 1;
+		if (now > t0 + next * t->o.interval)
+			next = (now - t0) / t->o.interval + 1;
+		t->st.skipped_ticks += next - k - 1;
+		k = next;
+		if (now >= next_stats) {
+			log_stats(t, "stats");
+			next_stats += STATS_EVERY * ((now - next_stats) / STATS_EVERY + 1);
+		}
+	}
+	log_stats(t, "stats");
+	struct line l;
+	begin_flow(t, &l, "info", "stop");
+	if (stop_signal)
+		kv(&l, "reason", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+	else
+		kv(&l, "reason", "count");
+	end(&l);
+	if (t->seen_blackhole)
+		return EXIT_BLACKHOLE;
+	if (!stop_signal && t->st.answered < t->st.sent)
+		return EXIT_FAILED;
+	return EXIT_OK;
+}
+
+#ifndef NO_MAIN
+int main(int argc, char **argv)
+{
+	static struct tester t;               /* zeroed, off the stack */
+	const char *why = NULL;
+	parse_args(argc, argv, &t.o);
+	fmt_addr(&t.o.server, t.server_s, sizeof t.server_s);
+	setup_signals();
+	open_socket(&t);
+	if (!t.o.no_conntrack)
+		t.nl = open_conntrack(&t, &why);
+	log_start(&t);
+	if (why)
+		conntrack_unavailable(&t, why);
+	int rc = run(&t);
+	nl_close(t.nl);
+	close(t.fd);
+	return rc;
+}
+#endif
