@@ -169,6 +169,10 @@ static void end(struct line *l)
 
 /* ---- parsing option values ---------------------------------------- */
 
+int parse_duration(const char *s, uint64_t *out);
+const char *parse_addr(const char *s, int defport, int allow_zero_port,
+                       struct sockaddr_storage *ss);
+
 /* "500ms", "1s", "1.5s", "2m", "1m30s", "100us", bare "3" (seconds). */
 int parse_duration(const char *s, uint64_t *out)
 {
@@ -255,7 +259,8 @@ const char *parse_addr(const char *s, int defport, int allow_zero_port,
 	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
 	const char *port = NULL;
 	size_t hlen;
-	if (s[0] == '[') {
+	int bracketed = s[0] == '[';
+	if (bracketed) {
 		const char *close = strchr(s, ']');
 		if (!close)
 			return "missing ']'";
@@ -284,6 +289,8 @@ const char *parse_addr(const char *s, int defport, int allow_zero_port,
 	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
 	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		if (bracketed)
+			return "brackets are for IPv6 addresses";
 		in4->sin_family = AF_INET;
 		in4->sin_port = htons((uint16_t)p);
 		return NULL;
@@ -422,6 +429,17 @@ static const struct option longopts[] = {
 	{0, 0, 0, 0},
 };
 
+/* The option getopt complained about, as the user would write it. */
+static const char *option_name(int val)
+{
+	static char buf[32];
+	snprintf(buf, sizeof buf, "-%c", val > ' ' && val < 127 ? val : '?');
+	for (const struct option *o = longopts; o->name; o++)
+		if (o->val == val && val >= 256)
+			snprintf(buf, sizeof buf, "--%s", o->name);
+	return buf;
+}
+
 static void parse_count(const char *s, uint64_t *out)
 {
 	char *end;
@@ -477,7 +495,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'v': logcfg.verbose = 1; break;
 		case 'V': printf(PROG " %s\n", VERSION); exit(EXIT_OK);
 		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
-		case ':': usage_error("option '%s' needs a value", argv[optind - 1]);
+		case ':': usage_error("option '%s' needs a value", option_name(optopt));
 		default: usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
@@ -1073,7 +1091,12 @@ static int run(struct tester *t)
 	return EXIT_OK;
 }
 
-#ifndef NO_MAIN
+/* Tests and fuzz targets link this file with their own main(). */
+#ifdef NO_MAIN
+int tester_main(int argc, char **argv);
+#define main tester_main
+#endif
+
 int main(int argc, char **argv)
 {
 	static struct tester t;               /* zeroed, off the stack */
@@ -1092,4 +1115,3 @@ int main(int argc, char **argv)
 	close(t.fd);
 	return rc;
 }
-#endif
