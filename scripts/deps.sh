@@ -29,7 +29,8 @@ need_pkg() {   # install Debian packages that are missing (build tools only)
 }
 
 need_pkg musl-tools linux-libc-dev
-[ "$arch" = arm64 ] && need_pkg gcc-aarch64-linux-gnu musl-dev:arm64 2>/dev/null || true
+# arm64: the cross gcc, musl-dev:arm64 and the arm64 UAPI headers.
+if [ "$arch" = arm64 ]; then sh "$top/scripts/cross-deps.sh"; fi
 
 apt=$top/build/apt
 mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/sources" "$out"
@@ -70,7 +71,15 @@ cp "$hdr" "$out/include/libmnl/"
 # Kernel UAPI headers for musl-gcc, which does not search /usr/include.
 # Offer linux/ asm-generic/ and the arch's asm/ alone, never glibc's headers.
 ua=$out/include
-multi=$( [ "$arch" = arm64 ] && echo aarch64-linux-gnu || echo x86_64-linux-gnu )
+if [ "$arch" = arm64 ]; then
+	# linux-libc-dev-arm64-cross: the arm64 UAPI headers as one tree.
+	x=/usr/aarch64-linux-gnu/include
+	[ -d "$x/asm" ] || { echo "deps: $x/asm missing (linux-libc-dev-arm64-cross)" >&2; exit 1; }
+	for d in linux asm asm-generic; do ln -sfn "$x/$d" "$ua/$d"; done
+	touch "$stamp"
+	exit 0
+fi
+multi=x86_64-linux-gnu
 ln -sfn /usr/include/linux "$ua/linux"
 ln -sfn /usr/include/asm-generic "$ua/asm-generic"
 if [ -d "/usr/include/$multi/asm" ]; then
