@@ -8,7 +8,7 @@
 # libmnl comes as a package (scripts/deps.sh fetches Debian's libmnl-dev,
 # whose libmnl.a links into musl binaries); nothing is vendored.
 
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+VERSION ?= 0.1.0
 ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 BIN     := dns-blackhole-tester
 SRCS    := main.c nl.c dns.c

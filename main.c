@@ -317,6 +317,23 @@ static socklen_t sa_len(const struct sockaddr_storage *ss)
 	                                 : sizeof(struct sockaddr_in);
 }
 
+/* A UDP tuple whose destination (address, port) is the sockaddr. */
+static void sockaddr_to_tuple(const struct sockaddr_storage *ss, struct ct_tuple *t)
+{
+	memset(t, 0, sizeof *t);
+	t->family = (uint8_t)ss->ss_family;
+	t->proto = IPPROTO_UDP;
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		t->dst.v6 = in6->sin6_addr;
+		t->dport = ntohs(in6->sin6_port);
+	} else {
+		const struct sockaddr_in *in4 = (const void *)ss;
+		t->dst.v4 = in4->sin_addr;
+		t->dport = ntohs(in4->sin_port);
+	}
+}
+
 /* "10.0.0.10:53" or "[fd00::a]:53". */
 static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
 {
@@ -429,13 +446,16 @@ static const struct option longopts[] = {
 	{0, 0, 0, 0},
 };
 
-/* The option getopt complained about, as the user would write it. */
-static const char *option_name(int val)
+/* The option getopt complained about, as the user would write it:
+ * "-d" if it has a short form in shortopts, else "--name". */
+static const char *option_name(const struct option *opts, const char *shortopts, int val)
 {
 	static char buf[32];
 	snprintf(buf, sizeof buf, "-%c", val > ' ' && val < 127 ? val : '?');
-	for (const struct option *o = longopts; o->name; o++)
-		if (o->val == val && val >= 256)
+	if (val > ' ' && val < 127 && strchr(shortopts, val))
+		return buf;
+	for (const struct option *o = opts; o->name; o++)
+		if (o->val == val)
 			snprintf(buf, sizeof buf, "--%s", o->name);
 	return buf;
 }
@@ -462,7 +482,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->interval = NS_PER_S;
 	o->timeout = 2 * NS_PER_S;
 	opterr = 0;                          /* our own messages, one line */
-	while ((c = getopt_long(argc, argv, ":d:n:t:i:w:s:c:vVh", longopts, NULL)) != -1) {
+	static const char shortopts[] = ":d:n:t:i:w:s:c:vVh";
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': server = optarg; break;
 		case 'n': o->name = optarg; break;
@@ -495,7 +516,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'v': logcfg.verbose = 1; break;
 		case 'V': printf(PROG " %s\n", VERSION); exit(EXIT_OK);
 		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
-		case ':': usage_error("option '%s' needs a value", option_name(optopt));
+		case ':': usage_error("option '%s' needs a value", option_name(longopts, shortopts, optopt));
 		default: usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
@@ -946,6 +967,223 @@ static void cycle(struct tester *t)
 	            cs != CT_UNKNOWN && cs != CT_NONE, NULL);
 }
 
+/* ---- scan: every blackholed flow to the DNS VIPs, node-wide -------- */
+
+#define SCAN_MAX_VIPS 16
+#define SCAN_TRIES 3
+
+struct scan {
+	struct ct_tuple vips[SCAN_MAX_VIPS];
+	size_t nvips;
+	uint8_t proto;
+	int fix, kernel_filter;
+	/* the dump's findings: blackholed entries, deduplicated by ID */
+	struct ct_entry *found;
+	size_t nfound, cap;
+	uint64_t examined;
+	int oom;
+};
+
+static const char scan_usage[] =
+"Usage: " PROG " scan [-d VIP[:PORT]]... [-p udp|tcp] [--fix] [--log-format FMT]\n"
+"Lists every conntrack entry to one of the VIP:PORTs (default: resolv.conf's\n"
+"nameserver, port 53) that is not DNAT'd and has never seen a reply: a client\n"
+"blackholed by kubernetes/kubernetes#126468. With --fix, deletes exactly those\n"
+"entries, each guarded by its conntrack ID.\n"
+"\n"
+"  -d, --server VIP[:PORT]   a Service VIP to check (repeatable, IPv4 or IPv6)\n"
+"  -p, --proto udp|tcp       protocol (default udp)\n"
+"      --fix                 delete the entries listed\n"
+"      --filter kernel|user  where the dump is filtered (default kernel, falling\n"
+"                            back to user space if the kernel refuses)\n"
+"      --log-format FMT      logfmt (default) or json\n"
+"\n"
+"Exit status: 0 none found; 3 found (with --fix: found and all deleted);\n"
+"1 the dump or a deletion failed; 2 usage.\n";
+
+static int scan_collect(const struct ct_entry *e, void *arg)
+{
+	struct scan *s = arg;
+	s->examined++;
+	if (ct_is_dnat(e) || ct_seen_reply(e))
+		return 0;                       /* healthy, or a local server */
+	for (size_t i = 0; i < s->nfound; i++)
+		if (s->found[i].id == e->id && ct_tuple_equal(&s->found[i].orig, &e->orig))
+			return 0;               /* seen twice in a changing table */
+	if (s->nfound == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		struct ct_entry *p = realloc(s->found, cap * sizeof *p);
+		if (!p) {
+			s->oom = 1;
+			return -ENOMEM;
+		}
+		s->found = p;
+		s->cap = cap;
+	}
+	s->found[s->nfound++] = *e;
+	return 0;
+}
+
+static void scan_args(int argc, char **argv, struct scan *s)
+{
+	static const struct option opts[] = {
+		{"server", required_argument, NULL, 'd'},
+		{"proto", required_argument, NULL, 'p'},
+		{"fix", no_argument, NULL, 'f'},
+		{"filter", required_argument, NULL, 'F'},
+		{"log-format", required_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	struct sockaddr_storage ss;
+	const char *why;
+	char ns[INET6_ADDRSTRLEN + IF_NAMESIZE + 8];
+	int c;
+	memset(s, 0, sizeof *s);
+	s->proto = IPPROTO_UDP;
+	s->kernel_filter = 1;
+	opterr = 0;
+	static const char shortopts[] = ":d:p:h";
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if ((why = parse_addr(optarg, 53, 0, &ss)))
+				usage_error("scan --server '%s': %s", optarg, why);
+			if (s->nvips == SCAN_MAX_VIPS)
+				usage_error("scan: at most %d --server VIPs", SCAN_MAX_VIPS);
+			sockaddr_to_tuple(&ss, &s->vips[s->nvips++]);
+			break;
+		case 'p':
+			if (!strcmp(optarg, "udp"))
+				s->proto = IPPROTO_UDP;
+			else if (!strcmp(optarg, "tcp"))
+				s->proto = IPPROTO_TCP;
+			else
+				usage_error("scan --proto '%s': want udp or tcp", optarg);
+			break;
+		case 'f': s->fix = 1; break;
+		case 'F':
+			if (!strcmp(optarg, "user"))
+				s->kernel_filter = 0;
+			else if (strcmp(optarg, "kernel"))
+				usage_error("scan --filter '%s': want kernel or user", optarg);
+			break;
+		case 'L':
+			if (!strcmp(optarg, "json"))
+				logcfg.json = 1;
+			else if (strcmp(optarg, "logfmt"))
+				usage_error("scan --log-format '%s': want logfmt or json", optarg);
+			break;
+		case 'h': fputs(scan_usage, stdout); exit(EXIT_OK);
+		case ':': usage_error("scan: option '%s' needs a value", option_name(opts, shortopts, optopt));
+		default: usage_error("scan: unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("scan: unexpected argument '%s'", argv[optind]);
+	if (!s->nvips) {
+		if (resolv_nameserver("/etc/resolv.conf", ns, sizeof ns) < 0)
+			usage_error("scan: no --server given and no nameserver found in /etc/resolv.conf");
+		if ((why = parse_addr(ns, 53, 0, &ss)))
+			usage_error("scan: resolv.conf nameserver '%s': %s", ns, why);
+		sockaddr_to_tuple(&ss, &s->vips[s->nvips++]);
+	}
+}
+
+static void scan_log_entry(const char *level, const char *event, const struct ct_entry *e,
+                           const char *err)
+{
+	char entry[512], src[INET6_ADDRSTRLEN], vip[INET6_ADDRSTRLEN + 8], fix[256];
+	struct line l;
+	ct_format(e, entry, sizeof entry);
+	inet_ntop(e->orig.family, e->orig.src.b, src, sizeof src);
+	inet_ntop(e->orig.family, e->orig.dst.b, fix, sizeof fix);
+	snprintf(vip, sizeof vip, e->orig.family == AF_INET6 ? "[%s]:%u" : "%s:%u", fix, e->orig.dport);
+	begin(&l, level, event);
+	kv(&l, "vip", vip);
+	kv(&l, "client", src);
+	kvu(&l, "sport", e->orig.sport);
+	kvu(&l, "id", e->id);
+	if (err)
+		kv(&l, "err", err);
+	kv(&l, "entry", entry);
+	end(&l);
+}
+
+/* Dumps until one dump completes whole: a dump cut short (ENOBUFS, an
+ * interrupted dump) is retried from scratch, never reported as whole. */
+static int scan_dump(struct nl *nl, struct scan *s, int *kernel_filtered)
+{
+	struct ct_dump_filter f = {.proto = s->proto, .ndst = s->nvips,
+	                           .dst = s->vips, .kernel = s->kernel_filter};
+	int err = 0;
+	for (int try = 1; try <= SCAN_TRIES; try++) {
+		s->nfound = 0;
+		s->examined = 0;
+		err = nl_dump(nl, &f, scan_collect, s, kernel_filtered);
+		if (err == 0 || s->oom || err == -EPERM)
+			return err;
+		struct line l;
+		begin(&l, "warn", "scan_retry");
+		kvu(&l, "try", (uint64_t)try);
+		kv(&l, "err", strerror(-err));
+		end(&l);
+	}
+	return err;
+}
+
+static int scan_main(int argc, char **argv)
+{
+	static struct scan s;
+	int kernel_filtered = 0, failures = 0;
+	uint64_t deleted = 0;
+	struct line l;
+	signal(SIGPIPE, SIG_IGN);
+	scan_args(argc, argv, &s);
+	struct nl *nl = nl_open();
+	if (!nl) {
+		fprintf(stderr, PROG " scan: cannot open a netfilter netlink socket: %s\n", strerror(errno));
+		return EXIT_FAILED;
+	}
+	int err = scan_dump(nl, &s, &kernel_filtered);
+	if (err < 0) {
+		begin(&l, "error", "scan_failed");
+		kv(&l, "err", s.oom ? "out of memory" : strerror(-err));
+		if (err == -EPERM)
+			kv(&l, "hint", "needs CAP_NET_ADMIN in the node's network namespace");
+		end(&l);
+		nl_close(nl);
+		free(s.found);
+		return EXIT_FAILED;
+	}
+	for (size_t i = 0; i < s.nfound; i++)
+		scan_log_entry("error", "blackholed", &s.found[i], NULL);
+	for (size_t i = 0; s.fix && i < s.nfound; i++) {
+		err = nl_delete(nl, &s.found[i]);
+		if (err == 0) {
+			deleted++;
+			scan_log_entry("info", "scan_deleted", &s.found[i], NULL);
+		} else if (err == -ENOENT) {   /* gone or replaced: leave it */
+			scan_log_entry("warn", "scan_gone", &s.found[i], "entry gone or replaced since listed");
+		} else {
+			failures++;
+			scan_log_entry("error", "scan_delete_failed", &s.found[i], strerror(-err));
+		}
+	}
+	begin(&l, s.nfound ? "error" : "info", "scan_summary");
+	kvu(&l, "examined", s.examined);
+	kvu(&l, "blackholed", s.nfound);
+	kvu(&l, "deleted", deleted);
+	kv(&l, "filter", kernel_filtered ? "kernel" : "user");
+	kv(&l, "proto", s.proto == IPPROTO_TCP ? "tcp" : "udp");
+	end(&l);
+	nl_close(nl);
+	free(s.found);
+	if (failures)
+		return EXIT_FAILED;
+	return s.nfound ? EXIT_BLACKHOLE : EXIT_OK;
+}
+
 /* ---- set-up and the loop ------------------------------------------ */
 
 static void setup_error(const char *what, int err) __attribute__((noreturn));
@@ -978,20 +1216,11 @@ static void open_socket(struct tester *t)
 	fmt_addr(&t->src, t->src_s, sizeof t->src_s);
 
 	/* Our flow as conntrack sees it in the original direction. */
-	struct ct_tuple *f = &t->flow;
-	f->family = (uint8_t)o->server.ss_family;
-	f->proto = IPPROTO_UDP;
-	if (f->family == AF_INET6) {
-		f->src.v6 = ((struct sockaddr_in6 *)&t->src)->sin6_addr;
-		f->dst.v6 = ((const struct sockaddr_in6 *)&o->server)->sin6_addr;
-		f->sport = ntohs(((struct sockaddr_in6 *)&t->src)->sin6_port);
-		f->dport = ntohs(((const struct sockaddr_in6 *)&o->server)->sin6_port);
-	} else {
-		f->src.v4 = ((struct sockaddr_in *)&t->src)->sin_addr;
-		f->dst.v4 = ((const struct sockaddr_in *)&o->server)->sin_addr;
-		f->sport = ntohs(((struct sockaddr_in *)&t->src)->sin_port);
-		f->dport = ntohs(((const struct sockaddr_in *)&o->server)->sin_port);
-	}
+	struct ct_tuple me;
+	sockaddr_to_tuple(&o->server, &t->flow);
+	sockaddr_to_tuple(&t->src, &me);
+	t->flow.src = me.dst;
+	t->flow.sport = me.dport;
 }
 
 /* Opens ctnetlink and proves it works with one GET of our own tuple.
@@ -1101,6 +1330,8 @@ int main(int argc, char **argv)
 {
 	static struct tester t;               /* zeroed, off the stack */
 	const char *why = NULL;
+	if (argc > 1 && !strcmp(argv[1], "scan"))
+		return scan_main(argc - 1, argv + 1);
 	parse_args(argc, argv, &t.o);
 	fmt_addr(&t.o.server, t.server_s, sizeof t.server_s);
 	setup_signals();

@@ -402,11 +402,20 @@ static int dump_once(struct nl *nl, uint8_t family, const struct ct_tuple *dst,
 	struct nlmsghdr *nlh = put_request(nl, IPCTNL_MSG_CT_GET, NLM_F_DUMP, family);
 	if (dst) {
 		struct ct_tuple t = *dst;
+		/* Measured on Linux 6.18: CTA_FILTER with an IPv6 address
+		 * flag returns no entry at all, even an exact match (IPv4 is
+		 * fine). So for IPv6 the kernel matches protocol and port
+		 * only, and matches() below checks the address. */
+		uint32_t flags = FILTER_F_PROTO_NUM | FILTER_F_DST_PORT;
+		unsigned want = P_DPORT;
+		if (family == AF_INET) {
+			flags |= FILTER_F_IP_DST;
+			want |= P_DST;
+		}
 		t.proto = proto;
-		put_tuple(nlh, CTA_TUPLE_ORIG, &t, P_DST | P_DPORT);
+		put_tuple(nlh, CTA_TUPLE_ORIG, &t, want);
 		struct nlattr *f = mnl_attr_nest_start(nlh, CTA_FILTER);
-		mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS,
-		                 FILTER_F_IP_DST | FILTER_F_PROTO_NUM | FILTER_F_DST_PORT);
+		mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, flags);
 		mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, 0);
 		mnl_attr_nest_end(nlh, f);
 	}
