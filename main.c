@@ -385,6 +385,8 @@ struct opts {
 	uint64_t count;               /* 0: until a signal */
 	enum mode mode;
 	int no_conntrack;
+	struct sockaddr_storage metrics;   /* --metrics-addr */
+	int have_metrics;
 };
 
 static const char usage_text[] =
@@ -406,6 +408,7 @@ static const char usage_text[] =
 "      --heal                when our own flow is blackholed, report it, then delete that entry\n"
 "      --no-conntrack        DNS only (chosen automatically without CAP_NET_ADMIN)\n"
 "      --log-format FMT      logfmt (default) or json\n"
+"      --metrics-addr ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 "  -v, --verbose             one line per query as well\n"
 "  -V, --version             print the version and exit\n"
 "  -h, --help                print this help and exit\n"
@@ -426,7 +429,7 @@ static void usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
-enum { OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_LOG_FORMAT };
+enum { OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_LOG_FORMAT, OPT_METRICS };
 
 static const struct option longopts[] = {
 	{"server", required_argument, NULL, 'd'},
@@ -440,6 +443,7 @@ static const struct option longopts[] = {
 	{"heal", no_argument, NULL, OPT_HEAL},
 	{"no-conntrack", no_argument, NULL, OPT_NO_CONNTRACK},
 	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+	{"metrics-addr", required_argument, NULL, OPT_METRICS},
 	{"verbose", no_argument, NULL, 'v'},
 	{"version", no_argument, NULL, 'V'},
 	{"help", no_argument, NULL, 'h'},
@@ -513,6 +517,15 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			else if (strcmp(optarg, "logfmt"))
 				usage_error("--log-format '%s': want logfmt or json", optarg);
 			break;
+		case OPT_METRICS: {
+			/* ":9797" listens on every IPv4 address. */
+			char buf[80];
+			snprintf(buf, sizeof buf, "%s%s", optarg[0] == ':' ? "0.0.0.0" : "", optarg);
+			if (!strchr(optarg, ':') || (why = parse_addr(buf, 0, 0, &o->metrics)))
+				usage_error("--metrics-addr '%s': want ADDR:PORT, [V6]:PORT or :PORT", optarg);
+			o->have_metrics = 1;
+			break;
+		}
 		case 'v': logcfg.verbose = 1; break;
 		case 'V': printf(PROG " %s\n", VERSION); exit(EXIT_OK);
 		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
@@ -554,8 +567,16 @@ static const char *const cause_names[] = {
 /* What one look at our own entry found. */
 enum ct_state { CT_UNKNOWN, CT_NONE, CT_DNAT, CT_BLACKHOLE, CT_DIRECT };
 
+/* Reply latency histogram bounds, in seconds (Prometheus buckets). */
+static const double lat_bounds[] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+};
+#define NLAT (sizeof lat_bounds / sizeof *lat_bounds)
+
 struct stats {
 	uint64_t sent, answered, timeouts, refused, send_errors, unexpected;
+	uint64_t timeouts_by[7];      /* by enum cause */
+	uint64_t lat_count[NLAT + 1], lat_sum_ns;   /* last: +Inf only */
 	uint64_t blackholes, heals, deleted, skipped_ticks;
 	uint64_t longest_outage_ns;
 };
@@ -579,6 +600,7 @@ struct tester {
 	int out_open;
 	uint64_t out_start, out_failed;
 	enum cause out_cause;
+	struct metrics *m;            /* NULL: no --metrics-addr */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -601,30 +623,8 @@ static void begin_flow(struct tester *t, struct line *l, const char *level,
 	kv(l, "server", t->server_s);
 }
 
-/* Sleeps until deadline (monotonic) or until fd is readable (fd >= 0).
- * SIGINT/SIGTERM are blocked except inside ppoll, so a signal can never
- * slip in between the check and the sleep. Returns 1 readable, 0 at the
- * deadline, -1 when asked to stop. */
+/* SIGINT/SIGTERM are blocked except inside ppoll (see wait_for). */
 static sigset_t wait_mask;
-
-static int wait_for(int fd, uint64_t deadline)
-{
-	for (;;) {
-		if (stop_signal)
-			return -1;
-		uint64_t now = now_ns();
-		if (now >= deadline)
-			return 0;
-		uint64_t left = deadline - now;
-		struct timespec ts = {(time_t)(left / NS_PER_S), (long)(left % NS_PER_S)};
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int r = ppoll(&p, fd >= 0 ? 1 : 0, &ts, &wait_mask);
-		if (r > 0)
-			return 1;
-		if (r < 0 && errno != EINTR)
-			return 0;
-	}
-}
 
 /* ---- our own conntrack entry -------------------------------------- */
 
@@ -798,6 +798,321 @@ static void log_stats(struct tester *t, const char *event)
 	end(&l);
 }
 
+/* ---- metrics: a tiny, strict HTTP/1.x responder for Prometheus ---- */
+
+/* Served from the query loop itself (no threads): every socket is
+ * non-blocking, every connection has a fixed-size buffer and a deadline,
+ * so a slow or hostile client costs at most MAX_CLIENTS slots for
+ * HTTP_DEADLINE and can never delay a query or grow memory. */
+#define MAX_CLIENTS 8
+#define HTTP_REQ_MAX 2048
+#define HTTP_OUT_MAX 8192
+#define HTTP_DEADLINE (2 * NS_PER_S)
+
+struct client {
+	int fd;                       /* -1: free */
+	uint64_t deadline;
+	size_t in, out, sent;
+	char req[HTTP_REQ_MAX];
+	char resp[HTTP_OUT_MAX];
+};
+
+struct metrics {
+	int lfd;
+	struct client c[MAX_CLIENTS];
+};
+
+int http_parse_request(const char *buf, size_t len, size_t cap, int *head);
+
+/* Decides the answer to the request in buf[0..len). Returns 0 while the
+ * headers are incomplete, else the status: 200, 400, 404, 405, 431.
+ * *head is set for HEAD (headers without body). Never reads past len. */
+int http_parse_request(const char *buf, size_t len, size_t cap, int *head)
+{
+	const char *end = NULL;
+	*head = 0;
+	for (size_t i = 0; i + 1 < len && !end; i++) {
+		if (buf[i] == '\n' && buf[i + 1] == '\n')
+			end = buf + i;
+		else if (i + 3 < len && !memcmp(buf + i, "\r\n\r\n", 4))
+			end = buf + i;
+	}
+	if (!end)
+		return len >= cap ? 431 : 0;
+	const char *nl = memchr(buf, '\n', (size_t)(end - buf) + 1);
+	size_t linelen = (size_t)(nl - buf);
+	if (linelen && buf[linelen - 1] == '\r')
+		linelen--;
+	/* METHOD SP TARGET SP HTTP/1.x, nothing else, no control bytes. */
+	const char *sp1 = memchr(buf, ' ', linelen);
+	if (!sp1 || sp1 == buf)
+		return 400;
+	const char *sp2 = memchr(sp1 + 1, ' ', linelen - (size_t)(sp1 + 1 - buf));
+	if (!sp2 || sp2 == sp1 + 1)
+		return 400;
+	size_t mlen = (size_t)(sp1 - buf), tlen = (size_t)(sp2 - sp1 - 1);
+	size_t vlen = linelen - (size_t)(sp2 + 1 - buf);
+	for (size_t i = 0; i < mlen; i++)
+		if (buf[i] < 'A' || buf[i] > 'Z')
+			return 400;
+	for (size_t i = 0; i < tlen; i++)
+		if ((unsigned char)sp1[1 + i] <= ' ' || sp1[1 + i] == 0x7f)
+			return 400;
+	if (vlen != 8 || (memcmp(sp2 + 1, "HTTP/1.0", 8) && memcmp(sp2 + 1, "HTTP/1.1", 8)))
+		return 400;
+	int get = mlen == 3 && !memcmp(buf, "GET", 3);
+	*head = mlen == 4 && !memcmp(buf, "HEAD", 4);
+	if (!get && !*head)
+		return 405;
+	const char *target = sp1 + 1;
+	if (tlen < 8 || memcmp(target, "/metrics", 8) || (tlen > 8 && target[8] != '?'))
+		return 404;
+	return 200;
+}
+
+/* Appends to a fixed buffer; output past the end is dropped. */
+static void out(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void out(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	if (*n >= cap)
+		return;
+	va_start(ap, fmt);
+	int w = vsnprintf(buf + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (w > 0)
+		*n = *n + (size_t)w < cap ? *n + (size_t)w : cap;
+}
+
+#define M "dns_blackhole_tester_"
+
+static size_t render_metrics(struct tester *t, char *b, size_t cap)
+{
+	const struct stats *s = &t->st;
+	const char *node = getenv("NODE_NAME");
+	char lab[256];
+	size_t n = 0;
+	/* Label values are addresses and a node name: no '"', '\' or '\n'
+	 * can occur in an address; a node name with them is cut there. */
+	char nodev[64] = "";
+	if (node)
+		snprintf(nodev, sizeof nodev, "%.*s", (int)strcspn(node, "\"\\\n"), node);
+	snprintf(lab, sizeof lab, "server=\"%s\",src=\"%s\"%s%s%s", t->server_s, t->src_s,
+	         *nodev ? ",node=\"" : "", nodev, *nodev ? "\"" : "");
+	static const struct { const char *name, *help; size_t off; } counters[] = {
+		{"queries_sent_total", "DNS queries sent.", offsetof(struct stats, sent)},
+		{"queries_answered_total", "Queries answered by a matching reply.", offsetof(struct stats, answered)},
+		{"refused_total", "Queries refused (ICMP port unreachable).", offsetof(struct stats, refused)},
+		{"send_errors_total", "Queries that could not be sent.", offsetof(struct stats, send_errors)},
+		{"unexpected_replies_total", "Datagrams ignored: wrong ID, question or format.", offsetof(struct stats, unexpected)},
+		{"conntrack_deletions_total", "Own DNAT'd conntrack entries deleted.", offsetof(struct stats, deleted)},
+		{"blackholes_total", "Blackholes seen (own entry to the VIP without DNAT, never replied).", offsetof(struct stats, blackholes)},
+		{"heals_total", "Blackholed own entries deleted by --heal.", offsetof(struct stats, heals)},
+	};
+	for (size_t i = 0; i < sizeof counters / sizeof *counters; i++) {
+		uint64_t v;
+		memcpy(&v, (const char *)s + counters[i].off, sizeof v);
+		out(b, cap, &n, "# HELP " M "%s %s\n# TYPE " M "%s counter\n" M "%s{%s} %" PRIu64 "\n",
+		    counters[i].name, counters[i].help, counters[i].name, counters[i].name, lab, v);
+	}
+	out(b, cap, &n, "# HELP " M "timeouts_total Queries that got no reply in time, by cause.\n"
+	                "# TYPE " M "timeouts_total counter\n");
+	for (int c = CAUSE_BLACKHOLE; c <= CAUSE_UNKNOWN; c++)
+		out(b, cap, &n, M "timeouts_total{%s,cause=\"%s\"} %" PRIu64 "\n", lab, cause_names[c], s->timeouts_by[c]);
+	out(b, cap, &n, "# HELP " M "blackholed 1 while our own flow is blackholed.\n# TYPE " M "blackholed gauge\n"
+	                M "blackholed{%s} %d\n", lab, t->bh_active);
+	uint64_t age = t->out_open ? now_ns() - t->out_start : 0;
+	out(b, cap, &n, "# HELP " M "outage_seconds Age of the current outage (0: none).\n# TYPE " M "outage_seconds gauge\n"
+	                M "outage_seconds{%s} %" PRIu64 ".%03" PRIu64 "\n", lab, age / NS_PER_S, age % NS_PER_S / NS_PER_MS);
+	out(b, cap, &n, "# HELP " M "reply_latency_seconds Time from query to matching reply.\n"
+	                "# TYPE " M "reply_latency_seconds histogram\n");
+	uint64_t cum = 0;
+	for (size_t i = 0; i <= NLAT; i++) {
+		char le[16];
+		cum += s->lat_count[i];
+		if (i < NLAT)
+			snprintf(le, sizeof le, "%g", lat_bounds[i]);
+		else
+			strcpy(le, "+Inf");
+		out(b, cap, &n, M "reply_latency_seconds_bucket{%s,le=\"%s\"} %" PRIu64 "\n", lab, le, cum);
+	}
+	out(b, cap, &n, M "reply_latency_seconds_sum{%s} %" PRIu64 ".%09" PRIu64 "\n", lab,
+	    s->lat_sum_ns / NS_PER_S, s->lat_sum_ns % NS_PER_S);
+	out(b, cap, &n, M "reply_latency_seconds_count{%s} %" PRIu64 "\n", lab, cum);
+	out(b, cap, &n, "# HELP " M "build_info Build of the running tester.\n# TYPE " M "build_info gauge\n"
+	                M "build_info{version=\"%s\"} 1\n", VERSION);
+	return n;
+}
+
+static void record_latency(struct stats *s, uint64_t ns)
+{
+	size_t i = 0;
+	while (i < NLAT && (double)ns / 1e9 > lat_bounds[i])
+		i++;
+	s->lat_count[i]++;
+	s->lat_sum_ns += ns;
+}
+
+static const char *status_text(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 431: return "Request Header Fields Too Large";
+	}
+	return "Service Unavailable";
+}
+
+static void client_close(struct client *c)
+{
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* Builds the whole response into c->resp: headers, then the body. */
+static void client_respond(struct tester *t, struct client *c, int code, int head)
+{
+	static char body[HTTP_OUT_MAX - 256];
+	size_t blen;
+	if (code == 200)
+		blen = render_metrics(t, body, sizeof body);
+	else
+		blen = (size_t)snprintf(body, sizeof body, "%d %s\n", code, status_text(code));
+	c->out = 0;
+	out(c->resp, sizeof c->resp, &c->out,
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+	    code, status_text(code),
+	    code == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8",
+	    blen, code == 405 ? "Allow: GET, HEAD\r\n" : "");
+	if (!head && c->out + blen <= sizeof c->resp) {
+		memcpy(c->resp + c->out, body, blen);
+		c->out += blen;
+	}
+	c->sent = 0;
+	shutdown(c->fd, SHUT_RD);             /* one request per connection */
+}
+
+static void client_io(struct tester *t, struct client *c, short revents)
+{
+	if (c->out == 0) {                     /* still reading the request */
+		ssize_t n = recv(c->fd, c->req + c->in, sizeof c->req - c->in, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			client_close(c);
+			return;
+		}
+		if (n > 0)
+			c->in += (size_t)n;
+		int head, code = http_parse_request(c->req, c->in, sizeof c->req, &head);
+		if (code)
+			client_respond(t, c, code, head);
+		return;
+	}
+	if (!(revents & (POLLOUT | POLLERR | POLLHUP)))
+		return;
+	ssize_t n = send(c->fd, c->resp + c->sent, c->out - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n > 0)
+		c->sent += (size_t)n;
+	if ((n < 0 && errno != EAGAIN && errno != EINTR) || c->sent == c->out)
+		client_close(c);
+}
+
+static void metrics_accept(struct metrics *m)
+{
+	for (;;) {
+		int fd = accept4(m->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct client *c = NULL;
+		for (int i = 0; i < MAX_CLIENTS && !c; i++)
+			if (m->c[i].fd < 0)
+				c = &m->c[i];
+		if (!c) {                          /* all busy: say so, never wait */
+			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+				"Content-Length: 0\r\nConnection: close\r\n\r\n";
+			ssize_t w = send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+			(void)w;
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->in = c->out = c->sent = 0;
+		c->deadline = now_ns() + HTTP_DEADLINE;
+	}
+}
+
+static const char *metrics_open(struct tester *t, const struct sockaddr_storage *addr)
+{
+	static struct metrics m;
+	int on = 1;
+	m.lfd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (m.lfd < 0)
+		return strerror(errno);
+	setsockopt(m.lfd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+	if (bind(m.lfd, (const struct sockaddr *)addr, sa_len(addr)) < 0 || listen(m.lfd, 16) < 0) {
+		const char *why = strerror(errno);
+		close(m.lfd);
+		return why;
+	}
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		m.c[i].fd = -1;
+	t->m = &m;
+	return NULL;
+}
+
+/* ---- waiting: the one place the loop sleeps ------------------------ */
+
+/* Sleeps until deadline (monotonic) or until fd is readable (fd >= 0),
+ * serving metrics clients meanwhile. SIGINT/SIGTERM are blocked except
+ * inside ppoll, so a signal cannot slip in between the check and the
+ * sleep. Returns 1 readable, 0 at the deadline, -1 when asked to stop. */
+static int wait_for(struct tester *t, int fd, uint64_t deadline)
+{
+	struct pollfd p[2 + MAX_CLIENTS];
+	struct client *who[2 + MAX_CLIENTS];
+	for (;;) {
+		if (stop_signal)
+			return -1;
+		uint64_t now = now_ns(), until = deadline;
+		if (now >= deadline)
+			return 0;
+		nfds_t n = 0;
+		p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};   /* fd -1: ignored */
+		if (t->m) {
+			p[n++] = (struct pollfd){.fd = t->m->lfd, .events = POLLIN};
+			for (int i = 0; i < MAX_CLIENTS; i++) {
+				struct client *c = &t->m->c[i];
+				if (c->fd < 0)
+					continue;
+				if (now >= c->deadline) {   /* too slow: drop it */
+					client_close(c);
+					continue;
+				}
+				if (c->deadline < until)
+					until = c->deadline;
+				who[n] = c;
+				p[n++] = (struct pollfd){.fd = c->fd, .events = c->out ? POLLOUT : POLLIN};
+			}
+		}
+		uint64_t left = until - now;
+		struct timespec ts = {(time_t)(left / NS_PER_S), (long)(left % NS_PER_S)};
+		int r = ppoll(p, n, &ts, &wait_mask);
+		if (r <= 0)
+			continue;                   /* EINTR or a deadline: recheck */
+		if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR)))
+			return 1;
+		if (!t->m)
+			continue;
+		if (p[1].revents & POLLIN)
+			metrics_accept(t->m);
+		for (nfds_t i = 2; i < n; i++)
+			if (p[i].revents)
+				client_io(t, who[i], p[i].revents);
+	}
+}
+
 /* ---- one cycle ---------------------------------------------------- */
 
 enum rx { RX_NONE, RX_ANSWER, RX_REFUSED };
@@ -924,7 +1239,7 @@ static void cycle(struct tester *t)
 	uint64_t probe_at = sent_at + probe_delay(&t->o);
 	int probed = t->nl == NULL;
 	for (;;) {
-		int w = wait_for(t->fd, probed ? deadline : probe_at);
+		int w = wait_for(t, t->fd, probed ? deadline : probe_at);
 		if (w < 0)
 			return;                   /* stopping: this query does not count */
 		if (w == 0) {
@@ -939,6 +1254,7 @@ static void cycle(struct tester *t)
 		if (rx == RX_ANSWER) {
 			uint64_t rtt = now_ns() - sent_at;
 			t->st.answered++;
+			record_latency(&t->st, rtt);
 			log_reply(t, &r, rtt);
 			answered(t);
 			check_entry(t, 1, &e);
@@ -963,6 +1279,7 @@ static void cycle(struct tester *t)
 		c = CAUSE_NO_REPLY;
 	else if (cs == CT_NONE)
 		c = CAUSE_NO_ENTRY;
+	t->st.timeouts_by[c]++;
 	log_failure(t, "timeout", c, now_ns() - sent_at, &e,
 	            cs != CT_UNKNOWN && cs != CT_NONE, NULL);
 }
@@ -1265,6 +1582,11 @@ static void log_start(struct tester *t)
 		kvu(&l, "count", t->o.count);
 	if (node && *node)
 		kv(&l, "node", node);
+	if (t->m) {
+		char a[64];
+		fmt_addr(&t->o.metrics, a, sizeof a);
+		kv(&l, "metrics", a);
+	}
 	kvu(&l, "pid", (uint64_t)getpid());
 	end(&l);
 }
@@ -1289,7 +1611,7 @@ static int run(struct tester *t)
 {
 	uint64_t t0 = now_ns(), k = 0, next_stats = t0 + STATS_EVERY;
 	while (!stop_signal) {
-		if (wait_for(-1, t0 + k * t->o.interval) < 0)
+		if (wait_for(t, -1, t0 + k * t->o.interval) < 0)
 			break;
 		cycle(t);
 		if (t->o.count && t->st.sent >= t->o.count)
@@ -1336,6 +1658,15 @@ int main(int argc, char **argv)
 	fmt_addr(&t.o.server, t.server_s, sizeof t.server_s);
 	setup_signals();
 	open_socket(&t);
+	if (t.o.have_metrics) {
+		const char *err = metrics_open(&t, &t.o.metrics);
+		char a[64];
+		fmt_addr(&t.o.metrics, a, sizeof a);
+		if (err) {
+			fprintf(stderr, PROG ": cannot serve metrics on %s: %s\n", a, err);
+			return EXIT_USAGE;
+		}
+	}
 	if (!t.o.no_conntrack)
 		t.nl = open_conntrack(&t, &why);
 	log_start(&t);
