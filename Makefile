@@ -81,3 +81,6 @@ bench: all
 
 clean:
 	rm -rf build $(BIN)
+
+# Fuzz targets (libFuzzer, clang): rules live beside the targets.
+-include tests/fuzz/fuzz.mk
