@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -349,29 +351,37 @@ static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
 	}
 }
 
-/* The first nameserver of resolv.conf, as a string into buf. */
+/* The first nameserver of resolv.conf, as a string into buf. Reads at
+ * most 16 KiB: resolv.conf is a few lines; no stdio, no allocation. */
 static int resolv_nameserver(const char *path, char *buf, size_t cap)
 {
-	FILE *f = fopen(path, "re");
-	char line[512];
-	int found = -1;
-	if (!f)
+	static char text[16384];
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -1;
-	while (found < 0 && fgets(line, sizeof line, f)) {
+	for (ssize_t n; len < sizeof text - 1; len += (size_t)n)
+		if ((n = read(fd, text + len, sizeof text - 1 - len)) <= 0)
+			break;
+	close(fd);
+	text[len] = 0;
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
 		char *p = line + strspn(line, " \t");
-		if (strncmp(p, "nameserver", 10) || !strchr(" \t", p[10]) || !p[10])
+		if (strncmp(p, "nameserver", 10) || !p[10] || !strchr(" \t", p[10]))
 			continue;
 		p += 10;
 		p += strspn(p, " \t");
-		size_t n = strcspn(p, " \t\r\n#;");
+		size_t n = strcspn(p, " \t\r#;");
 		if (n && n < cap) {
 			memcpy(buf, p, n);
 			buf[n] = 0;
-			found = 0;
+			return 0;
 		}
 	}
-	fclose(f);
-	return found;
+	return -1;
 }
 
 /* ---- options ------------------------------------------------------ */
@@ -1327,10 +1337,11 @@ static int scan_collect(const struct ct_entry *e, void *arg)
 	for (size_t i = 0; i < s->nfound; i++)
 		if (s->found[i].id == e->id && ct_tuple_equal(&s->found[i].orig, &e->orig))
 			return 0;               /* seen twice in a changing table */
-	if (s->nfound == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct ct_entry *p = realloc(s->found, cap * sizeof *p);
-		if (!p) {
+	if (s->nfound == s->cap) {             /* grow: mmap, no malloc */
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		void *p = s->cap ? mremap(s->found, s->cap * sizeof *s->found, cap * sizeof *s->found, MREMAP_MAYMOVE)
+		                 : mmap(NULL, cap * sizeof *s->found, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
 			s->oom = 1;
 			return -ENOMEM;
 		}
@@ -1470,7 +1481,6 @@ static int scan_main(int argc, char **argv)
 			kv(&l, "hint", "needs CAP_NET_ADMIN in the node's network namespace");
 		end(&l);
 		nl_close(nl);
-		free(s.found);
 		return EXIT_FAILED;
 	}
 	for (size_t i = 0; i < s.nfound; i++)
@@ -1495,7 +1505,8 @@ static int scan_main(int argc, char **argv)
 	kv(&l, "proto", s.proto == IPPROTO_TCP ? "tcp" : "udp");
 	end(&l);
 	nl_close(nl);
-	free(s.found);
+	if (s.found)
+		munmap(s.found, s.cap * sizeof *s.found);
 	if (failures)
 		return EXIT_FAILED;
 	return s.nfound ? EXIT_BLACKHOLE : EXIT_OK;

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/netlink.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -31,50 +33,58 @@
 #define FILTER_F_PROTO_NUM  (1u << 3)
 #define FILTER_F_DST_PORT   (1u << 5)
 
-/* Receive buffer: a dump batch is at most this big (libmnl's advice). */
-#define NL_BUF 8192
+/* Receive buffer: libmnl's MNL_SOCKET_DUMP_SIZE, big enough for the
+ * kernel's dump batches even with 64 KiB pages. */
+#define NL_BUF 32768
 
 struct nl {
-	struct mnl_socket *sock;
+	int fd;
+	int is_open;                  /* zero-initialised: stays in .bss */
 	unsigned portid;
 	uint32_t seq;
 	char buf[NL_BUF];
 };
 
+/* One socket per process is all the tool needs: keep it off the heap
+ * (a static binary without malloc is smaller and cannot leak). We use
+ * libmnl for messages and attributes; the socket is a plain one. */
+static struct nl the_nl;
+
 struct nl *nl_open(void)
 {
-	struct nl *nl = calloc(1, sizeof *nl);
-	if (!nl)
+	struct nl *nl = &the_nl;
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	socklen_t len = sizeof sa;
+	if (nl->is_open) {
+		errno = EBUSY;
 		return NULL;
-	nl->sock = mnl_socket_open(NETLINK_NETFILTER);
-	if (!nl->sock)
-		goto fail;
-	if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0)
-		goto fail;
-	nl->portid = mnl_socket_get_portid(nl->sock);
+	}
+	nl->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	if (nl->fd < 0)
+		return NULL;
+	if (bind(nl->fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    getsockname(nl->fd, (struct sockaddr *)&sa, &len) < 0) {
+		int e = errno;
+		nl_close(nl);
+		errno = e;
+		return NULL;
+	}
+	nl->is_open = 1;
+	nl->portid = sa.nl_pid;
 	nl->seq = (uint32_t)time(NULL);
 	/* Never let the query loop hang on the kernel: bound each recv. */
 	struct timeval tv = {.tv_sec = 2};
-	setsockopt(mnl_socket_get_fd(nl->sock), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	/* Errors must come back as messages we can read, not be dropped. */
-	int on = 1;
-	mnl_socket_setsockopt(nl->sock, NETLINK_EXT_ACK, &on, sizeof on);
+	setsockopt(nl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	return nl;
-fail:;
-	int e = errno;
-	if (nl->sock)
-		mnl_socket_close(nl->sock);
-	free(nl);
-	errno = e;
-	return NULL;
 }
 
 void nl_close(struct nl *nl)
 {
-	if (!nl)
+	if (!nl || nl->fd < 0)
 		return;
-	mnl_socket_close(nl->sock);
-	free(nl);
+	close(nl->fd);
+	nl->fd = -1;
+	nl->is_open = 0;
 }
 
 /* ---- building requests ------------------------------------------- */
@@ -352,12 +362,17 @@ static int transact(struct nl *nl, struct collect *c)
 {
 	struct nlmsghdr *nlh = (struct nlmsghdr *)nl->buf;
 	uint32_t seq = nlh->nlmsg_seq;
-	if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+	if (sendto(nl->fd, nlh, nlh->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
 		return -errno;
 	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl->sock, nl->buf, sizeof nl->buf);
+		ssize_t n = recv(nl->fd, nl->buf, sizeof nl->buf, MSG_TRUNC);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0)
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		if ((size_t)n > sizeof nl->buf)
+			return -EMSGSIZE;          /* never parse a cut batch */
 		int ret = mnl_cb_run(nl->buf, (size_t)n, seq, nl->portid, data_cb, c);
 		if (ret == MNL_CB_STOP)
 			return c->cb_ret < 0 ? c->cb_ret : 0;
