@@ -606,6 +606,7 @@ struct tester {
 	uint32_t bh_id;
 	int seen_blackhole;           /* ever: for the exit status */
 	int cycle_blackhole;          /* this cycle's query was blackholed */
+	int cycle_healed;             /* ... and --heal deleted its entry */
 	/* the current outage episode */
 	int out_open;
 	uint64_t out_start, out_failed;
@@ -704,6 +705,7 @@ static void blackhole_seen(struct tester *t, const struct ct_entry *e)
 		return;
 	if (delete_entry(t, e) == 0) {
 		t->st.heals++;
+		t->cycle_healed = 1;
 		begin_flow(t, &l, "info", "healed");
 		kv(&l, "entry", entry);
 		kvu(&l, "id", e->id);
@@ -1194,6 +1196,8 @@ static void log_failure(struct tester *t, const char *event, enum cause c,
 		kv_ms(&l, "waited_ms", waited);
 	if (err)
 		kv(&l, "err", err);
+	if (t->cycle_healed)                 /* given up early: entry deleted */
+		kv(&l, "healed", "true");
 	if (have_e) {
 		ct_format(e, entry, sizeof entry);
 		kv(&l, "entry", entry);
@@ -1228,7 +1232,7 @@ static void cycle(struct tester *t)
 	int bad_logged = 0;
 	enum ct_state cs;
 
-	t->cycle_blackhole = 0;
+	t->cycle_blackhole = t->cycle_healed = 0;
 	t->qlen = dns_build_query(t->query, sizeof t->query, random_id(), t->o.name, t->o.qtype);
 	uint64_t sent_at = now_ns();
 	if (send(t->fd, t->query, (size_t)t->qlen, 0) < 0) {
@@ -1256,7 +1260,11 @@ static void cycle(struct tester *t)
 			if (!probed) {
 				probed = 1;
 				check_entry(t, 0, &e);
-				continue;
+				/* Healed: this query went to the VIP untranslated
+				 * and its entry is gone; no answer can come. Give
+				 * it up now so the next tick is not delayed. */
+				if (!t->cycle_healed)
+					continue;
 			}
 			break;                    /* timed out */
 		}
@@ -1281,7 +1289,7 @@ static void cycle(struct tester *t)
 
 	/* Timed out: the same lookup says why. */
 	t->st.timeouts++;
-	cs = check_entry(t, 1, &e);
+	cs = t->cycle_healed ? CT_BLACKHOLE : check_entry(t, 1, &e);
 	enum cause c = CAUSE_UNKNOWN;
 	if (t->cycle_blackhole || cs == CT_BLACKHOLE)
 		c = CAUSE_BLACKHOLE;
