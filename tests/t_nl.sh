@@ -199,7 +199,7 @@ want_dump() {
 	keys=
 	for v in "$@"; do
 		addr=${v%:*} port=${v##*:}
-		addr=${addr#[} addr=${addr%]}
+		addr=${addr#\[} addr=${addr%\]}
 		keys="$keys|dst=$addr dport=$port"
 	done
 	X conntrack -L 2>/dev/null | awk -v p="$proto" -v keys="$keys" '
