@@ -1,0 +1,556 @@
+# tests/lab.sh - a network-namespace lab that emulates one Kubernetes node,
+# enough to reproduce the kube-proxy DNS blackhole (kubernetes#126468).
+# Source it (POSIX sh; works under dash), then:
+#
+#   lab_up [--mode iptables|nftables] [--dns dnsmasq|unbound]
+#   lab_client 40000 4 5 0.2 0.5        # port family count interval timeout
+#   lab_window 2 3 1                    # 3 restart windows of 2 s, 1 s apart
+#   lab_ct -L                           # conntrack in the node namespace
+#   lab_down                            # also run by the trap lab_up sets
+#
+# Three namespaces, linked only to each other by veth pairs (nothing is
+# ever linked to, routed to or changed in the root namespace):
+#
+#   gw  10.224.0.1/16 fd00:224::1/64   the node's default gateway: drops all
+#    |  (gw0 <-> eth0)
+#   node 10.224.0.8/16 fd00:224::8/64  where clients run; kube-proxy's nat
+#        10.244.0.1/24 fd00:244::1/64  rules and the conntrack table live here
+#    |  (pod0 <-> eth0)
+#   pod 10.244.0.2,.3/24 fd00:244::2,::3/64   the CoreDNS pod (dnsmasq or
+#                                              unbound on .2 / ::2, port 53)
+#
+# Service VIPs (owned by nobody): kube-dns 10.0.0.10 / fd00:96::a port 53
+# (udp and tcp) -> pod .2 / ::2 port 53; "kubernetes" 10.0.0.1 / fd00:96::1
+# tcp 443 -> pod .3 / ::3 port 6443. The 443 DNAT always stays, so conntrack
+# stays active while the kube-dns rules are gone (ENGINEERING.md section 2).
+# With the kube-dns rules gone, a query to the VIP follows the default route
+# to gw and dies there, leaving an unreplied entry without DNAT.
+#
+# The DNS server answers kubernetes.default.svc.cluster.local with A
+# 10.96.0.1 and AAAA fd00:96::1 from local data (AA set); every other name
+# gets NXDOMAIN. It never forwards anything anywhere.
+#
+# One lab per shell: the lab's state is in the variables lab_up exports.
+# lab_up owns the EXIT, INT and TERM traps of the shell that calls it; a
+# caller that needs its own cleanup should call lab_down from its trap.
+# Helper variables are prefixed _lab_ so they don't clash with the caller's.
+
+LAB_TOP=${LAB_TOP:-${TOP:-$(cd "$(dirname "$0")/.." && pwd)}}
+# Debian's python3 (what scripts/test-deps.sh installs) starts in 20 ms; a
+# version-manager shim found first on PATH may take 100 ms per query loop.
+if [ -z "${LAB_PY:-}" ]; then
+	if [ -x /usr/bin/python3 ]; then LAB_PY=/usr/bin/python3; else LAB_PY=python3; fi
+fi
+LAB_DECOY_TIMEOUT=${LAB_DECOY_TIMEOUT:-600}
+
+_lab_err() { echo "lab: $*" >&2; }
+
+# _lab_run WHAT CMD...: run CMD; on failure say WHAT and CMD's stderr.
+_lab_run() {
+	_lab_what=$1; shift
+	if ! "$@" 2>"${LAB_DIR:-/tmp}/.err"; then
+		_lab_err "$_lab_what failed: $(tr '\n' ' ' <"${LAB_DIR:-/tmp}/.err")"
+		return 1
+	fi
+}
+
+# Wall-clock milliseconds since the epoch (GNU date).
+_lab_ms() { date +%s%3N; }
+
+lab_node() { ip netns exec "$NS_NODE" "$@"; }
+lab_pod() { ip netns exec "$NS_POD" "$@"; }
+lab_ct() { ip netns exec "$NS_NODE" conntrack "$@"; }
+
+# ---------------------------------------------------------------- lab_up
+
+lab_up() {
+	LAB_MODE=iptables LAB_DNS=dnsmasq
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--mode) LAB_MODE=${2:-}; shift 2 || return 1 ;;
+		--dns) LAB_DNS=${2:-}; shift 2 || return 1 ;;
+		*) _lab_err "lab_up: unknown argument '$1'"; return 1 ;;
+		esac
+	done
+	case $LAB_MODE in iptables|nftables) ;; *) _lab_err "lab_up: --mode iptables|nftables"; return 1 ;; esac
+	case $LAB_DNS in dnsmasq|unbound) ;; *) _lab_err "lab_up: --dns dnsmasq|unbound"; return 1 ;; esac
+	if [ -n "${LAB:-}" ]; then _lab_err "lab_up: lab $LAB is already up in this shell"; return 1; fi
+
+	NODE4=10.224.0.8 GW4=10.224.0.1 VIP4=10.0.0.10 POD4=10.244.0.2 POD4B=10.244.0.3
+	NODE6=fd00:224::8 GW6=fd00:224::1 VIP6=fd00:96::a POD6=fd00:244::2 POD6B=fd00:244::3
+	APIVIP4=10.0.0.1 APIVIP6=fd00:96::1
+	ANSWER4=10.96.0.1 ANSWER6=fd00:96::1
+	export NODE4 GW4 VIP4 POD4 POD4B NODE6 GW6 VIP6 POD6 POD6B APIVIP4 APIVIP6 ANSWER4 ANSWER6
+	export LAB_MODE LAB_DNS LAB_TOP LAB_PY
+
+	mkdir -p "$LAB_TOP/build" || return 1
+	LAB_DIR=$(mktemp -d "$LAB_TOP/build/lab-XXXXXX") || { _lab_err "lab_up: mktemp failed"; return 1; }
+	export LAB_DIR
+	# From here on, whatever happens, everything goes away with the shell.
+	# shellcheck disable=SC2154
+	trap '_lab_rc=$?; lab_down; exit $_lab_rc' EXIT
+	trap 'lab_down; exit 130' INT
+	trap 'lab_down; exit 143' TERM
+
+	if _lab_namespaces && _lab_links && _lab_gw_drop && lab_rules full && lab_dns_start; then
+		return 0
+	fi
+	_lab_err "lab_up: failed; tearing down"
+	lab_down
+	return 1
+}
+
+# Claims three namespace names. `ip netns add` fails if the name exists, so
+# the first add is the atomic claim: on a clash, try the next suffix.
+_lab_namespaces() {
+	_lab_k=0
+	LAB=dbt$$
+	until ip netns add "${LAB}n" 2>/dev/null; do
+		# (any failure, not only a clash, ends here: 20 tries, then give up)
+		_lab_k=$((_lab_k + 1))
+		[ $_lab_k -lt 20 ] || { _lab_err "no free namespace name dbt$$*"; LAB=; return 1; }
+		LAB=dbt$$x$_lab_k
+	done
+	NS_NODE=${LAB}n NS_POD=${LAB}p NS_GW=${LAB}g
+	export LAB NS_NODE NS_POD NS_GW
+	# lab_down deletes only the namespaces listed here: never another's.
+	echo "$NS_NODE" >"$LAB_DIR/netns"
+	_lab_run "ip netns add $NS_POD" ip netns add "$NS_POD" || return 1
+	echo "$NS_POD" >>"$LAB_DIR/netns"
+	_lab_run "ip netns add $NS_GW" ip netns add "$NS_GW" || return 1
+	echo "$NS_GW" >>"$LAB_DIR/netns"
+	for _lab_ns in "$NS_NODE" "$NS_POD" "$NS_GW"; do
+		# No duplicate address detection: addresses usable at once.
+		# Forwarding off: a new namespace may inherit it on for IPv4.
+		_lab_run "sysctls in $_lab_ns" ip netns exec "$_lab_ns" sysctl -q -w \
+			net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+			net.ipv6.conf.default.accept_ra=0 net.ipv4.ip_forward=0 \
+			net.ipv6.conf.all.forwarding=0 || return 1
+		_lab_run "lo up in $_lab_ns" ip -n "$_lab_ns" link set lo up || return 1
+	done
+}
+
+# veth pairs are created inside the node namespace with their peer put
+# straight into gw or pod: no interface ever exists in the root namespace.
+_lab_links() {
+	_lab_run "veth node-gw" ip -n "$NS_NODE" link add gw0 type veth peer name eth0 netns "$NS_GW" &&
+	_lab_run "veth node-pod" ip -n "$NS_NODE" link add pod0 type veth peer name eth0 netns "$NS_POD" &&
+	_lab_addr "$NS_NODE" gw0 "$NODE4/16" "$NODE6/64" &&
+	_lab_addr "$NS_NODE" pod0 10.244.0.1/24 fd00:244::1/64 &&
+	_lab_addr "$NS_GW" eth0 "$GW4/16" "$GW6/64" &&
+	_lab_addr "$NS_POD" eth0 "$POD4/24" "$POD6/64" "$POD4B/24" "$POD6B/64" &&
+	_lab_run "node routes" ip -n "$NS_NODE" route add default via "$GW4" &&
+	_lab_run "node routes" ip -n "$NS_NODE" -6 route add default via "$GW6" &&
+	_lab_run "pod routes" ip -n "$NS_POD" route add default via 10.244.0.1 &&
+	_lab_run "pod routes" ip -n "$NS_POD" -6 route add default via fd00:244::1
+}
+
+# _lab_addr NS DEV ADDR...: add addresses (nodad for v6) and bring DEV up.
+_lab_addr() {
+	_lab_ans=$1 _lab_dev=$2; shift 2
+	for _lab_a in "$@"; do
+		case $_lab_a in *:*) _lab_nodad=nodad ;; *) _lab_nodad= ;; esac
+		_lab_run "address $_lab_a on $_lab_ans/$_lab_dev" \
+			ip -n "$_lab_ans" addr add "$_lab_a" dev "$_lab_dev" $_lab_nodad || return 1
+	done
+	_lab_run "link up $_lab_ans/$_lab_dev" ip -n "$_lab_ans" link set "$_lab_dev" up
+}
+
+# gw is a black hole: forwarding is off, and this drops every packet in and
+# out (so no ICMP error either) except neighbour discovery, which the node
+# needs to hand packets to it at all. ARP is not seen by inet tables.
+_lab_gw_drop() {
+	cat >"$LAB_DIR/gw.nft" <<-'EOF'
+	table inet lab-gw {
+		chain in {
+			type filter hook prerouting priority -300; policy drop;
+			icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
+		}
+		chain out {
+			type filter hook output priority -300; policy drop;
+			icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
+		}
+	}
+	EOF
+	_lab_run "gw drop rules" ip netns exec "$NS_GW" nft -f "$LAB_DIR/gw.nft"
+}
+
+# ---------------------------------------------------------------- rules
+
+# lab_rules full|window: kube-proxy's rules, both families, in LAB_MODE.
+# "window" is kube-proxy restarting: the kube-dns rules are missing while
+# the other Service's rules stay.
+lab_rules() {
+	case ${1:-} in full|window) ;; *) _lab_err "lab_rules full|window"; return 1 ;; esac
+	if [ "$LAB_MODE" = iptables ]; then
+		_lab_ipt 4 "$1" >"$LAB_DIR/rules4.ipt" &&
+		_lab_ipt 6 "$1" >"$LAB_DIR/rules6.ipt" &&
+		_lab_run "iptables-restore ($1)" ip netns exec "$NS_NODE" iptables-restore -w 5 "$LAB_DIR/rules4.ipt" &&
+		_lab_run "ip6tables-restore ($1)" ip netns exec "$NS_NODE" ip6tables-restore -w 5 "$LAB_DIR/rules6.ipt"
+	else
+		# One file, one transaction: both families change at once.
+		{ _lab_nft ip "$1" && _lab_nft ip6 "$1"; } >"$LAB_DIR/rules.nft" &&
+		_lab_run "nft -f ($1)" ip netns exec "$NS_NODE" nft -f "$LAB_DIR/rules.nft"
+	fi
+}
+
+# _lab_ipt 4|6 full|window: an iptables-restore nat table shaped like
+# kube-proxy's (the KUBE-SVC hashes are kube-proxy's real ones for these
+# Service ports; the KUBE-SEP names are made up).
+_lab_ipt() {
+	if [ "$1" = 4 ]; then
+		_lab_vip=$VIP4/32 _lab_api=$APIVIP4/32 _lab_dns=$POD4:53 _lab_be=$POD4B:6443
+	else
+		_lab_vip=$VIP6/128 _lab_api=$APIVIP6/128 _lab_dns=[$POD6]:53 _lab_be=[$POD6B]:6443
+	fi
+	cat <<-EOF
+	*nat
+	:PREROUTING ACCEPT [0:0]
+	:INPUT ACCEPT [0:0]
+	:OUTPUT ACCEPT [0:0]
+	:POSTROUTING ACCEPT [0:0]
+	:KUBE-SERVICES - [0:0]
+	:KUBE-SVC-NPX46M4PTMTKRN6Y - [0:0]
+	:KUBE-SEP-LABAPISERVER0001 - [0:0]
+	-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+	-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+	-A KUBE-SERVICES -d $_lab_api -p tcp -m comment --comment "default/kubernetes:https cluster IP" -m tcp --dport 443 -j KUBE-SVC-NPX46M4PTMTKRN6Y
+	-A KUBE-SVC-NPX46M4PTMTKRN6Y -j KUBE-SEP-LABAPISERVER0001
+	-A KUBE-SEP-LABAPISERVER0001 -p tcp -m tcp -j DNAT --to-destination $_lab_be
+	EOF
+	[ "$2" = window ] && { echo COMMIT; return 0; }
+	cat <<-EOF
+	:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]
+	:KUBE-SVC-ERIFXISQEP7F7OF4 - [0:0]
+	:KUBE-SEP-LABDNSUDP0000001 - [0:0]
+	:KUBE-SEP-LABDNSTCP0000001 - [0:0]
+	-A KUBE-SERVICES -d $_lab_vip -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU
+	-A KUBE-SERVICES -d $_lab_vip -p tcp -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp --dport 53 -j KUBE-SVC-ERIFXISQEP7F7OF4
+	-A KUBE-SVC-TCOU7JCQXEZGVUNU -j KUBE-SEP-LABDNSUDP0000001
+	-A KUBE-SVC-ERIFXISQEP7F7OF4 -j KUBE-SEP-LABDNSTCP0000001
+	-A KUBE-SEP-LABDNSUDP0000001 -p udp -m udp -j DNAT --to-destination $_lab_dns
+	-A KUBE-SEP-LABDNSTCP0000001 -p tcp -m tcp -j DNAT --to-destination $_lab_dns
+	COMMIT
+	EOF
+}
+
+# _lab_nft ip|ip6 full|window: a table named kube-proxy shaped like
+# kube-proxy's nftables mode (a verdict map from VIP . proto . port to a
+# service chain). "add; delete; define" replaces the table in the same
+# transaction as the rest of the file.
+_lab_nft() {
+	if [ "$1" = ip ]; then
+		_lab_t=ipv4_addr _lab_vip=$VIP4 _lab_api=$APIVIP4 _lab_dns=$POD4:53 _lab_be=$POD4B:6443
+	else
+		_lab_t=ipv6_addr _lab_vip=$VIP6 _lab_api=$APIVIP6 _lab_dns=[$POD6]:53 _lab_be=[$POD6B]:6443
+	fi
+	_lab_svc_api=service-2QRHZV4L-default/kubernetes/tcp/https
+	_lab_svc_udp=service-ERIFXISQ-kube-system/kube-dns/udp/dns
+	_lab_svc_tcp=service-TCOU7JCQ-kube-system/kube-dns/tcp/dns-tcp
+	_lab_elems="$_lab_api . tcp . 443 : goto $_lab_svc_api"
+	[ "$2" = full ] && _lab_elems="$_lab_elems, $_lab_vip . udp . 53 : goto $_lab_svc_udp, $_lab_vip . tcp . 53 : goto $_lab_svc_tcp"
+	cat <<-EOF
+	add table $1 kube-proxy
+	delete table $1 kube-proxy
+	table $1 kube-proxy {
+		map service-ips {
+			type $_lab_t . inet_proto . inet_service : verdict
+			elements = { $_lab_elems }
+		}
+		chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }
+		chain nat-output { type nat hook output priority -100; policy accept; jump services; }
+		chain services { $1 daddr . meta l4proto . th dport vmap @service-ips; }
+		chain $_lab_svc_api { jump endpoint-LABAPI01-default/kubernetes/tcp/https; }
+		chain endpoint-LABAPI01-default/kubernetes/tcp/https { meta l4proto tcp dnat to $_lab_be; }
+	EOF
+	[ "$2" = full ] && cat <<-EOF
+		chain $_lab_svc_udp { jump endpoint-LABDNSU1-kube-system/kube-dns/udp/dns; }
+		chain endpoint-LABDNSU1-kube-system/kube-dns/udp/dns { meta l4proto udp dnat to $_lab_dns; }
+		chain $_lab_svc_tcp { jump endpoint-LABDNST1-kube-system/kube-dns/tcp/dns-tcp; }
+		chain endpoint-LABDNST1-kube-system/kube-dns/tcp/dns-tcp { meta l4proto tcp dnat to $_lab_dns; }
+	EOF
+	echo "}"
+}
+
+# lab_window SECONDS [COUNT [GAP_SECONDS]]: COUNT restart windows. Each
+# line of windows.log spans from just before the window ruleset went in to
+# just after the full one was back: every packet that could have met the
+# window was sent between "open" and "close".
+lab_window() {
+	_lab_secs=${1:-}; _lab_count=${2:-1}; _lab_gap=${3:-1}
+	[ -n "$_lab_secs" ] || { _lab_err "lab_window SECONDS [COUNT [GAP]]"; return 1; }
+	_lab_i=0
+	while [ "$_lab_i" -lt "$_lab_count" ]; do
+		_lab_open=$(_lab_ms)
+		lab_rules window || return 1
+		_lab_sleep "$_lab_secs"
+		lab_rules full || return 1
+		echo "open $_lab_open close $(_lab_ms)" >>"$LAB_DIR/windows.log"
+		_lab_sleep "$_lab_gap"
+		_lab_i=$((_lab_i + 1))
+	done
+}
+
+# A sleep that a signal cuts short: the shell runs a trap only once its
+# foreground command ends, but `wait` returns at once. lab_down kills the
+# sleep left behind.
+_lab_sleep() {
+	sleep "$1" &
+	_lab_sleep_pid=$!
+	wait "$_lab_sleep_pid"
+	_lab_sleep_pid=
+}
+
+# ---------------------------------------------------------------- DNS
+
+lab_dns_start() {
+	if [ -s "$LAB_DIR/dns.pid" ] && kill -0 "$(cat "$LAB_DIR/dns.pid")" 2>/dev/null; then
+		_lab_err "lab_dns_start: $LAB_DNS is already running"; return 1
+	fi
+	if [ "$LAB_DNS" = dnsmasq ]; then _lab_dnsmasq; else _lab_unbound; fi || return 1
+	# `ip netns exec` execs the server, so $! is the server's own pid.
+	echo "$!" >"$LAB_DIR/dns.pid"
+	_lab_dns_wait
+}
+
+# dnsmasq in the foreground (-k) as root, no config file, no upstream:
+# --local=/#/ makes every name local, so unknown names get NXDOMAIN.
+_lab_dnsmasq() {
+	ip netns exec "$NS_POD" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts \
+		--user=root --group=root --pid-file="$LAB_DIR/dnsmasq.pid" \
+		--listen-address="$POD4" --listen-address="$POD6" --bind-interfaces --port=53 \
+		--host-record="kubernetes.default.svc.cluster.local,$ANSWER4,$ANSWER6" \
+		--local=/#/ --log-facility="$LAB_DIR/dnsmasq.log" \
+		>>"$LAB_DIR/dns.out" 2>&1 &
+}
+
+# unbound in the foreground with a config of its own: no chroot, no user
+# switch, no remote control, iterator only (no validator, so no trust
+# anchor), and the root zone "static" so unknown names get NXDOMAIN and
+# nothing is ever asked upstream.
+_lab_unbound() {
+	cat >"$LAB_DIR/unbound.conf" <<-EOF
+	server:
+		interface: $POD4
+		interface: $POD6
+		port: 53
+		do-ip4: yes
+		do-ip6: yes
+		access-control: 0.0.0.0/0 allow
+		access-control: ::0/0 allow
+		do-daemonize: no
+		chroot: ""
+		username: ""
+		directory: "$LAB_DIR"
+		pidfile: "$LAB_DIR/unbound.pid"
+		logfile: "$LAB_DIR/unbound.log"
+		use-syslog: no
+		num-threads: 1
+		module-config: "iterator"
+		local-zone: "." static
+		local-data: "kubernetes.default.svc.cluster.local. 30 IN A $ANSWER4"
+		local-data: "kubernetes.default.svc.cluster.local. 30 IN AAAA $ANSWER6"
+	remote-control:
+		control-enable: no
+	EOF
+	ip netns exec "$NS_POD" unbound -d -c "$LAB_DIR/unbound.conf" >>"$LAB_DIR/dns.out" 2>&1 &
+}
+
+# Polls until the server answers both families. It asks from inside the pod
+# so that the node's conntrack table holds nothing but what tests make.
+_lab_dns_wait() {
+	_lab_pid=$(cat "$LAB_DIR/dns.pid")
+	_lab_try=0
+	while [ $_lab_try -lt 50 ]; do
+		if ! kill -0 "$_lab_pid" 2>/dev/null; then
+			_lab_err "$LAB_DNS exited at start: $(tail -n 3 "$LAB_DIR/dns.out" | tr '\n' ' ')"
+			return 1
+		fi
+		if _lab_ask_pod "$POD4" A "$ANSWER4" && _lab_ask_pod "$POD6" AAAA "$ANSWER6"; then
+			return 0
+		fi
+		_lab_try=$((_lab_try + 1))
+	done
+	_lab_err "$LAB_DNS does not answer on $POD4 and $POD6"
+	return 1
+}
+
+_lab_ask_pod() {
+	ip netns exec "$NS_POD" "$LAB_PY" "$LAB_TOP/tests/client.py" --bind "$1" --port 0 \
+		--server "$1" --qtype "$2" --expect "$3" --timeout 0.2 >/dev/null 2>&1
+}
+
+# "The DNS pod stopped": TERM the server and wait until it is gone.
+lab_dns_stop() {
+	[ -s "$LAB_DIR/dns.pid" ] || { _lab_err "lab_dns_stop: no DNS server running"; return 1; }
+	_lab_pid=$(cat "$LAB_DIR/dns.pid")
+	rm -f "$LAB_DIR/dns.pid"
+	_lab_kill_wait "$_lab_pid" || { _lab_err "lab_dns_stop: pid $_lab_pid would not die"; return 1; }
+}
+
+# _lab_kill_wait PID...: TERM, then KILL after 2 s; reaps our children.
+_lab_kill_wait() {
+	kill -TERM "$@" 2>/dev/null
+	_lab_t=0
+	while [ $_lab_t -lt 40 ]; do
+		_lab_left=
+		for _lab_p in "$@"; do _lab_alive "$_lab_p" && _lab_left="$_lab_left $_lab_p"; done
+		[ -n "$_lab_left" ] || break
+		# shellcheck disable=SC2086
+		[ $_lab_t -eq 20 ] && kill -KILL $_lab_left 2>/dev/null
+		sleep 0.1
+		_lab_t=$((_lab_t + 1))
+	done
+	# wait reaps a child of this shell (no zombie left); for any other pid
+	# it returns at once.
+	for _lab_p in "$@"; do wait "$_lab_p" 2>/dev/null; done
+	[ -z "$_lab_left" ]
+}
+
+# A zombie counts as gone: it holds no socket and no namespace.
+_lab_alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	! sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^Z'
+}
+
+# ---------------------------------------------------------------- clients
+
+# lab_client PORT 4|6 COUNT INTERVAL_S [TIMEOUT_S]: client.py in the node
+# namespace, one socket bound to NODE4|NODE6:PORT, querying the VIP.
+lab_client() {
+	if [ $# -lt 4 ]; then _lab_err "lab_client PORT 4|6 COUNT INTERVAL_S [TIMEOUT_S]"; return 2; fi
+	case $2 in
+	4) set -- "$1" "$NODE4" "$VIP4" A "$ANSWER4" "$3" "$4" "${5:-1}" ;;
+	6) set -- "$1" "$NODE6" "$VIP6" AAAA "$ANSWER6" "$3" "$4" "${5:-1}" ;;
+	*) _lab_err "lab_client: family is 4 or 6"; return 2 ;;
+	esac
+	ip netns exec "$NS_NODE" "$LAB_PY" "$LAB_TOP/tests/client.py" --bind "$2" --port "$1" \
+		--server "$3" --qtype "$4" --expect "$5" --count "$6" --interval "$7" --timeout "$8"
+}
+
+# ---------------------------------------------------------------- decoys
+
+# lab_decoys N: insert N entries into the node's conntrack table that a
+# tester must leave alone, and list them (canonical form) in decoys.txt.
+# Twelve kinds, round robin (each in IPv4 and IPv6):
+#   udp NODE:p -> VIP:53, DNAT'd to POD:53, replied    (the node's other sockets)
+#   udp OTHER:p -> VIP:53, no DNAT, unreplied          (others' blackholed flows;
+#                                                        OTHER = 10.224.0.50-99)
+#   udp NODE:p -> VIP:5353, no DNAT, unreplied
+#   tcp NODE:p -> VIP:53, DNAT'd to POD:53, ESTABLISHED
+#   tcp NODE:p -> VIP:9153, no DNAT, SYN_SENT
+#   udp NODE:p -> 10.0.0.20:53, alternately DNAT'd to POD .3 or unreplied
+# Source ports are 20000-29999, outside Linux's ephemeral range, so a test's
+# own client ports (ephemeral, or 30000 and up) never meet a decoy. Beyond
+# 10000 entries of one kind, NODE becomes 10.224.V.8 / fd00:224::V:8.
+# Calling it again adds N more. One `conntrack -R` loads them all.
+lab_decoys() {
+	case ${1:-} in ''|*[!0-9]*) _lab_err "lab_decoys N"; return 1 ;; esac
+	_lab_from=0
+	[ -s "$LAB_DIR/decoys.n" ] && _lab_from=$(cat "$LAB_DIR/decoys.n")
+	_lab_decoy_gen "$_lab_from" "$1" "$LAB_DIR/decoys.load" "$LAB_DIR/decoys.new" || return 1
+	_lab_run "conntrack -R (decoys)" ip netns exec "$NS_NODE" conntrack -R "$LAB_DIR/decoys.load" || return 1
+	cat "$LAB_DIR/decoys.new" >>"$LAB_DIR/decoys.txt"
+	echo $((_lab_from + $1)) >"$LAB_DIR/decoys.n"
+	rm -f "$LAB_DIR/decoys.load" "$LAB_DIR/decoys.new"
+	# Prove they went in exactly as listed.
+	lab_decoys_check >"$LAB_DIR/decoys.bad" || {
+		_lab_err "lab_decoys: inserted entries differ from the list: $(head -n 3 "$LAB_DIR/decoys.bad")"
+		return 1
+	}
+}
+
+# _lab_decoy_gen FROM N LOADFILE LISTFILE: conntrack -R commands for decoys
+# FROM..FROM+N-1, and the line `conntrack -L` will print for each, in
+# canonical form (see _lab_canon).
+_lab_decoy_gen() {
+	awk -v from="$1" -v n="$2" -v tmo="$LAB_DECOY_TIMEOUT" -v load="$3" -v list="$4" '
+	function emit(proto, s, d, sp, dp, rs, rd, rsp, rdp, nat, st, state, aflag) {
+		printf "-I -t %d -u %s -p %s -s %s -d %s --sport %d --dport %d -r %s -q %s --reply-port-src %d --reply-port-dst %d%s%s\n", \
+			tmo, st, proto, s, d, sp, dp, rs, rd, rsp, rdp, \
+			(nat != "" ? " --dst-nat " nat : ""), (state != "" ? " --state " state : "") >load
+		line = sprintf("%s %d %s src=%s dst=%s sport=%d dport=%d %s src=%s dst=%s sport=%d dport=%d %s mark=0", \
+			proto, (proto == "tcp" ? 6 : 17), state, s, d, sp, dp, \
+			(st == "UNSET" ? "[UNREPLIED]" : ""), rs, rd, rsp, rdp, aflag)
+		gsub(/ +/, " ", line)
+		print line >list
+	}
+	BEGIN {
+		for (i = from; i < from + n; i++) {
+			k = i % 12; j = int(i / 12); v6 = (k >= 6); k = k % 6
+			p = 20000 + j % 10000; var = int(j / 10000)
+			if (var > 255) { print "lab_decoys: too many decoys" > "/dev/stderr"; exit 1 }
+			if (v6) {
+				node = var ? sprintf("fd00:224::%x:8", var) : "fd00:224::8"
+				other = sprintf("fd00:224::%x", 80 + j % 50)
+				vip = "fd00:96::a"; pod = "fd00:244::2"; pod3 = "fd00:244::3"; vip2 = "fd00:96::14"
+			} else {
+				node = "10.224." var ".8"; other = "10.224.0." (50 + j % 50)
+				vip = "10.0.0.10"; pod = "10.244.0.2"; pod3 = "10.244.0.3"; vip2 = "10.0.0.20"
+			}
+			if (k == 0) emit("udp", node, vip, p, 53, pod, node, 53, p, pod, "SEEN_REPLY", "", "")
+			if (k == 1) { op = 20000 + int(j / 50) % 10000
+				emit("udp", other, vip, op, 53, vip, other, 53, op, "", "UNSET", "", "") }
+			if (k == 2) emit("udp", node, vip, p, 5353, vip, node, 5353, p, "", "UNSET", "", "")
+			if (k == 3) emit("tcp", node, vip, p, 53, pod, node, 53, p, pod, "SEEN_REPLY,ASSURED", "ESTABLISHED", "[ASSURED]")
+			if (k == 4) emit("tcp", node, vip, p, 9153, vip, node, 9153, p, "", "UNSET", "SYN_SENT", "")
+			if (k == 5) { if (j % 2) emit("udp", node, vip2, p, 53, pod3, node, 53, p, pod3, "SEEN_REPLY", "", "")
+				else emit("udp", node, vip2, p, 53, vip2, node, 53, p, "", "UNSET", "", "") }
+		}
+	}' </dev/null && : >>"$3" && : >>"$4"
+}
+
+# The parts of a `conntrack -L` line that no time passing changes: drop
+# the timeout (third field) and use=, squeeze blanks.
+_lab_canon() {
+	awk '{ $3 = ""; for (i = 4; i <= NF; i++) if ($i ~ /^use=/) $i = ""; $0 = $0; $1 = $1; print }'
+}
+
+# lab_decoys_check: prints each decoy missing from, or changed in, the
+# table now; exit 0 if all are there as inserted.
+lab_decoys_check() {
+	[ -f "$LAB_DIR/decoys.txt" ] || { _lab_err "lab_decoys_check: no decoys inserted"; return 1; }
+	lab_ct -L 2>/dev/null | _lab_canon >"$LAB_DIR/ct.now" || return 1
+	awk '
+	# key: protocol and original tuple (the first src= dst= sport= dport=)
+	function key(line,   f, n, i, k, c) {
+		n = split(line, f, " "); k = f[1]; c = 0
+		for (i = 2; i <= n && c < 4; i++)
+			if (f[i] ~ /^(src|dst|sport|dport)=/) { k = k " " f[i]; c++ }
+		return k
+	}
+	FNR == NR { now[$0] = 1; bykey[key($0)] = $0; next }
+	!($0 in now) {
+		bad = 1; k = key($0)
+		if (k in bykey) print "changed: " $0 " -> now: " bykey[k]
+		else print "missing: " $0
+	}
+	END { exit bad }' "$LAB_DIR/ct.now" "$LAB_DIR/decoys.txt"
+}
+
+# ---------------------------------------------------------------- lab_down
+
+# Idempotent: kills every process in the lab's namespaces (the DNS server,
+# clients, anything a test started there), deletes the namespaces and the
+# temp dir, and gives the shell its traps back.
+lab_down() {
+	trap - EXIT INT TERM
+	[ -n "${_lab_sleep_pid:-}" ] && kill "$_lab_sleep_pid" 2>/dev/null
+	_lab_sleep_pid=
+	if [ -n "${LAB_DIR:-}" ] && [ -d "$LAB_DIR" ]; then
+		_lab_owned=$(cat "$LAB_DIR/netns" 2>/dev/null)
+		_lab_pids=
+		[ -s "$LAB_DIR/dns.pid" ] && _lab_pids=$(cat "$LAB_DIR/dns.pid")
+		for _lab_ns in $_lab_owned; do
+			_lab_pids="$_lab_pids $(ip netns pids "$_lab_ns" 2>/dev/null | tr '\n' ' ')"
+		done
+		# shellcheck disable=SC2086,SC2116
+		[ -n "$(echo $_lab_pids)" ] && _lab_kill_wait $_lab_pids
+		for _lab_ns in $_lab_owned; do
+			ip netns del "$_lab_ns" 2>/dev/null || _lab_err "lab_down: ip netns del $_lab_ns failed"
+		done
+	fi
+	case ${LAB_DIR:-} in */build/lab-*) rm -rf "$LAB_DIR" ;; esac
+	unset LAB LAB_DIR NS_NODE NS_POD NS_GW
+	return 0
+}
