@@ -1,0 +1,77 @@
+/* fuzz_http.c - libFuzzer target for main.c's http_parse_request().
+ *
+ * Input: the bytes a client sent so far (at most the 2048 of a client
+ * slot), in an exact-size heap copy: "never reads past len" is checked
+ * by ASan. As the metrics server calls it, with cap = 2048:
+ *   - the status is 0 (headers incomplete), 200, 400, 404, 405 or 431;
+ *   - 0 only while len < cap (a full buffer must get an answer);
+ *   - *head is 0 or 1, and 1 only for a HEAD that got 200 or 404.
+ * Called again with cap = len (the buffer is full): never 0, and the
+ * same status whenever the first call already had one. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int http_parse_request(const char *buf, size_t len, size_t cap, int *head);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CAP 2048
+
+static void die(const char *what)
+{
+	fprintf(stderr, "fuzz_http: invariant broken: %s\n", what);
+	abort();
+}
+#define CHECK(c) do { if (!(c)) die(#c); } while (0)
+
+static int valid_status(int rc)
+{
+	return rc == 0 || rc == 200 || rc == 400 || rc == 404 || rc == 405 || rc == 431;
+}
+
+/* Known bug (tests/fuzz/crashes/http/, reported, not fixed here): when
+ * the first blank line starts before any LF - "GET /metrics HTTP/1.0\r\n
+ * \r\n", a request without headers - memchr() finds no LF in the request
+ * line and the parser reads at buf + (NULL - buf). FUZZ_SKIP_KNOWN=1 skips
+ * exactly those inputs so a long run can look past it; CI never sets it. */
+static int known_bug(const char *buf, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++)
+		if ((buf[i] == '\n' && buf[i + 1] == '\n') ||
+		    (i + 3 < len && !memcmp(buf + i, "\r\n\r\n", 4)))
+			return !memchr(buf, '\n', i + 1);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int skip_known = -1;
+	if (skip_known < 0)
+		skip_known = getenv("FUZZ_SKIP_KNOWN") && *getenv("FUZZ_SKIP_KNOWN") == '1';
+	size_t len = size < CAP ? size : CAP;
+	if (skip_known && known_bug((const char *)data, len))
+		return 0;
+	char *buf = malloc(len ? len : 1);
+	CHECK(buf);
+	memcpy(buf, data, len);
+
+	int head = -1;
+	int rc = http_parse_request(buf, len, CAP, &head);
+	CHECK(valid_status(rc));
+	CHECK(rc != 0 || len < CAP);
+	CHECK(head == 0 || head == 1);
+	CHECK(!head || rc == 200 || rc == 404);
+
+	int head2 = -1;
+	int rc2 = http_parse_request(buf, len, len, &head2);
+	CHECK(valid_status(rc2) && rc2 != 0);
+	CHECK(head2 == 0 || head2 == 1);
+	if (rc)
+		CHECK(rc2 == rc && head2 == head);
+	else
+		CHECK(rc2 == 431);
+	free(buf);
+	return 0;
+}
