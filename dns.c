@@ -94,30 +94,35 @@ int dns_build_query(uint8_t *buf, size_t cap, uint16_t id, const char *name,
 
 /* Expands the name at *off into out (uncompressed wire form, at most
  * 255 bytes) and moves *off past it in the record. Returns the
- * expanded length or -1 on anything malformed. */
+ * expanded length, DNS_ESHORT if the message ends inside the name, or
+ * DNS_EFORMAT on anything malformed. */
 static int read_name(const uint8_t *msg, size_t len, size_t *off, uint8_t *out)
 {
 	size_t p = *off, n = 0, end = 0;
 	int hops = 0;
 	for (;;) {
 		if (p >= len)
-			return -1;
+			return DNS_ESHORT;
 		uint8_t c = msg[p];
 		if ((c & 0xc0) == 0xc0) {          /* compression pointer */
-			if (p + 1 >= len || ++hops > MAX_HOPS)
-				return -1;
+			if (p + 1 >= len)
+				return DNS_ESHORT;
+			if (++hops > MAX_HOPS)
+				return DNS_EFORMAT;
 			size_t target = (size_t)(c & 0x3f) << 8 | msg[p + 1];
 			if (!end)
 				end = p + 2;
 			if (target >= p)           /* only backwards: no loops */
-				return -1;
+				return DNS_EFORMAT;
 			p = target;
 			continue;
 		}
 		if (c & 0xc0)                      /* 0x40/0x80: reserved */
-			return -1;
-		if (p + 1 + c > len || n + 1 + c > MAX_NAME_WIRE)
-			return -1;
+			return DNS_EFORMAT;
+		if (n + 1 + c > MAX_NAME_WIRE)
+			return DNS_EFORMAT;
+		if (p + 1 + c > len)
+			return DNS_ESHORT;
 		memcpy(out + n, msg + p, 1 + (size_t)c);
 		n += 1 + (size_t)c;
 		p += 1 + (size_t)c;
@@ -144,8 +149,9 @@ static int read_rr(const uint8_t *msg, size_t len, size_t *off,
                    struct dns_reply *r)
 {
 	uint8_t owner[MAX_NAME_WIRE];
-	if (read_name(msg, len, off, owner) < 0)
-		return DNS_EFORMAT;
+	int rc = read_name(msg, len, off, owner);
+	if (rc < 0)
+		return rc;
 	if (len - *off < 10)
 		return DNS_ESHORT;
 	const uint8_t *h = msg + *off;
@@ -190,7 +196,7 @@ int dns_parse_reply(const uint8_t *msg, size_t len, const uint8_t *q,
 	size_t off = HDR, qoff = HDR;
 	int glen = read_name(msg, len, &off, got);
 	if (glen < 0)
-		return DNS_EFORMAT;
+		return glen;
 	int wlen = read_name(q, qlen, &qoff, want);
 	if (wlen < 0 || qlen - qoff < 4)
 		return DNS_EFORMAT;              /* our own query: cannot happen */
@@ -204,7 +210,7 @@ int dns_parse_reply(const uint8_t *msg, size_t len, const uint8_t *q,
 		int rc = read_rr(msg, len, &off, r);
 		if (rc == DNS_OK)
 			continue;
-		if (r->tc) {                     /* truncated: keep what came */
+		if (r->tc && rc == DNS_ESHORT) { /* truncated: keep what came */
 			r->ancount = i;
 			break;
 		}

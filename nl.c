@@ -391,7 +391,9 @@ int nl_get(struct nl *nl, const struct ct_tuple *t, struct ct_entry *e)
 	          P_SRC | P_DST | P_SPORT | P_DPORT);
 	struct collect c = {.e = e};
 	int ret = transact(nl, &c);
-	if (ret == 0 && !c.found)
+	/* The kernel finds a tuple in either direction: an entry whose
+	 * reply tuple is t is not the flow we asked about. */
+	if (ret == 0 && (!c.found || !ct_tuple_equal(&e->orig, t)))
 		ret = -ENOENT;
 	return ret;
 }
@@ -417,10 +419,10 @@ static int dump_once(struct nl *nl, uint8_t family, const struct ct_tuple *dst,
 	struct nlmsghdr *nlh = put_request(nl, IPCTNL_MSG_CT_GET, NLM_F_DUMP, family);
 	if (dst) {
 		struct ct_tuple t = *dst;
-		/* Measured on Linux 6.18: CTA_FILTER with an IPv6 address
-		 * flag returns no entry at all, even an exact match (IPv4 is
-		 * fine). So for IPv6 the kernel matches protocol and port
-		 * only, and matches() below checks the address. */
+		/* Measured on Linux 6.18: CTA_FILTER's IPv6 address match is
+		 * inverted (it returns every entry except the matching one;
+		 * IPv4 is right). So for IPv6 the kernel matches protocol and
+		 * port only, and matches() checks the address. */
 		uint32_t flags = FILTER_F_PROTO_NUM | FILTER_F_DST_PORT;
 		unsigned want = P_DPORT;
 		if (family == AF_INET) {
@@ -437,6 +439,21 @@ static int dump_once(struct nl *nl, uint8_t family, const struct ct_tuple *dst,
 	return transact(nl, c);
 }
 
+/* Did an earlier kernel-filtered dump already return dst[i]'s entries?
+ * IPv4 dumps are per address and port; IPv6 dumps are per port (the
+ * address is checked here), so one covers every IPv6 VIP on its port. */
+static int covered(const struct ct_dump_filter *f, size_t i)
+{
+	const struct ct_tuple *d = &f->dst[i];
+	for (size_t j = 0; j < i; j++) {
+		const struct ct_tuple *e = &f->dst[j];
+		if (e->family == d->family && e->dport == d->dport &&
+		    (d->family == AF_INET6 || !memcmp(e->dst.b, d->dst.b, 4)))
+			return 1;
+	}
+	return 0;
+}
+
 int nl_dump(struct nl *nl, const struct ct_dump_filter *f,
             int (*cb)(const struct ct_entry *, void *), void *arg,
             int *kernel_filtered)
@@ -446,7 +463,8 @@ int nl_dump(struct nl *nl, const struct ct_dump_filter *f,
 	if (f && f->kernel) {
 		int ret = 0;
 		for (size_t i = 0; i < f->ndst && ret == 0; i++)
-			ret = dump_once(nl, f->dst[i].family, &f->dst[i], f->proto, &c);
+			if (!covered(f, i))
+				ret = dump_once(nl, f->dst[i].family, &f->dst[i], f->proto, &c);
 		/* Old kernels refuse or ignore CTA_FILTER: the recheck in
 		 * matches() keeps the ignore case right; on refusal, and
 		 * only if nothing was reported yet, dump unfiltered. */
@@ -566,8 +584,11 @@ int ct_format(const struct ct_entry *e, char *buf, size_t cap)
 		add(buf, cap, &n, "zone=%u ", e->zone);
 	if (e->have & CT_HAVE_USE)
 		add(buf, cap, &n, "use=%u ", e->use);
-	/* conntrack-tools ends the line without the last blank. */
-	if (n > 0 && n <= cap && buf[n - 1] == ' ')
-		buf[--n] = '\0';
+	/* Every piece ends in a blank; conntrack-tools drops the last. */
+	if (n > 0) {
+		n--;
+		if (n < cap)
+			buf[n] = '\0';
+	}
 	return (int)n;
 }
