@@ -59,6 +59,7 @@ _lab_ms() { date +%s%3N; }
 
 lab_node() { ip netns exec "$NS_NODE" "$@"; }
 lab_pod() { ip netns exec "$NS_POD" "$@"; }
+lab_gw() { ip netns exec "$NS_GW" "$@"; }
 lab_ct() { ip netns exec "$NS_NODE" conntrack "$@"; }
 
 # ---------------------------------------------------------------- lab_up
@@ -142,7 +143,25 @@ _lab_links() {
 	_lab_run "node routes" ip -n "$NS_NODE" route add default via "$GW4" &&
 	_lab_run "node routes" ip -n "$NS_NODE" -6 route add default via "$GW6" &&
 	_lab_run "pod routes" ip -n "$NS_POD" route add default via 10.244.0.1 &&
-	_lab_run "pod routes" ip -n "$NS_POD" -6 route add default via fd00:244::1
+	_lab_run "pod routes" ip -n "$NS_POD" -6 route add default via fd00:244::1 &&
+	_lab_links_ready
+}
+
+# A veth's carrier-on reaches IPv6 through linkwatch, which may delay it
+# by up to a second; until then the interface has no ff00::/8 route, so
+# neighbour solicitations sent to it are dropped (Ip6InNoRoutes) and IPv6
+# towards it stalls. Wait for that route on all four ends.
+_lab_links_ready() {
+	_lab_try=0
+	for _lab_end in "$NS_NODE gw0" "$NS_NODE pod0" "$NS_GW eth0" "$NS_POD eth0"; do
+		# shellcheck disable=SC2086
+		set -- $_lab_end
+		until ip -n "$1" -6 route show table local type multicast dev "$2" | grep -q ff00::/8; do
+			_lab_try=$((_lab_try + 1))
+			[ $_lab_try -lt 100 ] || { _lab_err "$1/$2 not ready for IPv6 after 5 s"; return 1; }
+			sleep 0.05
+		done
+	done
 }
 
 # _lab_addr NS DEV ADDR...: add addresses (nodad for v6) and bring DEV up.
@@ -165,6 +184,8 @@ _lab_gw_drop() {
 		chain in {
 			type filter hook prerouting priority -300; policy drop;
 			icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
+			meta nfproto ipv4 counter drop comment "v4-dropped"
+			meta nfproto ipv6 counter drop comment "v6-dropped"
 		}
 		chain out {
 			type filter hook output priority -300; policy drop;
