@@ -54,6 +54,13 @@ _lab_run() {
 	fi
 }
 
+# _lab_need FUNCTION: fail unless a lab is up in this shell.
+_lab_need() {
+	[ -n "${LAB:-}" ] && [ -d "${LAB_DIR:-/nonexistent}" ] && return 0
+	_lab_err "$1: no lab is up in this shell (call lab_up first)"
+	return 1
+}
+
 # Wall-clock milliseconds since the epoch (GNU date).
 _lab_ms() { date +%s%3N; }
 
@@ -84,6 +91,10 @@ lab_up() {
 	export NODE4 GW4 VIP4 POD4 POD4B NODE6 GW6 VIP6 POD6 POD6B APIVIP4 APIVIP6 ANSWER4 ANSWER6
 	export LAB_MODE LAB_DNS LAB_TOP LAB_PY
 
+	if [ ! -f "$LAB_TOP/tests/client.py" ]; then
+		_lab_err "lab_up: no $LAB_TOP/tests/client.py: set TOP (or LAB_TOP) to the checkout"
+		return 1
+	fi
 	mkdir -p "$LAB_TOP/build" || return 1
 	LAB_DIR=$(mktemp -d "$LAB_TOP/build/lab-XXXXXX") || { _lab_err "lab_up: mktemp failed"; return 1; }
 	export LAB_DIR
@@ -202,6 +213,7 @@ _lab_gw_drop() {
 # "window" is kube-proxy restarting: the kube-dns rules are missing while
 # the other Service's rules stay.
 lab_rules() {
+	_lab_need lab_rules || return 1
 	case ${1:-} in full|window) ;; *) _lab_err "lab_rules full|window"; return 1 ;; esac
 	if [ "$LAB_MODE" = iptables ]; then
 		_lab_ipt 4 "$1" >"$LAB_DIR/rules4.ipt" &&
@@ -298,8 +310,10 @@ _lab_nft() {
 # just after the full one was back: every packet that could have met the
 # window was sent between "open" and "close".
 lab_window() {
+	_lab_need lab_window || return 1
 	_lab_secs=${1:-}; _lab_count=${2:-1}; _lab_gap=${3:-1}
-	[ -n "$_lab_secs" ] || { _lab_err "lab_window SECONDS [COUNT [GAP]]"; return 1; }
+	case "$_lab_secs$_lab_gap" in ''|*[!0-9.]*) _lab_err "lab_window SECONDS [COUNT [GAP]]"; return 1 ;; esac
+	case $_lab_count in ''|*[!0-9]*) _lab_err "lab_window: COUNT is a whole number"; return 1 ;; esac
 	_lab_i=0
 	while [ "$_lab_i" -lt "$_lab_count" ]; do
 		_lab_open=$(_lab_ms)
@@ -325,6 +339,7 @@ _lab_sleep() {
 # ---------------------------------------------------------------- DNS
 
 lab_dns_start() {
+	_lab_need lab_dns_start || return 1
 	if [ -s "$LAB_DIR/dns.pid" ] && kill -0 "$(cat "$LAB_DIR/dns.pid")" 2>/dev/null; then
 		_lab_err "lab_dns_start: $LAB_DNS is already running"; return 1
 	fi
@@ -403,6 +418,7 @@ _lab_ask_pod() {
 
 # "The DNS pod stopped": TERM the server and wait until it is gone.
 lab_dns_stop() {
+	_lab_need lab_dns_stop || return 1
 	[ -s "$LAB_DIR/dns.pid" ] || { _lab_err "lab_dns_stop: no DNS server running"; return 1; }
 	_lab_pid=$(cat "$LAB_DIR/dns.pid")
 	rm -f "$LAB_DIR/dns.pid"
@@ -439,6 +455,7 @@ _lab_alive() {
 # lab_client PORT 4|6 COUNT INTERVAL_S [TIMEOUT_S]: client.py in the node
 # namespace, one socket bound to NODE4|NODE6:PORT, querying the VIP.
 lab_client() {
+	_lab_need lab_client || return 2
 	if [ $# -lt 4 ]; then _lab_err "lab_client PORT 4|6 COUNT INTERVAL_S [TIMEOUT_S]"; return 2; fi
 	case $2 in
 	4) set -- "$1" "$NODE4" "$VIP4" A "$ANSWER4" "$3" "$4" "${5:-1}" ;;
@@ -466,6 +483,7 @@ lab_client() {
 # 10000 entries of one kind, NODE becomes 10.224.V.8 / fd00:224::V:8.
 # Calling it again adds N more. One `conntrack -R` loads them all.
 lab_decoys() {
+	_lab_need lab_decoys || return 1
 	case ${1:-} in ''|*[!0-9]*) _lab_err "lab_decoys N"; return 1 ;; esac
 	_lab_from=0
 	[ -s "$LAB_DIR/decoys.n" ] && _lab_from=$(cat "$LAB_DIR/decoys.n")
@@ -530,6 +548,7 @@ _lab_canon() {
 # lab_decoys_check: prints each decoy missing from, or changed in, the
 # table now; exit 0 if all are there as inserted.
 lab_decoys_check() {
+	_lab_need lab_decoys_check || return 1
 	[ -f "$LAB_DIR/decoys.txt" ] || { _lab_err "lab_decoys_check: no decoys inserted"; return 1; }
 	lab_ct -L 2>/dev/null | _lab_canon >"$LAB_DIR/ct.now" || return 1
 	awk '
