@@ -340,7 +340,7 @@ _lab_sleep() {
 
 lab_dns_start() {
 	_lab_need lab_dns_start || return 1
-	if [ -s "$LAB_DIR/dns.pid" ] && kill -0 "$(cat "$LAB_DIR/dns.pid")" 2>/dev/null; then
+	if [ -s "$LAB_DIR/dns.pid" ] && _lab_alive "$(cat "$LAB_DIR/dns.pid")"; then
 		_lab_err "lab_dns_start: $LAB_DNS is already running"; return 1
 	fi
 	if [ "$LAB_DNS" = dnsmasq ]; then _lab_dnsmasq; else _lab_unbound; fi || return 1
@@ -398,7 +398,7 @@ _lab_dns_wait() {
 	_lab_pid=$(cat "$LAB_DIR/dns.pid")
 	_lab_try=0
 	while [ $_lab_try -lt 50 ]; do
-		if ! kill -0 "$_lab_pid" 2>/dev/null; then
+		if ! _lab_alive "$_lab_pid"; then
 			_lab_err "$LAB_DNS exited at start: $(tail -n 3 "$LAB_DIR/dns.out" | tr '\n' ' ')"
 			return 1
 		fi
@@ -444,7 +444,8 @@ _lab_kill_wait() {
 	[ -z "$_lab_left" ]
 }
 
-# A zombie counts as gone: it holds no socket and no namespace.
+# A zombie counts as gone: it holds no socket and no namespace (and
+# kill -0 would still find it until its parent reaps it).
 _lab_alive() {
 	[ -r "/proc/$1/stat" ] || return 1
 	! sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^Z'
@@ -473,7 +474,7 @@ lab_client() {
 # Twelve kinds, round robin (each in IPv4 and IPv6):
 #   udp NODE:p -> VIP:53, DNAT'd to POD:53, replied    (the node's other sockets)
 #   udp OTHER:p -> VIP:53, no DNAT, unreplied          (others' blackholed flows;
-#                                                        OTHER = 10.224.0.50-99)
+#                          OTHER = 10.224.0.50-99, fd00:224::50-81 in hex)
 #   udp NODE:p -> VIP:5353, no DNAT, unreplied
 #   tcp NODE:p -> VIP:53, DNAT'd to POD:53, ESTABLISHED
 #   tcp NODE:p -> VIP:9153, no DNAT, SYN_SENT
