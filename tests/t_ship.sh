@@ -53,7 +53,7 @@ trap 'exit 1' INT TERM HUP
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
 want=
-for p in dnsmasq-base nftables iproute2 util-linux coreutils file make musl-tools; do
+for p in dnsmasq-base nftables iproute2 util-linux coreutils file make musl-tools debootstrap python3; do
 	installed "$p" || want="$want $p"
 done
 command -v node >/dev/null && command -v npm >/dev/null || want="$want nodejs npm"
@@ -66,6 +66,7 @@ if [ -n "$want" ]; then
 	fi
 fi
 check "cross toolchain and qemu-aarch64 installed (scripts/cross-deps.sh --qemu)" sh scripts/cross-deps.sh --qemu
+QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64)
 
 # ---- 1. the build script ------------------------------------------------
 
@@ -121,24 +122,71 @@ for l in source version licenses; do
 done
 check "Dockerfile: docker build and buildx commands documented" sh -c 'grep -q "docker build -f Dockerfile.scratch" "$1" && grep -q "buildx build -f Dockerfile.scratch --platform linux/amd64,linux/arm64" "$1"' - "$DF"
 
-# The build stage's RUN, as Docker would run it: in a copy of the build
-# context (the files .dockerignore lets through), /out and / moved into
-# the copy, for TARGETARCH=arm64 (the cross build).
+# The build stage, as Docker would run it (there is no Docker engine
+# here): a minimal Debian bookworm root (debootstrap --variant=minbase,
+# like the debian:bookworm image: no make, no compiler, no file; made once
+# and kept as build/ship-root/minbase.tar), the build context (the files
+# the .dockerignore lets through) in /src, and the stage's own RUN line
+# run in it by chroot with TARGETARCH and VERSION set, once per arch, each
+# in a fresh root. Its /dns-blackhole-tester is what the final stage
+# copies: section 3 runs the amd64 one in an empty root.
+SR=$TOP/build/ship-root
+mirror=$(awk '/^URIs:/ && !/security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+[ -n "$mirror" ] || mirror=$(awk '/^deb / && !/security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+mkdir -p "$SR/archives/partial"
+if [ ! -s "$SR/minbase.tar" ]; then
+	installed debootstrap || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >/dev/null 2>&1
+	rm -rf "$SR/mk"
+	if debootstrap --variant=minbase bookworm "$SR/mk" "$mirror" >"$OUT/ship-debootstrap.log" 2>&1; then
+		# Sources as the debian:bookworm image has them (deb822), taken
+		# from this machine's: no mirror name is written in the repo.
+		rm -f "$SR/mk/etc/apt/sources.list"
+		if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+			cp /etc/apt/sources.list.d/debian.sources "$SR/mk/etc/apt/sources.list.d/"
+		else
+			cp /etc/apt/sources.list "$SR/mk/etc/apt/"
+		fi
+		rm -rf "$SR/mk/var/cache/apt/archives"/*.deb
+		tar -C "$SR/mk" -cf "$SR/minbase.tar.tmp" . && mv "$SR/minbase.tar.tmp" "$SR/minbase.tar"
+	fi
+	rm -rf "$SR/mk"
+fi
 CTX=$TMP/ctx
 mkdir -p "$CTX"
 git ls-files -z --cached --others --exclude-standard --exclude-from="$DF.dockerignore" |
 	xargs -0 cp --parents -t "$CTX" 2>/dev/null
-run=$(printf '%s\n' "$build" | awk '/^RUN /{r=1} r{print} r && !/\\$/{exit}' | sed 's/^RUN //' |
-	sed -e "s| /out| $CTX/out|g" -e "s| /dns-blackhole-tester| $CTX/image/dns-blackhole-tester|g")
-mkdir -p "$CTX/image"
-if [ -d "$CTX/build" ] || [ ! -f "$CTX/Makefile" ]; then
-	fail "Dockerfile: build context copy" "build/ in context or no Makefile"
-elif (cd "$CTX" && TARGETARCH=arm64 VERSION=ship-test sh -c "$run") >"$OUT/ship-docker-stage.log" 2>&1 &&
-	file -b "$CTX/image/dns-blackhole-tester" | grep -q 'ARM aarch64.*statically linked'; then
-	pass "Dockerfile: build stage's RUN builds the arm64 binary from a clean context"
-else
-	fail "Dockerfile: build stage's RUN builds the arm64 binary from a clean context" "$(tail -n 2 "$OUT/ship-docker-stage.log" | tr '\n' ' ')"
-fi
+run=$(printf '%s\n' "$build" | awk '/^RUN /{r=1} r{print} r && !/\\$/{exit}' | sed 's/^RUN //')
+IMG_AMD64=
+for arch in amd64 arm64; do
+	name="Dockerfile: build stage (its RUN line, in a fresh bookworm minbase root) builds $arch"
+	r=$TMP/root-$arch
+	log=$OUT/ship-stage-$arch.log
+	if [ ! -s "$SR/minbase.tar" ]; then
+		fail "$name" "no bookworm root: debootstrap failed ($(tail -n 1 "$OUT/ship-debootstrap.log" 2>/dev/null))"
+		continue
+	fi
+	mkdir -p "$r" && tar -C "$r" -xf "$SR/minbase.tar" && cp -a "$CTX" "$r/src" && cp /etc/resolv.conf "$r/etc/resolv.conf"
+	# A private mount namespace: /proc and the apt cache are mounted for
+	# the chroot only, and vanish with it.
+	unshare --mount sh -c '
+		mount -t proc proc "$1/proc" && mount --bind "$2" "$1/var/cache/apt/archives" &&
+		exec chroot "$1" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+			TARGETARCH="$3" VERSION=v0.0.0-ship sh -c "cd /src && $4"' - "$r" "$SR/archives" "$arch" "$run" >"$log" 2>&1
+	rc=$?
+	want=$( [ $arch = arm64 ] && echo 'ARM aarch64' || echo x86-64)
+	d=$(file -b "$r/dns-blackhole-tester" 2>&1)
+	if [ $arch = arm64 ]; then
+		v=$("$QEMU" "$r/dns-blackhole-tester" --version 2>&1)
+	else
+		v=$("$r/dns-blackhole-tester" --version 2>&1)
+	fi
+	case "$rc|$d|$v" in
+	"0|"*"$want"*"statically linked"*"|dns-blackhole-tester v0.0.0-ship")
+		pass "$name ($(wc -c <"$r/dns-blackhole-tester") bytes)"
+		[ $arch = amd64 ] && IMG_AMD64=$r/dns-blackhole-tester ;;
+	*) fail "$name" "exit $rc; $d; $v; $(tail -n 2 "$log" | tr '\n' ' ')" ;;
+	esac
+done
 
 # ---- lab: node namespace (client) -- veth -- pod namespace (dnsmasq) ------
 
@@ -168,9 +216,11 @@ fi
 
 # ---- 3. the empty root (FROM scratch stand-in) ---------------------------
 
+# The binary the image's build stage made (the one that would be in it),
+# or, if that stage failed above, the one build.sh made.
 ROOT=$TMP/root
 mkdir -p "$ROOT"
-cp "$A64" "$ROOT/dns-blackhole-tester"
+cp "${IMG_AMD64:-$A64}" "$ROOT/dns-blackhole-tester"
 expect_eq "scratch root holds the binary alone (no /etc, no /proc)" "$(ls -A "$ROOT")" "dns-blackhole-tester"
 L=$OUT/ship-scratch.log
 NODE_NAME=scratch-node ip netns exec "$NS" unshare --mount --root="$ROOT" \
@@ -199,7 +249,6 @@ check "scratch as uid 65534: conntrack=off, one conntrack_unavailable warning, r
 
 # ---- 4. arm64 under qemu -------------------------------------------------
 
-QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64)
 if [ -z "$QEMU" ]; then
 	fail "qemu-aarch64 found" "apt-get install qemu-user-static"
 else
