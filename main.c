@@ -706,6 +706,10 @@ static void blackhole_seen(struct tester *t, const struct ct_entry *e)
 	if (delete_entry(t, e) == 0) {
 		t->st.heals++;
 		t->cycle_healed = 1;
+		/* This state is over. A new entry can come back with the same
+		 * CTA_ID (the kernel hashes the slab address and the tuples),
+		 * so the ID alone cannot tell us it is a new blackhole. */
+		t->bh_active = 0;
 		begin_flow(t, &l, "info", "healed");
 		kv(&l, "entry", entry);
 		kvu(&l, "id", e->id);
