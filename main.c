@@ -855,7 +855,9 @@ int http_parse_request(const char *buf, size_t len, size_t cap, int *head)
 	}
 	if (!end)
 		return len >= cap ? 431 : 0;
-	const char *nl = memchr(buf, '\n', (size_t)(end - buf) + 1);
+	/* The request line ends at the first LF, which the blank line that
+	 * ends the headers guarantees exists. */
+	const char *nl = memchr(buf, '\n', len);
 	size_t linelen = (size_t)(nl - buf);
 	if (linelen && buf[linelen - 1] == '\r')
 		linelen--;

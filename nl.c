@@ -303,11 +303,31 @@ static int parse_entry(const struct nlmsghdr *nlh, struct ct_entry *e)
 	return 0;
 }
 
+/* Is every message in buf[0..len) inside it, aligned end included?
+ * libmnl's mnl_nlmsg_ok() compares lengths as int, so a nlmsg_len of
+ * 2^31 or more would pass it and send mnl_attr_parse() far past the
+ * buffer; and it walks attributes up to the aligned length. */
+static int batch_ok(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	while (len >= sizeof(struct nlmsghdr)) {
+		const struct nlmsghdr *nlh = (const void *)p;
+		size_t l = nlh->nlmsg_len;
+		if (l < sizeof(struct nlmsghdr) || MNL_ALIGN(l) > len)
+			return 0;
+		p += MNL_ALIGN(l);
+		len -= MNL_ALIGN(l);
+	}
+	return len == 0;
+}
+
 int ct_parse_msg(const void *msg, size_t len, struct ct_entry *e)
 {
 	const struct nlmsghdr *nlh = msg;
-	if (len > (size_t)INT32_MAX || !mnl_nlmsg_ok(nlh, (int)len) ||
-	    nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nfgenmsg)))
+	if (len < sizeof *nlh)
+		return -EINVAL;
+	size_t l = nlh->nlmsg_len;             /* size_t: no overflow below */
+	if (l < mnl_nlmsg_size(sizeof(struct nfgenmsg)) || MNL_ALIGN(l) > len)
 		return -EINVAL;
 	return parse_entry(nlh, e);
 }
@@ -373,6 +393,8 @@ static int transact(struct nl *nl, struct collect *c)
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
 		if ((size_t)n > sizeof nl->buf)
 			return -EMSGSIZE;          /* never parse a cut batch */
+		if (!batch_ok(nl->buf, (size_t)n))
+			return -EBADMSG;           /* lengths that lie: read nothing */
 		int ret = mnl_cb_run(nl->buf, (size_t)n, seq, nl->portid, data_cb, c);
 		if (ret == MNL_CB_STOP)
 			return c->cb_ret < 0 ? c->cb_ret : 0;
