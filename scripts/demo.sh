@@ -1,0 +1,82 @@
+#!/bin/sh
+# demo.sh - `sudo make demo`: the kube-proxy DNS blackhole
+# (kubernetes/kubernetes#126468), reproduced, detected and healed in
+# network namespaces on this machine, narrated. Under a minute.
+#
+# Nothing touches the host's network: the lab (tests/lab.sh) builds a node,
+# a CoreDNS pod and a gateway as namespaces linked only to each other, and
+# removes them on exit, Ctrl-C included.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$TOP/dns-blackhole-tester
+[ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces): sudo make demo" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "demo: build first: make" >&2; exit 1; }
+sh "$TOP/scripts/test-deps.sh" || exit 1
+
+if [ -t 1 ]; then B=$(printf '\033[1m') D=$(printf '\033[2m') R=$(printf '\033[0m'); else B= D= R=; fi
+say() { printf '\n%s==> %s%s\n' "$B" "$*" "$R"; }
+note() { printf '    %s\n' "$*"; }
+# show the tester's log lines written since the last call, shortened
+SEEN=0
+show() {
+	sleep "${1:-0}"
+	n=$(wc -l <"$LOG")
+	[ "$n" -gt "$SEEN" ] && sed -n "$((SEEN + 1)),${n}p" "$LOG" | cut -c 1-"${COLS:-220}" | sed "s/^/    $D/; s/\$/$R/"
+	SEEN=$n
+}
+fld() { /usr/bin/python3 "$TOP/tests/logcheck.py" field "$LOG" "$1" "$2"; }
+
+. "$TOP/tests/lab.sh"
+T0=$(date +%s)
+say "Building a node in network namespaces: node, CoreDNS pod (dnsmasq), gateway"
+lab_up --mode iptables --dns dnsmasq || exit 1
+note "node $NODE4, pod $POD4 (dnsmasq), kube-dns Service VIP $VIP4:53 (owned by nobody)"
+note "kube-proxy (iptables mode): KUBE-SERVICES -> KUBE-SVC -> DNAT $VIP4:53 to $POD4:53"
+
+LOG=$LAB_DIR/tester.log
+say "Starting the tester on the node: one UDP socket, a query every 500 ms"
+ip netns exec "$NS_NODE" "$BIN" -d "$VIP4" -i 500ms -w 1s -v >"$LOG" 2>&1 &
+TPID=$!
+show 1.2
+SPORT=$(fld start src | sed 's/.*://')
+note "every answer is DNAT'd to the pod; the tester deletes its own DNAT'd entry each cycle,"
+note "so each query goes through kube-proxy's rules again (that is how a restart gets hit)."
+
+say "kube-proxy restarts: its new rules do not have kube-dns yet (the other Service's rules stay)"
+lab_rules window
+note "nat rules naming $VIP4 now: $(lab_node iptables -t nat -S | grep -c "$VIP4") (the $APIVIP4:443 Service keeps its DNAT)"
+show 1.0
+ENTRY=$(lab_ct -L -p udp --orig-port-src "$SPORT" 2>/dev/null)
+note "a query sent into the window created this conntrack entry - straight to the VIP, no NAT:"
+note "  $ENTRY"
+
+say "kube-proxy finishes: the kube-dns rules are back"
+lab_rules full
+note "but the tester keeps its socket, so its queries keep matching that entry, skip NAT, and die at the gateway:"
+show 3.2
+note "a client on another fixed port that sent nothing during the window is answered:"
+lab_client 40053 4 2 0.1 0.5 | sed 's/^/      /'
+note "conntrack-tools, the independent witness, still shows:"
+lab_ct -L -p udp --orig-dst "$VIP4" --dport 53 2>/dev/null | grep UNREPLIED | sed 's/^/      /'
+
+say "Healing: scan finds every blackholed flow to the VIP on the node, --fix deletes exactly those"
+lab_node "$BIN" scan -d "$VIP4" --fix | cut -c 1-"${COLS:-220}" | sed "s/^/    $D/; s/\$/$R/"
+show 1.2
+kill -TERM "$TPID" 2>/dev/null; wait "$TPID"; RC=$?
+show 0
+
+BH=$(/usr/bin/python3 "$TOP/tests/logcheck.py" count "$LOG" blackhole)
+LATE=$(/usr/bin/python3 "$TOP/tests/logcheck.py" count "$LOG" timeout cause=blackhole)
+REC=$(fld recovered outage_ms)
+cat <<SUMMARY
+
+${B}Summary${R} ($(($(date +%s) - T0)) s)
+  reproduced   a query sent while kube-dns had no DNAT rule created
+               ${ENTRY:-<no entry seen>}
+  detected     event=blackhole: $BH, the moment the tester saw it (exact entry + the conntrack -D to run)
+  persisted    $LATE queries timed out with cause=blackhole, most of them after the rules were back
+  unaffected   another fixed-port client on the same node was answered
+  healed       scan --fix deleted the entry (guarded by its conntrack ID); event=recovered after ${REC:-?} ms
+  exit status  $RC (3 = a blackhole was seen)
+  the tester:  $BIN  ($(stat -c %s "$BIN") bytes, static)
+SUMMARY
