@@ -6,13 +6,13 @@ need_root
 before=$(ip netns list | sort)
 sh "$TOP/scripts/demo.sh" >"$OUT/demo.txt" 2>&1; rc=$?
 expect_eq "make demo exits 0" "$rc" 0
-grep -q 'reproduced .*\[UNREPLIED\] src=10.0.0.10 ' "$OUT/demo.txt" &&
-	pass "demo: the window's conntrack entry, straight to the VIP, is shown" ||
-	fail "demo: reproduced" "$(grep -A1 reproduced "$OUT/demo.txt")"
+grep -A1 '^  reproduced' "$OUT/demo.txt" | grep -q 'dst=10.0.0.10 .*\[UNREPLIED\] src=10.0.0.10 ' &&
+	pass "the window's conntrack entry, straight to the VIP, is shown" ||
+	fail "reproduced" "$(grep -A1 reproduced "$OUT/demo.txt")"
 grep -q 'detected .*event=blackhole: 1,' "$OUT/demo.txt" &&
-	pass "demo: event=blackhole named once" || fail "demo: detected" "$(grep detected "$OUT/demo.txt")"
+	pass "event=blackhole named once" || fail "detected" "$(grep detected "$OUT/demo.txt")"
 grep -q 'event=scan_deleted' "$OUT/demo.txt" && grep -q 'event=recovered after [0-9]* ms' "$OUT/demo.txt" &&
-	pass "demo: scan --fix heals it, the tester recovers" || fail "demo: healed" "$(grep healed "$OUT/demo.txt")"
-grep -q 'exit status  3' "$OUT/demo.txt" && pass "demo: the tester exits 3 (blackhole seen)" ||
-	fail "demo: exit status" "$(grep 'exit status' "$OUT/demo.txt")"
-expect_eq "demo: no namespace left behind" "$(ip netns list | sort)" "$before"
+	pass "scan --fix heals it, the tester recovers" || fail "healed" "$(grep healed "$OUT/demo.txt")"
+grep -q 'exit status  3' "$OUT/demo.txt" && pass "the tester exits 3 (blackhole seen)" ||
+	fail "exit status" "$(grep 'exit status' "$OUT/demo.txt")"
+expect_eq "no namespace left behind" "$(ip netns list | sort)" "$before"
