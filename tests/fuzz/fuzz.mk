@@ -4,7 +4,6 @@
 #   make fuzz FUZZ_SECONDS=60         each target for 60 s (the default)
 #   make fuzz-smoke                   each target for FUZZ_SMOKE_SECONDS (10)
 #   make fuzz FUZZ_TARGETS=dns FUZZ_SECONDS=600 FUZZ_RUNS=10000000
-#   make fuzz FUZZ_SKIP_KNOWN=1       skip inputs of the bugs in tests/fuzz/crashes
 #   make fuzz-seeds                   regenerate tests/fuzz/seeds (root)
 #
 # Each run uses build/fuzz/corpus/<t> (grows between runs) and reads the
@@ -21,7 +20,6 @@ FUZZ_TARGETS       ?= dns ct opts http
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_RUNS          ?=
-FUZZ_SKIP_KNOWN    ?=
 FUZZ_CC            ?= clang
 FUZZ_ARCH          := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 FUZZ_DEPS          := build/deps/$(FUZZ_ARCH)
@@ -73,10 +71,10 @@ $(FUZZ_OUT)/fuzz_http: $(FUZZ_OUT)/obj/fuzz_http.o $(FUZZ_OUT)/obj/main.o \
 $(FUZZ_MNL): | $(FUZZ_OUT)/.deps
 
 fuzz: fuzz-build
-	FUZZ_RUNS='$(FUZZ_RUNS)' FUZZ_SKIP_KNOWN='$(FUZZ_SKIP_KNOWN)' sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	FUZZ_RUNS='$(FUZZ_RUNS)' sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-smoke: fuzz-build
-	FUZZ_RUNS='$(FUZZ_RUNS)' FUZZ_SKIP_KNOWN='$(FUZZ_SKIP_KNOWN)' sh tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+	FUZZ_RUNS='$(FUZZ_RUNS)' sh tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-seeds:
 	sh tests/fuzz/make-seeds.sh

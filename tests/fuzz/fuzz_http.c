@@ -31,28 +31,9 @@ static int valid_status(int rc)
 	return rc == 0 || rc == 200 || rc == 400 || rc == 404 || rc == 405 || rc == 431;
 }
 
-/* Known bug (tests/fuzz/crashes/http/, reported, not fixed here): when
- * the first blank line starts before any LF - "GET /metrics HTTP/1.0\r\n
- * \r\n", a request without headers - memchr() finds no LF in the request
- * line and the parser reads at buf + (NULL - buf). FUZZ_SKIP_KNOWN=1 skips
- * exactly those inputs so a long run can look past it; CI never sets it. */
-static int known_bug(const char *buf, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i++)
-		if ((buf[i] == '\n' && buf[i + 1] == '\n') ||
-		    (i + 3 < len && !memcmp(buf + i, "\r\n\r\n", 4)))
-			return !memchr(buf, '\n', i + 1);
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int skip_known = -1;
-	if (skip_known < 0)
-		skip_known = getenv("FUZZ_SKIP_KNOWN") && *getenv("FUZZ_SKIP_KNOWN") == '1';
 	size_t len = size < CAP ? size : CAP;
-	if (skip_known && known_bug((const char *)data, len))
-		return 0;
 	char *buf = malloc(len ? len : 1);
 	CHECK(buf);
 	memcpy(buf, data, len);
