@@ -1,4 +1,4 @@
-/* libmnl_compat.h - two glibc symbols for a static musl link of libmnl.
+/* libmnl_compat.h - what a static musl link of Debian's libmnl.a needs.
  *
  * The only libmnl.a that comes as a package here (Debian 13's) was built
  * against glibc. Its nlmsg.o, which we need for mnl_nlmsg_put_header(),
@@ -13,6 +13,8 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 
 int __fprintf_chk(FILE *f, int flag, const char *fmt, ...);
 int __fprintf_chk(FILE *f, int flag, const char *fmt, ...)
@@ -48,6 +50,58 @@ const unsigned short **__ctype_b_loc(void)
 		ptr = table + 128;
 	}
 	return &ptr;
+}
+
+/* The same nlmsg.o holds mnl_nlmsg_batch_start(), which calls malloc()
+ * and free(): linking them pulls in musl's whole allocator (8 KiB). No
+ * path of ours allocates (the tester, scan and the metrics server use
+ * static buffers and mmap), so this small, correct allocator - one
+ * mmap(2) per block, its size kept in front - stands in for it. */
+void *malloc(size_t n);
+void free(void *p);
+void *calloc(size_t n, size_t size);
+void *realloc(void *p, size_t n);
+
+#define BLOCK_HDR 16                 /* keeps the block 16-byte aligned */
+
+void *malloc(size_t n)
+{
+	size_t total = n + BLOCK_HDR;
+	if (total < n)
+		return NULL;
+	char *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	memcpy(p, &total, sizeof total);
+	return p + BLOCK_HDR;
+}
+
+void free(void *p)
+{
+	size_t total;
+	if (!p)
+		return;
+	memcpy(&total, (char *)p - BLOCK_HDR, sizeof total);
+	munmap((char *)p - BLOCK_HDR, total);
+}
+
+void *calloc(size_t n, size_t size)
+{
+	if (size && n > (size_t)-1 / size)
+		return NULL;
+	return malloc(n * size);          /* mmap'd memory is zeroed */
+}
+
+void *realloc(void *p, size_t n)
+{
+	size_t total;
+	void *q = malloc(n);
+	if (!q || !p)
+		return q;
+	memcpy(&total, (char *)p - BLOCK_HDR, sizeof total);
+	memcpy(q, p, total - BLOCK_HDR < n ? total - BLOCK_HDR : n);
+	free(p);
+	return q;
 }
 
 #endif
