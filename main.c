@@ -4,7 +4,21 @@
  * process, so every query leaves from the same address and port: the
  * same conntrack flow, exactly like a long-lived resolver. Each cycle
  * sends one query, waits for the answer, and looks at that flow's own
- * conntrack entry (one netlink GET of its exact tuple). */
+ * conntrack entry (one netlink GET of its exact tuple).
+ *
+ * Read it top to bottom; the sections, in order:
+ *   logging            one event per line, logfmt or JSON, one write(2)
+ *   option values      durations, addresses, resolv.conf
+ *   options            the command line
+ *   the tester's state counters, blackhole and outage bookkeeping
+ *   own entry          the per-cycle GET, guarded DELETE, blackhole event
+ *   outage accounting  failed/answered, recovered, stats
+ *   metrics            the Prometheus endpoint, served from the same loop
+ *   waiting            wait_for(): the one place the process sleeps
+ *   one cycle          send, wait (probe the entry), classify
+ *   scan               the node-wide `scan` subcommand
+ *   set-up and loop    socket, conntrack probe, the absolute tick grid
+ * DNS wire format is in dns.c, ctnetlink in nl.c. */
 #define _GNU_SOURCE
 #include "dns.h"
 #include "nl.h"
