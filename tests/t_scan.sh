@@ -10,7 +10,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/lab.sh"
 need_root
-OR="/usr/bin/python3 $TOP/tests/scan/oracle.py"
+ORACLE=$TOP/tests/scan/oracle.py
+OR() { /usr/bin/python3 "$ORACLE" "$@"; }
 
 want() { [ -z "${SCAN_ONLY:-}" ] || [ "$SCAN_ONLY" = "$1" ]; }
 now_ms() { date +%s%3N; }
@@ -29,8 +30,8 @@ lines() { grep -c . "$1" 2>/dev/null || true; }
 # oracle computes from CT for PROTO and the VIPs (duplicates count).
 same() {
 	_n=$1 _log=$2 _ct=$3; shift 3
-	$OR expect "$_ct" "$@" >"$_log.want"
-	$OR listed "$_log" >"$_log.got"
+	OR expect "$_ct" "$@" >"$_log.want"
+	OR listed "$_log" >"$_log.got"
 	if [ "$(lines "$_log.want")" -gt 0 ] && cmp -s "$_log.want" "$_log.got"; then
 		pass "$_n: $(lines "$_log.got") entries, exactly the oracle's set"
 	elif [ "$(lines "$_log.want")" = 0 ]; then
@@ -106,7 +107,6 @@ caught_scenario() {   # MODE DECOYS
 	ip netns exec "$NS_NODE" "$BIN" -d "[$VIP6]" -s "[$NODE6]:30022" -i 200ms -w 500ms >"$D-t6.log" 2>&1 & T6=$!
 	sleep 1.2
 	lab_rules full || { fail "$S: lab_rules full"; return; }
-	closed=$(now_ms)
 	# shellcheck disable=SC2086
 	wait $pids $L4 $L6
 	bad=
@@ -128,7 +128,7 @@ caught_scenario() {   # MODE DECOYS
 	# are done): the oracle is read before and after the scans and must
 	# not have changed, or the comparisons below would be meaningless.
 	snap "$D-pre.ct"
-	$OR expect "$D-pre.ct" udp "$VIP4" "[$VIP6]" >"$D-want.keys"
+	OR expect "$D-pre.ct" udp "$VIP4" "[$VIP6]" >"$D-want.keys"
 	n=$(lines "$D-want.keys")
 	miss=
 	for p in 30001 30002 30003 30021; do grep -q "^udp $NODE4 $p $VIP4 53 " "$D-want.keys" || miss="$miss $NODE4:$p"; done
@@ -140,7 +140,7 @@ caught_scenario() {   # MODE DECOYS
 	expect_eq "$S: exit 3 when found, summary filter=kernel blackholed=$n" \
 		"$SRC $(summary "$D-k.log" filter) $(summary "$D-k.log" blackholed) $(summary "$D-k.log" deleted)" "3 kernel $n 0"
 	scan "$D-u.log" -d "$VIP4" -d "[$VIP6]" --filter user
-	$OR listed "$D-u.log" >"$D-u.log.got"
+	OR listed "$D-u.log" >"$D-u.log.got"
 	if [ -s "$D-u.log.got" ] && cmp -s "$D-k.log.got" "$D-u.log.got"; then
 		pass "$S: --filter user (unfiltered dump) lists the same set as the kernel filter"
 	else
@@ -220,7 +220,7 @@ assert ls and all(json.loads(l)["event"] in ("blackholed", "scan_summary") for l
 		ip netns exec "$NS_NODE" strace -f -qq -o "$D-cut$f.strace" -e trace=recvfrom \
 			-e inject=recvfrom:error=ENOBUFS:when=3 "$BIN" scan --filter $f -d "$VIP4" -d "[$VIP6]" >"$D-cut$f.log" 2>&1
 		rc=$?
-		$OR listed "$D-cut$f.log" >"$D-cut$f.got"
+		OR listed "$D-cut$f.log" >"$D-cut$f.got"
 		if [ $rc = 3 ] && grep -q 'INJECTED' "$D-cut$f.strace" && grep -q 'event=scan_retry' "$D-cut$f.log" &&
 		   cmp -s "$D-cut$f.got" "$D-k.log.got"; then
 			pass "$S: --filter $f: a dump cut by ENOBUFS is retried (scan_retry) and the whole set is listed"
@@ -231,7 +231,7 @@ assert ls and all(json.loads(l)["event"] in ("blackholed", "scan_summary") for l
 	done
 
 	snap "$D-pre2.ct"
-	$OR expect "$D-pre2.ct" udp "$VIP4" "[$VIP6]" >"$D-want2.keys"
+	OR expect "$D-pre2.ct" udp "$VIP4" "[$VIP6]" >"$D-want2.keys"
 	cmp -s "$D-want.keys" "$D-want2.keys" ||
 		fail "$S: the blackholed set did not change while scanning" "$(diff "$D-want.keys" "$D-want2.keys" | head -n 3 | tr '\n' ' ')"
 
@@ -239,14 +239,14 @@ assert ls and all(json.loads(l)["event"] in ("blackholed", "scan_summary") for l
 	scan "$D-fix.log" -d "$VIP4" -d "[$VIP6]" --fix
 	snap "$D-post.ct"
 	same "$S: scan --fix lists the same set" "$D-fix.log" "$D-pre2.ct" udp "$VIP4" "[$VIP6]"
-	$OR listed "$D-fix.log" scan_deleted >"$D-fix.deleted"
+	OR listed "$D-fix.log" scan_deleted >"$D-fix.deleted"
 	if cmp -s "$D-fix.deleted" "$D-want2.keys" && [ "$SRC" = 3 ] &&
 	   [ "$(summary "$D-fix.log" deleted)" = "$n" ] && [ "$(count_events "$D-fix.log" scan_gone)" = 0 ]; then
 		pass "$S: --fix: scan_deleted for each of the $n, summary deleted=$n, exit 3"
 	else
 		fail "$S: --fix deletes every listed entry" "rc=$SRC deleted_lines=$(lines "$D-fix.deleted") summary=$(summary "$D-fix.log" deleted) gone=$(count_events "$D-fix.log" scan_gone)"
 	fi
-	if $OR fixed "$D-pre2.ct" "$D-post.ct" "$D-want2.keys" >"$D-fixed.bad"; then
+	if OR fixed "$D-pre2.ct" "$D-post.ct" "$D-want2.keys" >"$D-fixed.bad"; then
 		pass "$S: --fix removed exactly the blackholed set; the other $(($(lines "$D-pre2.ct") - n)) entries (DNAT'd, other ports, TCP, other VIPs, local replies, zones) are untouched, same ids"
 	else
 		fail "$S: --fix removes exactly the set" "$(head -n 3 "$D-fixed.bad" | tr '\n' ' ')"
