@@ -55,7 +55,7 @@ ins() {
 #   tcp to the VIP, unreplied, no DNAT (blackholed for -p tcp), both families
 #   udp to the VIP, no DNAT but SEEN_REPLY (a VIP served locally): never listed
 #   udp to the VIP, reply from the VIP's port 5353 (port NAT): never listed
-#   udp to the VIP, unreplied, in conntrack zone 7 (blackholed)
+#   udp to the VIP, unreplied, in conntrack zone 7 (blackholed), both families
 #   the same tuple, unreplied, in zone 0 and zone 9 (two blackholed entries)
 #   udp to 10.0.0.30 / fd00:96::1e (VIPs given to no -d by default), unreplied
 extras() {
@@ -66,6 +66,7 @@ extras() {
 	lab_ct -I -p udp -s "$NODE4" -d "$VIP4" --sport 31006 --dport 53 -r "$VIP4" -q "$NODE4" \
 		--reply-port-src 5353 --reply-port-dst 31006 -u UNSET -t 300 >/dev/null 2>&1 &&
 	ins udp "$NODE4" "$VIP4" 31003 53 UNSET --zone 7 &&
+	ins udp "$NODE6" "$VIP6" 31003 53 UNSET --zone 7 &&
 	ins udp "$NODE4" "$VIP4" 31004 53 UNSET &&
 	ins udp "$NODE4" "$VIP4" 31004 53 UNSET --zone 9 &&
 	ins udp "$NODE4" 10.0.0.30 31008 53 UNSET &&
@@ -230,6 +231,21 @@ assert ls and all(json.loads(l)["event"] in ("blackholed", "scan_summary") for l
 		fi
 	done
 
+	# A kernel that refuses CTA_FILTER (EOPNOTSUPP, EINVAL: injected on the
+	# filtered request): the automatic fallback, not --filter user.
+	for e in EOPNOTSUPP EINVAL; do
+		ip netns exec "$NS_NODE" strace -f -qq -o "$D-ref$e.strace" -e trace=sendto \
+			-e inject=sendto:error=$e:when=1 "$BIN" scan -d "$VIP4" -d "[$VIP6]" >"$D-ref$e.log" 2>&1
+		rc=$?
+		OR listed "$D-ref$e.log" >"$D-ref$e.got"
+		if [ $rc = 3 ] && grep -q INJECTED "$D-ref$e.strace" && [ "$(summary "$D-ref$e.log" filter)" = user ] &&
+		   cmp -s "$D-ref$e.got" "$D-k.log.got"; then
+			pass "$S: the kernel refuses the filter ($e): falls back by itself, filter=user, same set"
+		else
+			fail "$S: fallback when the kernel refuses the filter ($e)" "rc=$rc filter=$(summary "$D-ref$e.log" filter) listed=$(lines "$D-ref$e.got")/$n"
+		fi
+	done
+
 	snap "$D-pre2.ct"
 	OR expect "$D-pre2.ct" udp "$VIP4" "[$VIP6]" >"$D-want2.keys"
 	cmp -s "$D-want.keys" "$D-want2.keys" ||
@@ -365,6 +381,38 @@ if want edges; then (
 		pass "$S: a dump that always fails: 3 scan_retry, then scan_failed (level=error), exit 1, no partial list"
 	else
 		fail "$S: a dump that always fails" "rc=$rc $(sed 's/^ts=[^ ]* //' "$D-dumpfail.log" | tr '\n' ' ' | head -c 300)"
+	fi
+
+	# A table that changes during the dump: 300 blackholed entries from
+	# 10.224.0.9 inserted and deleted over and over among 2,000 decoys.
+	# Every listing: no entry twice, nothing that is not blackholed.
+	lab_decoys 2000 || { fail "$S: lab_decoys"; exit 0; }
+	snap "$D-stable.ct"
+	OR expect "$D-stable.ct" udp "$VIP4" "[$VIP6]" >"$D-stable.keys"
+	for p in $(seq 32000 32299); do
+		echo "-I -t 300 -u UNSET -p udp -s 10.224.0.9 -d $VIP4 --sport $p --dport 53 -r $VIP4 -q 10.224.0.9 --reply-port-src 53 --reply-port-dst $p"
+	done >"$D-churn.ins"
+	: >"$D-churn.on"
+	ip netns exec "$NS_NODE" sh -c "while [ -e '$D-churn.on' ]; do conntrack -R '$D-churn.ins'; conntrack -D -s 10.224.0.9; done" >/dev/null 2>&1 & CH=$!
+	sleep 0.2
+	bad='' seen=0 churned=0
+	for k in 1 2 3 4 5 6; do
+		f=kernel; [ $((k % 2)) = 0 ] && f=user
+		scan "$D-churn$k.log" --filter $f -d "$VIP4" -d "[$VIP6]"
+		OR listed "$D-churn$k.log" >"$D-churn$k.got"
+		dup=$(sort "$D-churn$k.got" | uniq -d | head -n 1)
+		alien=$(grep -v -x -F -f "$D-stable.keys" "$D-churn$k.got" | grep -v "^udp 10.224.0.9 32[0-2][0-9][0-9] $VIP4 53 " | head -n 1)
+		[ "$SRC" = 3 ] && [ -z "$dup" ] && [ -z "$alien" ] &&
+		   [ "$(summary "$D-churn$k.log" blackholed)" = "$(lines "$D-churn$k.got")" ] ||
+			bad="$bad [$k/$f rc=$SRC dup=$dup alien=$alien]"
+		seen=$((seen + $(grep -c -x -F -f "$D-stable.keys" "$D-churn$k.got")))
+		churned=$((churned + $(grep -c '^udp 10.224.0.9 ' "$D-churn$k.got")))
+	done
+	rm -f "$D-churn.on"; wait $CH
+	if [ -z "$bad" ] && [ "$churned" -gt 0 ]; then
+		pass "$S: 6 scans while the table churns: no entry listed twice, nothing but blackholed entries ($churned churned ones listed; $seen of $((6 * $(lines "$D-stable.keys"))) stable ones)"
+	else
+		fail "$S: scans while the table churns" "churned_listed=$churned $bad"
 	fi
 
 	# Without CAP_NET_ADMIN: exit 1 with a clear line, never a partial list.
