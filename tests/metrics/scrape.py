@@ -267,6 +267,19 @@ def hostile(host, port):
     expect("a request of exactly 2048 bytes -> 200", pad % (b"a" * 2014), 200, has_metrics)
     expect("a request of 2049 bytes -> 431", pad % (b"a" * 2015), 431)
 
+    # a whole request one byte at a time, well inside the 2 s: answered
+    s = connect(host, port)
+    t = time.monotonic()
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for b in b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n":
+        s.send(bytes([b]))
+        time.sleep(0.02)
+    data, err = read_all(s)
+    s.close()
+    st, hdr, body = parse_response(data)
+    say(st == 200 and has_metrics(hdr, body) is None, "request sent one byte per 20 ms -> 200",
+        "%s after %.2f s%s" % (st, time.monotonic() - t, " then " + err if err else ""))
+
     # slowloris: connects and sends nothing; must be dropped after ~2 s
     def slow(name, drip):
         t = time.monotonic()
