@@ -1,0 +1,175 @@
+/* tests/faults/preload.c - LD_PRELOAD fault injector for the glibc build
+ * of the tester (build/host/dns-blackhole-tester-debug). The static musl
+ * binary cannot be preloaded; the debug build is the same source.
+ *
+ * Everything is driven by environment variables; unset = no fault:
+ *
+ *   FAULT_NL_RCVBUF=BYTES     shrink every netlink socket's SO_RCVBUF to
+ *                             BYTES right after socket(): the kernel then
+ *                             really overruns it (ENOBUFS on our recv).
+ *   FAULT_NL_RCVBUF_REQS=N    ... but only for the first N netlink
+ *                             requests; then the old size is put back.
+ *   FAULT_NL_DROPCAP_AFTER=N  after N netlink requests, drop CAP_NET_ADMIN
+ *                             from the effective set: the kernel answers
+ *                             the next one with EPERM (a real refusal).
+ *   FAULT_NL_ENOBUFS_AT=N     the Nth recv() on a netlink socket fails
+ *                             with ENOBUFS without reading anything, as
+ *                             when the kernel sets sk_err (synthetic).
+ *   FAULT_RT_JUMPS=S:OFF,...  S seconds (monotonic) after start, make
+ *                             CLOCK_REALTIME read OFF seconds off the
+ *                             real clock (OFF may be negative): a clock
+ *                             step as NTP or an operator would make it,
+ *                             seen by this process only.
+ *   FAULT_REPORT=FILE         at exit, write what happened: requests,
+ *                             injected faults, and clock_gettime calls by
+ *                             clock id.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static int nl_fd = -1, saved_rcvbuf;
+static long nl_reqs, nl_recvs, injected_enobufs, cap_dropped, rcvbuf_restored;
+static long clock_calls[16], other_clock_calls;
+static long rcvbuf_want = -1, rcvbuf_reqs = -1, dropcap_after = -1, enobufs_at = -1;
+static struct { double at; long off; } jumps[8];
+static int njumps;
+static int64_t t_start_ns;
+
+static long envl(const char *k)
+{
+	const char *v = getenv(k);
+	return v && *v ? strtol(v, NULL, 10) : -1;
+}
+
+static int (*real_clock_gettime)(clockid_t, struct timespec *);
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	real_clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+__attribute__((constructor)) static void init(void)
+{
+	real_clock_gettime = dlsym(RTLD_NEXT, "clock_gettime");
+	rcvbuf_want = envl("FAULT_NL_RCVBUF");
+	rcvbuf_reqs = envl("FAULT_NL_RCVBUF_REQS");
+	dropcap_after = envl("FAULT_NL_DROPCAP_AFTER");
+	enobufs_at = envl("FAULT_NL_ENOBUFS_AT");
+	const char *j = getenv("FAULT_RT_JUMPS");
+	for (; j && *j && njumps < 8; ) {
+		char *end;
+		jumps[njumps].at = strtod(j, &end);
+		if (*end != ':')
+			break;
+		jumps[njumps].off = strtol(end + 1, &end, 10);
+		njumps++;
+		j = *end == ',' ? end + 1 : end;
+	}
+	t_start_ns = mono_ns();
+}
+
+__attribute__((destructor)) static void report(void)
+{
+	const char *f = getenv("FAULT_REPORT");
+	FILE *o;
+	if (!f || !(o = fopen(f, "w")))
+		return;
+	fprintf(o, "nl_requests=%ld nl_recvs=%ld injected_enobufs=%ld cap_dropped=%ld rcvbuf_restored=%ld\n",
+	        nl_reqs, nl_recvs, injected_enobufs, cap_dropped, rcvbuf_restored);
+	fprintf(o, "clock_realtime=%ld clock_monotonic=%ld clock_other=%ld\n",
+	        clock_calls[CLOCK_REALTIME], clock_calls[CLOCK_MONOTONIC], other_clock_calls);
+	fclose(o);
+}
+
+int socket(int domain, int type, int proto)
+{
+	static int (*real)(int, int, int);
+	if (!real)
+		real = dlsym(RTLD_NEXT, "socket");
+	int fd = real(domain, type, proto);
+	if (fd >= 0 && domain == AF_NETLINK) {
+		nl_fd = fd;
+		if (rcvbuf_want >= 0) {
+			socklen_t l = sizeof saved_rcvbuf;
+			int v = (int)rcvbuf_want;
+			getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &saved_rcvbuf, &l);
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+		}
+	}
+	return fd;
+}
+
+static void drop_cap_net_admin(void)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		return;
+	d[CAP_NET_ADMIN / 32].effective &= ~(1u << (CAP_NET_ADMIN % 32));
+	if (syscall(SYS_capset, &h, d) == 0)
+		cap_dropped = 1;
+}
+
+ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+               const struct sockaddr *to, socklen_t tolen)
+{
+	static ssize_t (*real)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	if (!real)
+		real = dlsym(RTLD_NEXT, "sendto");
+	if (fd == nl_fd) {
+		if (dropcap_after >= 0 && nl_reqs == dropcap_after && !cap_dropped)
+			drop_cap_net_admin();
+		if (rcvbuf_want >= 0 && rcvbuf_reqs >= 0 && nl_reqs == rcvbuf_reqs && !rcvbuf_restored) {
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &saved_rcvbuf, sizeof saved_rcvbuf);
+			rcvbuf_restored = 1;
+		}
+		nl_reqs++;
+	}
+	return real(fd, buf, len, flags, to, tolen);
+}
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	static ssize_t (*real)(int, void *, size_t, int);
+	if (!real)
+		real = dlsym(RTLD_NEXT, "recv");
+	if (fd == nl_fd && ++nl_recvs == enobufs_at) {
+		injected_enobufs++;
+		errno = ENOBUFS;
+		return -1;
+	}
+	return real(fd, buf, len, flags);
+}
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+	if (!real_clock_gettime)
+		real_clock_gettime = dlsym(RTLD_NEXT, "clock_gettime");
+	if (id >= 0 && id < 16)
+		clock_calls[id]++;
+	else
+		other_clock_calls++;
+	int r = real_clock_gettime(id, ts);
+	if (r == 0 && id == CLOCK_REALTIME && njumps) {
+		double el = (double)(mono_ns() - t_start_ns) / 1e9;
+		long off = 0;
+		for (int i = 0; i < njumps; i++)
+			if (el >= jumps[i].at)
+				off = jumps[i].off;
+		ts->tv_sec += off;
+	}
+	return r;
+}
