@@ -836,7 +836,8 @@ static void log_stats(struct tester *t, const char *event)
  * HTTP_DEADLINE and can never delay a query or grow memory. */
 #define MAX_CLIENTS 8
 #define HTTP_REQ_MAX 2048
-#define HTTP_OUT_MAX 8192
+#define HTTP_BODY_MAX 16384        /* 30 series x the longest labels */
+#define HTTP_OUT_MAX (HTTP_BODY_MAX + 256)
 #define HTTP_DEADLINE (2 * NS_PER_S)
 
 struct client {
@@ -923,11 +924,11 @@ static size_t render_metrics(struct tester *t, char *b, size_t cap)
 {
 	const struct stats *s = &t->st;
 	const char *node = getenv("NODE_NAME");
-	char lab[256];
+	char lab[512];
 	size_t n = 0;
 	/* Label values are addresses and a node name: no '"', '\' or '\n'
 	 * can occur in an address; a node name with them is cut there. */
-	char nodev[64] = "";
+	char nodev[254] = "";                /* a node name: up to 253 */
 	if (node)
 		snprintf(nodev, sizeof nodev, "%.*s", (int)strcspn(node, "\"\\\n"), node);
 	snprintf(lab, sizeof lab, "server=\"%s\",src=\"%s\"%s%s%s", t->server_s, t->src_s,
@@ -994,6 +995,7 @@ static const char *status_text(int code)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
 	}
 	return "Service Unavailable";
 }
@@ -1004,14 +1006,15 @@ static void client_close(struct client *c)
 	c->fd = -1;
 }
 
-/* Builds the whole response into c->resp: headers, then the body. */
+/* Builds the whole response into c->resp: headers, then the body. A
+ * body that does not fit is a 500, never a page cut short. */
 static void client_respond(struct tester *t, struct client *c, int code, int head)
 {
-	static char body[HTTP_OUT_MAX - 256];
-	size_t blen;
-	if (code == 200)
-		blen = render_metrics(t, body, sizeof body);
-	else
+	static char body[HTTP_BODY_MAX];
+	size_t blen = 0;
+	if (code == 200 && (blen = render_metrics(t, body, sizeof body)) >= sizeof body)
+		code = 500;
+	if (code != 200)
 		blen = (size_t)snprintf(body, sizeof body, "%d %s\n", code, status_text(code));
 	c->out = 0;
 	out(c->resp, sizeof c->resp, &c->out,
@@ -1024,19 +1027,24 @@ static void client_respond(struct tester *t, struct client *c, int code, int hea
 		c->out += blen;
 	}
 	c->sent = 0;
-	shutdown(c->fd, SHUT_RD);             /* one request per connection */
 }
 
+/* One request per connection: read it, answer it, then half-close and
+ * read until the client closes too. Closing with unread request bytes
+ * would send a TCP reset that can overtake the answer. */
 static void client_io(struct tester *t, struct client *c, short revents)
 {
-	if (c->out == 0) {                     /* still reading the request */
-		ssize_t n = recv(c->fd, c->req + c->in, sizeof c->req - c->in, MSG_DONTWAIT);
+	if (c->out == 0 || c->sent == c->out) {   /* reading, or draining */
+		char *dst = c->out ? c->req : c->req + c->in;
+		size_t room = c->out ? sizeof c->req : sizeof c->req - c->in;
+		ssize_t n = recv(c->fd, dst, room, MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			client_close(c);
 			return;
 		}
-		if (n > 0)
-			c->in += (size_t)n;
+		if (c->out || n < 0)
+			return;
+		c->in += (size_t)n;
 		int head, code = http_parse_request(c->req, c->in, sizeof c->req, &head);
 		if (code)
 			client_respond(t, c, code, head);
@@ -1047,8 +1055,10 @@ static void client_io(struct tester *t, struct client *c, short revents)
 	ssize_t n = send(c->fd, c->resp + c->sent, c->out - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n > 0)
 		c->sent += (size_t)n;
-	if ((n < 0 && errno != EAGAIN && errno != EINTR) || c->sent == c->out)
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		client_close(c);
+	else if (c->sent == c->out)
+		shutdown(c->fd, SHUT_WR);      /* FIN after the answer */
 }
 
 static void metrics_accept(struct metrics *m)
@@ -1125,7 +1135,8 @@ static int wait_for(struct tester *t, int fd, uint64_t deadline)
 				if (c->deadline < until)
 					until = c->deadline;
 				who[n] = c;
-				p[n++] = (struct pollfd){.fd = c->fd, .events = c->out ? POLLOUT : POLLIN};
+				int writing = c->out && c->sent < c->out;
+				p[n++] = (struct pollfd){.fd = c->fd, .events = writing ? POLLOUT : POLLIN};
 			}
 		}
 		uint64_t left = until - now;
@@ -1468,7 +1479,7 @@ static void scan_log_entry(const char *level, const char *event, const struct ct
 
 /* Dumps until one dump completes whole: a dump cut short (ENOBUFS, an
  * interrupted dump) is retried from scratch, never reported as whole. */
-static int scan_dump(struct nl *nl, struct scan *s, int *kernel_filtered)
+static int scan_dump(struct nl **nl, struct scan *s, int *kernel_filtered)
 {
 	struct ct_dump_filter f = {.proto = s->proto, .ndst = s->nvips,
 	                           .dst = s->vips, .kernel = s->kernel_filter};
@@ -1476,7 +1487,7 @@ static int scan_dump(struct nl *nl, struct scan *s, int *kernel_filtered)
 	for (int try = 1; try <= SCAN_TRIES; try++) {
 		s->nfound = 0;
 		s->examined = 0;
-		err = nl_dump(nl, &f, scan_collect, s, kernel_filtered);
+		err = nl_dump(*nl, &f, scan_collect, s, kernel_filtered);
 		if (err == 0 || s->oom || err == -EPERM)
 			return err;
 		struct line l;
@@ -1484,6 +1495,11 @@ static int scan_dump(struct nl *nl, struct scan *s, int *kernel_filtered)
 		kvu(&l, "try", (uint64_t)try);
 		kv(&l, "err", strerror(-err));
 		end(&l);
+		/* The kernel is still in the middle of the broken dump on this
+		 * socket and answers EBUSY to a new one: start afresh. */
+		nl_close(*nl);
+		if (!(*nl = nl_open()))
+			return -errno;
 	}
 	return err;
 }
@@ -1501,7 +1517,7 @@ static int scan_main(int argc, char **argv)
 		fprintf(stderr, PROG " scan: cannot open a netfilter netlink socket: %s\n", strerror(errno));
 		return EXIT_FAILED;
 	}
-	int err = scan_dump(nl, &s, &kernel_filtered);
+	int err = scan_dump(&nl, &s, &kernel_filtered);
 	if (err < 0) {
 		begin(&l, "error", "scan_failed");
 		kv(&l, "err", s.oom ? "out of memory" : strerror(-err));
