@@ -30,6 +30,8 @@ Modes (the "bad" datagrams are never a valid answer to the query):
              tester's socket buffer and the answer is not dropped by the
              kernel), then the right answer: every query is answered
   late       the right answer, then the same answer again 30 ms later
+  tc         the right answer with TC set and its answer record cut off
+             (a server telling the client to retry over TCP): an answer
   good       the right answer only
 
 Whatever the mode, a datagram that is not a well-formed standard query is
@@ -123,7 +125,7 @@ def main():
     ap.add_argument("--bind", action="append", required=True)
     ap.add_argument("--port", type=int, default=53)
     ap.add_argument("--mode", required=True,
-                    choices=sorted(MODE_KINDS) + ["flood", "late", "good"])
+                    choices=sorted(MODE_KINDS) + ["flood", "late", "tc", "good"])
     ap.add_argument("--flood", type=int, default=50)
     ap.add_argument("--log", required=True)
     ap.add_argument("--ready", help="file to create once listening")
@@ -168,6 +170,11 @@ def main():
                     s.sendto(bad_kinds(q, small[(n + i) % len(small)]), peer)
                 bad = a.flood
                 s.sendto(answer(q), peer)
+                answered = 1
+            elif a.mode == "tc":
+                good = answer(q)
+                tc = good[:2] + bytes([good[2] | 0x02]) + good[3:question_end(q)]
+                s.sendto(tc, peer)
                 answered = 1
             else:
                 s.sendto(answer(q), peer)

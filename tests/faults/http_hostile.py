@@ -112,7 +112,10 @@ def one_round():
         s.close()                         # linger 0: RST
         print(name, "sent")
     # Eight slow clients hold every slot: the ninth gets 503; after the
-    # 2 s deadline the slots are free again and a GET gets 200.
+    # 2 s deadline the slots are free again and a GET gets 200. (First a
+    # moment for the server to see the resets above: it accepts before it
+    # reads, so a reset still queued would hold a slot.)
+    time.sleep(0.2)
     slow = [conn() for _ in range(8)]
     for s in slow:
         s.sendall(b"GET /metr")
