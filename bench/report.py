@@ -95,6 +95,9 @@ for n in sizes:
     r["orig_n"] = len(orig)
     r["orig_answered"] = sum(x[3] for x in orig)
     _, r["orig_sys"] = strace_calls(os.path.join(d, "strace.orig"))
+    g = [l.split() for l in lines(os.path.join(d, "get.txt")) if l.strip()]
+    r["get"] = med([float(x[0]) for x in g])
+    r["get_found"] = all(int(x[1]) == int(knobs.get("gets", 0)) for x in g) if g else False
     for k in ("scan", "ctl", "scanuser"):
         x = rows(os.path.join(d, f"{k}.txt"))
         r[k + "_wall"] = med([y[0] for y in x]) / 1000       # ms
@@ -217,6 +220,8 @@ row(f"**tester**: CPU per cycle, µs (median of {len(S[lo]['ours_runs']) if size
 row("&nbsp;&nbsp;user / system, µs (split by 4 ms tick samples)", lambda r: f"{fmt(r['ours_user'])} / {fmt(r['ours_sys'])}")
 row("&nbsp;&nbsp;runs (min – max), µs", lambda r: f"{fmt(min(r['ours_runs']))} – {fmt(max(r['ours_runs']))}" if r["ours_runs"] else "n/a")
 row("&nbsp;&nbsp;syscalls per cycle (strace -c, 250 − 50 cycles)", lambda r: fmt(r["sys"], 1))
+row(f"&nbsp;&nbsp;its conntrack lookup alone: one `nl_get()`, µs CPU (median of {knobs.get('runs', '?')} loops × {int(knobs.get('gets', 0)):,})",
+    lambda r: fmt(r["get"], 2) + ("" if r["get_found"] else " (entry not found!)"))
 row(f"**original**: CPU per cycle, µs (median of {S[lo]['orig_n'] if sizes else 0} cycles: query + `conntrack -D`)",
     lambda r: f"**{fmt(r['orig'], 0)}**")
 row("&nbsp;&nbsp;wall per cycle, ms", lambda r: fmt(r["orig_wall"] / 1000, 1))

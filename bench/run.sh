@@ -30,6 +30,8 @@
 #          wait4's rusage (the tester's own user + system time);
 #        - the original method: BENCH_ORIG_CYCLES cycles of one DNS query
 #          plus one `conntrack -D -p udp --src NODE --sport P --dst-nat`;
+#        - the tester's lookup alone: BENCH_GETS nl_get() calls in a tight
+#          loop (bench/getloop.c, linking nl.c), CPU per lookup;
 #        - `scan -d VIP` against `conntrack -L -p udp --orig-dst VIP
 #          --dport 53` (and `scan --filter user`), BENCH_SCAN_RUNS each,
 #          interleaved: wall and CPU;
@@ -40,7 +42,7 @@
 #
 # Knobs (environment): BENCH_SIZES="0 10000 50000 200000" BENCH_RUNS=5
 # BENCH_CYCLES=2000 BENCH_ORIG_CYCLES=3 BENCH_SCAN_RUNS=2 BENCH_TICKS=10000
-# BENCH_STARTS=21 BENCH_DETECTS=5 BENCH_RSS_CYCLES=600
+# BENCH_STARTS=21 BENCH_DETECTS=5 BENCH_RSS_CYCLES=600 BENCH_GETS=100000
 # BENCH_OUT=bench/RESULTS.md BENCH_RAW=build/bench/raw
 # (tests/t_bench.sh runs it on tiny sizes into build/, never over RESULTS.md.)
 set -u
@@ -70,6 +72,13 @@ die() { say "$*"; exit 1; }
 sh "$TOP/scripts/test-deps.sh" || die "installing packages failed"
 mkdir -p "$(dirname "$H")" || exit 1
 gcc -O2 -Wall -Wextra -std=gnu11 -o "$H" "$TOP/bench/harness.c" || die "building bench/harness.c failed"
+# getloop links the tester's own nl.c with the libmnl.a `make` fetched.
+G=$TOP/build/bench/getloop
+D=$TOP/build/deps/$(dpkg --print-architecture 2>/dev/null || echo amd64)
+rm -f "$G"
+gcc -O2 -std=gnu11 -I"$TOP" -isystem "$D/include" -o "$G" "$TOP/bench/getloop.c" "$TOP/nl.c" "$D/lib/libmnl.a" ||
+	say "building bench/getloop.c failed: no lookup-alone figures"
+GETS=${BENCH_GETS:-100000}
 for n in $SIZES; do case $n in ''|*[!0-9]*) die "BENCH_SIZES: '$n' is not a number" ;; esac; done
 SIZES=$(for n in $SIZES; do echo "$n"; done | sort -n -u | tr '\n' ' ')
 
@@ -96,7 +105,7 @@ busy() {   # processes using >= 20% of a CPU right now (not ours)
 	envs=$(env | grep '^BENCH_' | sort | tr '\n' ' ')
 	echo "command ${envs}${cmd}"
 	echo "load_start $(load)"
-	echo "knobs sizes=$(echo $SIZES | tr ' ' ,) runs=$RUNS cycles=$CYCLES orig_cycles=$ORIG_CYCLES scan_runs=$SCAN_RUNS ticks=$TICKS starts=$STARTS detects=$DETECTS rss_cycles=$RSS_CYCLES"
+	echo "knobs sizes=$(echo $SIZES | tr ' ' ,) gets=${BENCH_GETS:-100000} runs=$RUNS cycles=$CYCLES orig_cycles=$ORIG_CYCLES scan_runs=$SCAN_RUNS ticks=$TICKS starts=$STARTS detects=$DETECTS rss_cycles=$RSS_CYCLES"
 	echo "busy_start $(busy)"
 } >"$RAW/meta.txt"
 
@@ -112,6 +121,11 @@ ip netns exec "$N" sysctl -q -w net.netfilter.nf_conntrack_udp_timeout=3600 \
 echo "ct_max $(ip netns exec "$N" sysctl -n net.netfilter.nf_conntrack_max)" >>"$RAW/meta.txt"
 echo "ct_buckets $(ip netns exec "$N" sysctl -n net.netfilter.nf_conntrack_buckets)" >>"$RAW/meta.txt"
 lab_decoys 12 || die "lab_decoys failed"
+# The entry getloop looks up: shaped like the tester's own (NODE:39999 to
+# the VIP, DNAT'd to the pod, replied), and left alone by everything else.
+ip netns exec "$N" conntrack -I -p udp -s "$NODE4" -d "$VIP4" --sport 39999 --dport 53 -t 3600 \
+	-u SEEN_REPLY -r "$POD4" -q "$NODE4" --reply-port-src 53 --reply-port-dst 39999 >/dev/null 2>&1 ||
+	die "inserting getloop's entry failed"
 
 ct_count() { ip netns exec "$N" conntrack -C 2>/dev/null; }
 
@@ -205,6 +219,7 @@ measure() {   # ROUND K
 	ip netns exec "$N" "$H" rusage -o "$d/ours.txt" -- \
 		"$BIN" -d "$VIP4" -i 10ms -w 1s -c "$CYCLES" >/dev/null 2>&1
 	ip netns exec "$N" "$H" orig -o "$d/orig.txt" -n "$ORIG_CYCLES" -s "$NODE4" -d "$VIP4" -i 10
+	[ -x "$G" ] && ip netns exec "$N" "$G" "$NODE4" 39999 "$VIP4" 53 "$GETS" >>"$d/get.txt"
 	i=0
 	while [ $i -lt "$SCAN_RUNS" ]; do
 		ip netns exec "$N" "$H" rusage -o "$d/scan.txt" -- "$BIN" scan -d "$VIP4" >/dev/null 2>&1
