@@ -315,10 +315,14 @@ if want eperm; then (
 ); fi
 
 # ---- netlink ENOBUFS ---------------------------------------------------
-# What the kernel really does with a tiny receive buffer (SO_RCVBUF at its
-# minimum, ~2.3 KB) is tried first; ENOBUFS itself is then injected at
-# recv() (the kernel's state is the real one: a GET's answer still queued,
-# a dump still running).
+# net.core.rmem_default is read-only in a non-initial network namespace,
+# and the host's must not change; the preload shrinks the tester's own
+# netlink socket instead. What the kernel really does with a tiny receive
+# buffer (SO_RCVBUF at its minimum, ~2.3 KB) is tried first: it does not
+# overrun (answers are trimmed to fit, dumps are paced by the reader).
+# ENOBUFS itself is then injected at recv(), as sk_err would make it; the
+# kernel's state is the real one (a GET's answer still queued, a dump
+# still running).
 if want enobufs; then (
 	lab_up || { fail "enobufs: lab_up"; exit 0; }
 	decoys_in enobufs || exit 0
@@ -400,10 +404,13 @@ if want enobufs; then (
 if want tablefull; then (
 	lab_up || { fail "tablefull: lab_up"; exit 0; }
 	decoys_in tablefull || exit 0
-	if lab_node sh -c 'echo 1000 >/proc/sys/net/netfilter/nf_conntrack_max' 2>/dev/null; then
-		fail "tablefull: nf_conntrack_max is writable in a lab namespace" "this kernel allows it; lower it there instead of filling"
-	fi
+	# (mode 444 outside the initial namespace; net.core.rmem_* too)
+	ctmode=$(lab_node stat -c %a /proc/sys/net/netfilter/nf_conntrack_max)
 	max=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
+	if [ "$max" -gt 600000 ]; then
+		skip "conntrack table full" "this host's nf_conntrack_max is $max: filling a namespace to it would take too long and too much kernel memory (262,144 entries: ~3 s, ~300 MB)"
+		exit 0
+	fi
 	tester "$W/full.log" -d "$VIP4" -i 100ms -w 200ms; p=$TPID
 	sleep 0.5
 	cnt=$(lab_node cat /proc/sys/net/netfilter/nf_conntrack_count)
@@ -434,7 +441,7 @@ if want tablefull; then (
 	if sane "$L" $RC && [ "$filled" -ge "$max" ] && [ "$during" -ge 5 ] && [ "$late" = 0 ] &&
 	   [ "$($LC count "$L" recovered cause=send_error)" = 1 ] && [ "$(grep level=error "$L" | grep -v -c event=send_failed)" = 0 ] &&
 	   [ "$RC" = 0 ] && accounted "$L"; then
-		pass "conntrack table full ($filled/$max in the node namespace, filled in $((full_at - t0)) ms; one more: '$(echo "$one_more" | tail -n 1 | cut -c1-60)'): one send_failed line a cycle (err=\"$($LC field "$L" send_failed err)\"), recovered once room was made, exit 0"
+		pass "conntrack table full (nf_conntrack_max mode $ctmode in the lab namespace, so filled: $filled/$max in the node namespace, in $((full_at - t0)) ms; one more: '$(echo "$one_more" | tail -n 1 | cut -c1-60)'): one send_failed line a cycle (err=\"$($LC field "$L" send_failed err)\"), recovered once room was made, exit 0"
 	else
 		fail "conntrack table full" "filled=$filled/$max send_failed_while_full=$during after_freed=$late rc=$RC $(brief "$L" 4)"
 	fi
@@ -580,7 +587,7 @@ if want clock; then (
 		years=$(sed -n 's/^ts=\([0-9]*\)-.*/\1/p' "$L" | sort -u | tr '\n' ' ')
 		days=$(sed -n 's/^ts=\([0-9-]*\)T.*/\1/p' "$L" | sort -u | wc -l)
 		if sane "$L" $rc && [ $rc = 0 ] && [ "$(sv "$L" answered)" = 30 ] && [ "$(sv "$L" skipped_ticks)" = 0 ] &&
-		   [ "$took" -ge 2800 ] && [ "$took" -le 3600 ] && [ "$days" -ge 3 ] && [ "$rt" = "$lines" ]; then
+		   [ "$took" -ge 2800 ] && [ "$took" -le 4500 ] && [ "$days" -ge 3 ] && [ "$rt" = "$lines" ]; then
 			pass "CLOCK_REALTIME stepped -1 h, +1 day, -10 years mid-run: 30 ticks in $took ms, none skipped, timestamps follow the steps (years: $years); CLOCK_REALTIME read $rt times = once per log line (timestamps only)"
 		else
 			fail "clock steps" "rc=$rc took=${took}ms days=$days realtime_reads=$rt log_lines=$lines skipped=$(sv "$L" skipped_ticks) $(tr '\n' ' ' <"$W/clock-steps.rep" 2>/dev/null)"
