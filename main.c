@@ -57,10 +57,10 @@ enum mode { MODE_DELETE, MODE_MONITOR, MODE_HEAL };
 
 /* ---- logging ------------------------------------------------------ */
 
-static struct { int json, verbose; } logcfg;
+static struct { int json, verbose; uint64_t dropped; } logcfg;
 
 struct line {
-	char buf[4096];
+	char buf[4096];               /* < PIPE_BUF: one atomic write */
 	size_t n;
 };
 
@@ -166,19 +166,29 @@ static void begin(struct line *l, const char *level, const char *event)
 	kv(l, "event", event);
 }
 
-/* Writes the line with one write(2). A closed or full stdout loses the
- * line, never the process: SIGPIPE is ignored and errors dropped. */
+/* Writes the line with one write(2), and only if stdout can take it
+ * now: a closed, full or never-read stdout (a pipe nobody drains) loses
+ * the line, never the process, the query cycle or a signal. SIGPIPE is
+ * ignored. Lines are under PIPE_BUF, so a writable pipe takes a whole
+ * line without blocking. */
 static void end(struct line *l)
 {
 	if (logcfg.json)
 		raws(l, "}");
 	l->buf[l->n++] = '\n';
+	struct pollfd p = {.fd = STDOUT_FILENO, .events = POLLOUT};
+	if (poll(&p, 1, 0) != 1 || (p.revents & (POLLOUT | POLLNVAL)) != POLLOUT) {
+		logcfg.dropped++;
+		return;
+	}
 	for (size_t off = 0; off < l->n;) {
 		ssize_t w = write(STDOUT_FILENO, l->buf + off, l->n - off);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
+		if (w <= 0) {
+			logcfg.dropped++;
 			break;
+		}
 		off += (size_t)w;
 	}
 }
@@ -689,11 +699,11 @@ static int delete_entry(struct tester *t, const struct ct_entry *e)
 	int err = nl_delete(t->nl, e);
 	if (err == -ENOENT)
 		return err;        /* gone or replaced since we read it: leave it */
-	if (err < 0) {
+	if (err == -EPERM)
+		conntrack_unavailable(t, "netlink: operation not permitted (CAP_NET_ADMIN lost)");
+	else if (err < 0)
 		log_nl_error(t, "delete", err);
-		return err;
-	}
-	return 0;
+	return err;
 }
 
 static void blackhole_seen(struct tester *t, const struct ct_entry *e)
@@ -825,6 +835,8 @@ static void log_stats(struct tester *t, const char *event)
 	kvu(&l, "skipped_ticks", s->skipped_ticks);
 	kvu(&l, "longest_outage_ms", longest / NS_PER_MS);
 	kv(&l, "blackholed_now", t->bh_active ? "true" : "false");
+	if (logcfg.dropped)
+		kvu(&l, "log_lines_dropped", logcfg.dropped);
 	end(&l);
 }
 
@@ -1274,7 +1286,10 @@ static void cycle(struct tester *t)
 			t->st.refused++;
 		else
 			t->st.send_errors++;
-		log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, 0, strerror(err));
+		char why[160];
+		snprintf(why, sizeof why, "%s%s", strerror(err), err == EPERM ?
+		         " (netfilter dropped it: conntrack table full, or a DROP/REJECT rule)" : "");
+		log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, 0, why);
 		check_entry(t, 1, &e);
 		return;
 	}
@@ -1646,6 +1661,23 @@ static void log_start(struct tester *t)
 	end(&l);
 }
 
+/* Sockets must never land on fd 0-2: with stdout closed, the query
+ * socket would get fd 1 and every log line would be sent to the DNS
+ * server. Hold any closed one with /dev/null, or (in an empty root with
+ * no /dev) an unconnected UDP socket, on which a write just fails. */
+static void hold_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+		if (n < 0)
+			n = socket(AF_INET, SOCK_DGRAM, 0);
+		if (n >= 0 && n != fd)             /* lowest free fd: it is fd */
+			close(n);
+	}
+}
+
 static void setup_signals(void)
 {
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -1707,6 +1739,7 @@ int main(int argc, char **argv)
 {
 	static struct tester t;               /* zeroed, off the stack */
 	const char *why = NULL;
+	hold_std_fds();
 	if (argc > 1 && !strcmp(argv[1], "scan"))
 		return scan_main(argc - 1, argv + 1);
 	parse_args(argc, argv, &t.o);
@@ -1730,5 +1763,11 @@ int main(int argc, char **argv)
 	int rc = run(&t);
 	nl_close(t.nl);
 	close(t.fd);
+	if (t.m) {
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (t.m->c[i].fd >= 0)
+				client_close(&t.m->c[i]);
+		close(t.m->lfd);
+	}
 	return rc;
 }
