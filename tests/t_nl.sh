@@ -315,13 +315,21 @@ deleted_exactly "delete (IPv4 TCP)" $E
 # A stale ID: the tester read the blackhole entry, then kube-proxy came
 # back and the flow's entry was replaced by a DNAT'd one with the same
 # original tuple before the delete. The new entry must survive.
-# (The kernel's id hashes the entry's address and both tuples: a copy
-# with the very same tuples may reuse the freed memory and so the id.
-# A DNAT'd replacement has another reply tuple, hence another id.)
+# (The kernel's id hashes the entry's address and its tuple: a
+# replacement that reuses the freed memory gets the same id - on 6.18 even
+# a DNAT'd one. So a filler entry takes the freed slot first, and the
+# replacement is retried until the kernel gives it another id.)
 old=$(ctid $A6)
-X conntrack -D -p udp -s fd00::1 -d fd00::10 --sport 40000 --dport 53 >/dev/null 2>&1
-ins -p udp -s fd00::1 -d fd00::10 --sport 40000 --dport 53 --dst-nat fd00::98
-new=$(ctid $A6)
+new=$old
+tries=0
+while [ "$new" = "$old" ] && [ $tries -lt 20 ]; do
+	tries=$((tries + 1))
+	X conntrack -D -p udp -s fd00::1 -d fd00::10 --sport 40000 --dport 53 >/dev/null 2>&1
+	ins -p udp -s fd00::1 -d fd00::77 --sport $((41000 + tries)) --dport 9
+	ins -p udp -s fd00::1 -d fd00::10 --sport 40000 --dport 53 --dst-nat fd00::98
+	new=$(ctid $A6)
+done
+X conntrack -D -p udp -d fd00::77 --dport 9 >/dev/null 2>&1   # the fillers
 if [ -n "$old" ] && [ -n "$new" ] && [ "$old" != "$new" ]; then
 	pass "stale ID: the replacing DNAT'd entry has a new id ($old -> $new)"
 else
