@@ -1519,6 +1519,21 @@ static int scan_dump(struct nl **nl, struct scan *s, int *kernel_filtered)
 	return err;
 }
 
+/* Deletes one listed entry, if it is still the blackhole we listed. The
+ * CTA_ID guard alone is not enough: a new entry for the same flow that
+ * reuses the freed memory gets the same ID. So read it again just before
+ * the delete: still not DNAT'd, still never replied, same ID. */
+static int scan_fix_one(struct nl *nl, const struct ct_entry *listed)
+{
+	struct ct_entry now;
+	int err = nl_get_zone(nl, &listed->orig, listed->zone, &now);
+	if (err < 0)
+		return err;
+	if (now.id != listed->id || ct_is_dnat(&now) || ct_seen_reply(&now))
+		return -ENOENT;                   /* healed or replaced meanwhile */
+	return nl_delete(nl, &now);
+}
+
 static int scan_main(int argc, char **argv)
 {
 	static struct scan s;
@@ -1545,7 +1560,7 @@ static int scan_main(int argc, char **argv)
 	for (size_t i = 0; i < s.nfound; i++)
 		scan_log_entry("error", "blackholed", &s.found[i], NULL);
 	for (size_t i = 0; s.fix && i < s.nfound; i++) {
-		err = nl_delete(nl, &s.found[i]);
+		err = scan_fix_one(nl, &s.found[i]);
 		if (err == 0) {
 			deleted++;
 			scan_log_entry("info", "scan_deleted", &s.found[i], NULL);

@@ -408,9 +408,15 @@ static int transact(struct nl *nl, struct collect *c)
 
 int nl_get(struct nl *nl, const struct ct_tuple *t, struct ct_entry *e)
 {
-	put_request(nl, IPCTNL_MSG_CT_GET, NLM_F_ACK, t->family);
-	put_tuple((struct nlmsghdr *)nl->buf, CTA_TUPLE_ORIG, t,
-	          P_SRC | P_DST | P_SPORT | P_DPORT);
+	return nl_get_zone(nl, t, 0, e);
+}
+
+int nl_get_zone(struct nl *nl, const struct ct_tuple *t, uint16_t zone, struct ct_entry *e)
+{
+	struct nlmsghdr *nlh = put_request(nl, IPCTNL_MSG_CT_GET, NLM_F_ACK, t->family);
+	put_tuple(nlh, CTA_TUPLE_ORIG, t, P_SRC | P_DST | P_SPORT | P_DPORT);
+	if (zone)
+		mnl_attr_put_u16(nlh, CTA_ZONE, htons(zone));
 	struct collect c = {.e = e};
 	int ret = transact(nl, &c);
 	/* The kernel finds a tuple in either direction: an entry whose

@@ -45,6 +45,8 @@ void nl_close(struct nl *nl);
 /* Looks up the entry whose original tuple is t (one GET, no dump).
  * Returns 0, or -errno: -ENOENT none, -EPERM no CAP_NET_ADMIN, ... */
 int nl_get(struct nl *nl, const struct ct_tuple *t, struct ct_entry *e);
+/* The same in a conntrack zone (0 is the default zone). */
+int nl_get_zone(struct nl *nl, const struct ct_tuple *t, uint16_t zone, struct ct_entry *e);
 
 /* Deletes e, guarded by its ID: if the entry with e's tuple is no
  * longer the one we read (other CTA_ID), the kernel refuses with
