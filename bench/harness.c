@@ -12,6 +12,14 @@
  *       appends per run: wall_us cpu_us user_us sys_us rc. CPU is the
  *       child's own (wait4), not ours and not `ip netns exec`'s.
  *
+ *   harness cycles -o FILE -c CYCFILE -i IFACE -p DPORT -I MS -- CMD...
+ *       Runs CMD once, as rusage does (one line to FILE), and also reads
+ *       CMD's CPU clock (clock_getcpuclockid: its exact sum_exec_runtime)
+ *       in the middle of every interval of its grid, found from the first
+ *       datagram to DPORT leaving IFACE, while it sleeps between ticks:
+ *       each difference is exactly one cycle's CPU. Appends one line to
+ *       CYCFILE: the CPU of every whole cycle, in ns.
+ *
  *   harness orig -o FILE -n N -s NODE -d VIP [-i MS] [-c CONNTRACK]
  *       The original tester's cycle, N times: one DNS query over a fixed
  *       UDP socket to VIP:53, wait for the reply (1 s at most), then one
@@ -64,7 +72,7 @@ static void die(const char *what)
 
 static void usage(void)
 {
-	fputs("usage: harness flood|rusage|orig|stamp ... (see bench/harness.c)\n", stderr);
+	fputs("usage: harness flood|rusage|cycles|orig|stamp ... (see bench/harness.c)\n", stderr);
 	exit(2);
 }
 
@@ -264,6 +272,129 @@ static int orig(int argc, char **argv)
 	return 0;
 }
 
+/* ---- packets leaving an interface -------------------------------- */
+
+/* An AF_PACKET socket on IFACE with kernel timestamps. ETH_P_ALL: only
+ * "all protocols" taps see outgoing packets. */
+static int tap_open(const char *iface)
+{
+	int ps = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	if (ps < 0)
+		die("packet socket");
+	struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+	                         .sll_ifindex = (int)if_nametoindex(iface)};
+	if (!ll.sll_ifindex)
+		die(iface);
+	if (bind(ps, (struct sockaddr *)&ll, sizeof ll) < 0)
+		die("bind packet socket");
+	int one = 1, big = 8 << 20;
+	if (setsockopt(ps, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0)
+		die("SO_TIMESTAMPNS");
+	setsockopt(ps, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+	return ps;
+}
+
+/* Reads what is queued on ps without blocking. Returns the kernel
+ * timestamp (CLOCK_REALTIME ns) of the next outgoing IPv4 UDP datagram
+ * to dport, 0 if none is queued now. */
+static uint64_t tap_next(int ps, int dport)
+{
+	uint8_t pkt[2048];
+	char cbuf[256];
+	struct sockaddr_ll from;
+	struct iovec iov = {pkt, sizeof pkt};
+	for (;;) {
+		struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov,
+		                   .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+		ssize_t len = recvmsg(ps, &m, MSG_DONTWAIT);
+		if (len < 0)
+			return 0;
+		struct iphdr *ip = (struct iphdr *)pkt;
+		if (from.sll_pkttype != PACKET_OUTGOING || from.sll_protocol != htons(ETH_P_IP) ||
+		    len < 20 || ip->version != 4 || ip->protocol != IPPROTO_UDP ||
+		    len < (ssize_t)(ip->ihl * 4 + 8))
+			continue;
+		struct udphdr *u = (struct udphdr *)(pkt + ip->ihl * 4);
+		if (ntohs(u->dest) != dport)
+			continue;
+		uint64_t ts = 1;               /* never 0: 0 means none */
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+				struct timespec t;
+				memcpy(&t, CMSG_DATA(cm), sizeof t);
+				ts = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+			}
+		return ts;
+	}
+}
+
+/* ---- cycles ------------------------------------------------------- */
+
+static int cycles(int argc, char **argv)
+{
+	const char *out = NULL, *cyc = NULL, *iface = NULL;
+	int dport = -1, ms = 0, c;
+	while ((c = getopt(argc, argv, "+o:c:i:p:I:")) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'c': cyc = optarg; break;
+		case 'i': iface = optarg; break;
+		case 'p': dport = atoi(optarg); break;
+		case 'I': ms = atoi(optarg); break;
+		default: usage();
+		}
+	}
+	if (!out || !cyc || !iface || dport < 0 || ms <= 0 || optind >= argc)
+		usage();
+	int ps = tap_open(iface);
+	FILE *f = open_out(out), *fc = open_out(cyc);
+	uint64_t t0 = ns_of(CLOCK_MONOTONIC);
+	pid_t pid = spawn(argv + optind, NULL);
+	clockid_t cpu;
+	if (clock_getcpuclockid(pid, &cpu))
+		die("clock_getcpuclockid");
+	/* The grid: from the first query on the wire (waiting at most 5 s). */
+	uint64_t first = 0;
+	for (int i = 0; i < 500 && !first; i++) {
+		struct pollfd p = {.fd = ps, .events = POLLIN};
+		if (poll(&p, 1, 10) > 0)
+			first = tap_next(ps, dport);
+	}
+	close(ps);
+	siginfo_t si;
+	uint64_t prev = 0;
+	int k = 0;
+	while (first) {
+		uint64_t at = first + (uint64_t)ms * 500000u + (uint64_t)k++ * (uint64_t)ms * 1000000u;
+		struct timespec ts = {(time_t)(at / 1000000000u), (long)(at % 1000000000u)};
+		while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+		si.si_pid = 0;                  /* exited? look, but leave it unreaped */
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid)
+			break;
+		struct timespec now;
+		if (clock_gettime(cpu, &now))
+			break;
+		uint64_t v = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+		if (prev)
+			fprintf(fc, "%s%llu", k > 2 ? " " : "", (unsigned long long)(v - prev));
+		prev = v;
+	}
+	fputc('\n', fc);
+	fclose(fc);
+	struct rusage ru;
+	int st;
+	if (wait4(pid, &st, 0, &ru) < 0)
+		die("wait4");
+	uint64_t wall = (ns_of(CLOCK_MONOTONIC) - t0) / 1000;
+	uint64_t u = tv_us(ru.ru_utime), sy = tv_us(ru.ru_stime);
+	fprintf(f, "%llu %llu %llu %llu %d\n", (unsigned long long)wall,
+	        (unsigned long long)(u + sy), (unsigned long long)u, (unsigned long long)sy,
+	        WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	fclose(f);
+	return first ? 0 : 1;
+}
+
 /* ---- stamp -------------------------------------------------------- */
 
 static int stamp(int argc, char **argv)
@@ -284,20 +415,7 @@ static int stamp(int argc, char **argv)
 		usage();
 	char **cmd = argv + optind;
 
-	/* ETH_P_ALL: only "all protocols" taps see outgoing packets. */
-	int ps = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL));
-	if (ps < 0)
-		die("packet socket");
-	struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
-	                         .sll_ifindex = (int)if_nametoindex(iface)};
-	if (!ll.sll_ifindex)
-		die(iface);
-	if (bind(ps, (struct sockaddr *)&ll, sizeof ll) < 0)
-		die("bind packet socket");
-	int one = 1, big = 8 << 20;
-	if (setsockopt(ps, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0)
-		die("SO_TIMESTAMPNS");
-	setsockopt(ps, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+	int ps = tap_open(iface);
 
 	int out[2], tp[2];
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(tp, O_CLOEXEC) < 0)
@@ -330,35 +448,12 @@ static int stamp(int argc, char **argv)
 		if (poll(p, 2, 100) < 0 && errno != EINTR)
 			die("poll");
 		if (p[0].revents & POLLIN) {
-			uint8_t pkt[2048];
-			char cbuf[256];
-			struct sockaddr_ll from;
-			struct iovec iov = {pkt, sizeof pkt};
-			struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov,
-			                   .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-			ssize_t len;
-			while ((len = recvmsg(ps, &m, MSG_DONTWAIT)) >= 0) {
-				struct iphdr *ip = (struct iphdr *)pkt;
-				size_t hl = (size_t)ip->ihl * 4;
-				if (from.sll_pkttype == PACKET_OUTGOING && from.sll_protocol == htons(ETH_P_IP) &&
-				    len >= 20 && len >= (ssize_t)(hl + 8) &&
-				    ip->version == 4 && ip->protocol == IPPROTO_UDP) {
-					struct udphdr *u = (struct udphdr *)(pkt + hl);
-					if (ntohs(u->dest) == dport && got < n) {
-						uint64_t ts = 0;
-						for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
-							if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
-								struct timespec t;
-								memcpy(&t, CMSG_DATA(cm), sizeof t);
-								ts = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-							}
-						printf("pkt %llu\n", (unsigned long long)ts);
-						got++;
-					}
+			uint64_t ts;
+			while ((ts = tap_next(ps, dport)))      /* drain: never spin */
+				if (got < n) {
+					printf("pkt %llu\n", (unsigned long long)ts);
+					got++;
 				}
-				m.msg_namelen = sizeof from;
-				m.msg_controllen = sizeof cbuf;
-			}
 		}
 		if (out_open && (p[1].revents & (POLLIN | POLLHUP))) {
 			ssize_t r = read(out[0], lbuf + lfill, sizeof lbuf - 1 - lfill);
@@ -404,6 +499,7 @@ int main(int argc, char **argv)
 		usage();
 	if (!strcmp(argv[1], "flood")) return flood(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "rusage")) return run_rusage(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "cycles")) return cycles(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "orig")) return orig(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "stamp")) return stamp(argc - 1, argv + 1);
 	usage();

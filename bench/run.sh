@@ -27,7 +27,8 @@
 #      each stays an [UNREPLIED] entry) and emptied band by band with
 #      `conntrack -D --dport`. At each size, each round:
 #        - the tester, BENCH_CYCLES cycles at 10 ms: CPU per cycle from
-#          wait4's rusage (the tester's own user + system time);
+#          wait4's rusage (the tester's own user + system time), and each
+#          cycle's own CPU (its CPU clock read mid-interval, while it sleeps);
 #        - the original method: BENCH_ORIG_CYCLES cycles of one DNS query
 #          plus one `conntrack -D -p udp --src NODE --sport P --dst-nat`;
 #        - the tester's lookup alone: BENCH_GETS nl_get() calls in a tight
@@ -216,7 +217,7 @@ measure() {   # ROUND K
 	set_level "$2"
 	echo "$1 $(ct_count) $(load)" >>"$d/count.txt"
 	say "round $(($1 + 1))/$RUNS, size $size: tester ($CYCLES cycles), original ($ORIG_CYCLES), scan ($SCAN_RUNS)"
-	ip netns exec "$N" "$H" rusage -o "$d/ours.txt" -- \
+	ip netns exec "$N" "$H" cycles -o "$d/ours.txt" -c "$d/cycles.txt" -i pod0 -p 53 -I 10 -- \
 		"$BIN" -d "$VIP4" -i 10ms -w 1s -c "$CYCLES" >/dev/null 2>&1
 	ip netns exec "$N" "$H" orig -o "$d/orig.txt" -n "$ORIG_CYCLES" -s "$NODE4" -d "$VIP4" -i 10
 	[ -x "$G" ] && ip netns exec "$N" "$G" "$NODE4" 39999 "$VIP4" 53 "$GETS" >>"$d/get.txt"

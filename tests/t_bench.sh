@@ -45,6 +45,13 @@ for s in 0 1000; do
 	# tester: every run ended with every query answered (exit 0)
 	got=$(awk '{ print $5 }' "$d/ours.txt" 2>/dev/null | tr '\n' ' ')
 	expect_eq "size $s: the tester's measured run answered every query" "$got" "0 "
+	# each cycle's own CPU was read (mid-interval, between ticks)
+	got=$(wc -w <"$d/cycles.txt" 2>/dev/null)
+	if [ "${got:-0}" -ge 45 ] && [ "$got" -le 50 ]; then
+		pass "size $s: the CPU of each of the 50 cycles read on its own ($got whole cycles)"
+	else
+		fail "size $s: per-cycle CPU read" "$got values in cycles.txt"
+	fi
 	# syscalls per cycle could be computed from the two strace runs
 	if grep -q ' total$' "$d/strace.50" 2>/dev/null && grep -q ' total$' "$d/strace.250" 2>/dev/null; then
 		pass "size $s: strace -c counted both runs"
