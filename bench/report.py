@@ -258,6 +258,41 @@ if sizes:
     w(f"Syscalls of one tester cycle at {hi:,} entries: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(by.items(), key=lambda kv: -kv[1])) + ".")
     w("")
 
+# where a cycle's CPU goes: perf's shares at the smallest size
+if sizes:
+    d0 = os.path.join(raw, f"size.{lo}")
+    dso = {}
+    for l in lines(os.path.join(d0, "perf.dso")):
+        m = re.match(r"\s*([0-9.]+)%\s+(\S.*?)\s*$", l)
+        if m:
+            dso[m.group(2)] = float(m.group(1))
+    sym = {}
+    for l in lines(os.path.join(d0, "perf.sym")):
+        m = re.match(r"\s*([0-9.]+)%\s+([0-9.]+)%\s+\[k\]\s+(\S+)", l)
+        if m and m.group(3) not in sym:
+            sym[m.group(3)] = float(m.group(1))
+    if dso and sym:
+        kern = dso.get("[kernel.kallsyms]", 0.0)
+        parts = [
+            ("sending the query (`udp_sendmsg`: a new conntrack entry and the NAT rules each cycle, "
+             "since the last one was deleted; the veth; in this lab also the pod's receive path)", sym.get("udp_sendmsg", 0.0)),
+            ("our conntrack GET and DELETE in the kernel (`netlink_sendmsg`)", sym.get("netlink_sendmsg", 0.0)),
+            ("sleeping and waking twice a cycle (`ppoll`: the reply, then the next tick)", sym.get("__x64_sys_ppoll", 0.0)),
+            ("reading the answer and three netlink messages: the entry and two ACKs (`recvfrom`)", sym.get("__x64_sys_recvfrom", 0.0)),
+            ("the query ID (`getrandom`)", sym.get("__x64_sys_getrandom", 0.0)),
+        ]
+        rest = kern - sum(p for _, p in parts)
+        parts.append(("other kernel time (syscall entry and exit, interrupts)", rest))
+        parts.append(("user space: the tester (DNS encode and parse, netlink parse, the loop) and the vDSO", 100.0 - kern))
+        w(f"Where one cycle's CPU goes, at {lo:,} entries (perf record -e cpu-clock -g, {CYCLES:,} cycles; "
+          f"µs are the share of the median CPU per cycle above, {fmt(S[lo]['ours'])} µs):")
+        w("")
+        w("| part of a cycle | share | ≈ µs |")
+        w("|---|---:|---:|")
+        for label, pc in parts:
+            w(f"| {label} | {pc:.1f}% | {pc * S[lo]['ours'] / 100:.1f} |")
+        w("")
+
 missed = [g for g in goals if not g[3]]
 w("## How each figure is measured")
 w("")

@@ -2,7 +2,7 @@
 # bench/run.sh - `sudo make bench`: every figure of the benchmarks issue,
 # measured side by side in one run inside the namespace lab, written to
 # bench/RESULTS.md (a Markdown table with the machine, kernel, date and
-# command). About 10 minutes with the defaults.
+# command). About 11 minutes with the defaults.
 #
 # What it does, in order (all in the lab's node namespace; the host's own
 # network and conntrack table are never touched):
@@ -19,9 +19,10 @@
 #   4. Detection latency: BENCH_DETECTS restart windows per setting, each
 #      at a random phase; from the first blackholed query leaving gw0 to
 #      the moment the tester's event=blackhole line is read from its pipe.
-#   5. BENCH_RUNS rounds over the table sizes in BENCH_SIZES, up and back
-#      down (0, 10k, 50k, 200k, 200k, 50k, ...), so every size is measured
-#      spread over the whole run and other work on the machine falls on all
+#   5. BENCH_RUNS rounds over the table sizes in BENCH_SIZES (smallest,
+#      largest, then the rest; odd rounds in reverse), so every size is
+#      measured spread over the whole run, the smallest and the largest
+#      always back to back, and other work on the machine falls on all
 #      sizes alike. The table is filled by a raw-socket sender (harness
 #      flood: one datagram per flow to the gateway, which drops it, so
 #      each stays an [UNREPLIED] entry) and emptied band by band with
@@ -38,11 +39,13 @@
 #          interleaved: wall and CPU;
 #      and in the first round only, syscalls per cycle (strace -c of 250
 #      cycles minus 50 cycles; strace slows what it traces, so it is never
-#      part of a timing) and one `conntrack -D` under strace -c.
+#      part of a timing), one `conntrack -D` under strace -c, and at the
+#      smallest size a perf profile of BENCH_CYCLES cycles (where the
+#      CPU of a cycle goes).
 #   6. bench/report.py turns build/bench/raw into the table.
 #
-# Knobs (environment): BENCH_SIZES="0 10000 50000 200000" BENCH_RUNS=5
-# BENCH_CYCLES=2000 BENCH_ORIG_CYCLES=3 BENCH_SCAN_RUNS=2 BENCH_TICKS=10000
+# Knobs (environment): BENCH_SIZES="0 10000 50000 200000" BENCH_RUNS=10
+# BENCH_CYCLES=1000 BENCH_ORIG_CYCLES=2 BENCH_SCAN_RUNS=1 BENCH_TICKS=10000
 # BENCH_STARTS=21 BENCH_DETECTS=5 BENCH_RSS_CYCLES=600 BENCH_GETS=100000
 # BENCH_OUT=bench/RESULTS.md BENCH_RAW=build/bench/raw
 # (tests/t_bench.sh runs it on tiny sizes into build/, never over RESULTS.md.)
@@ -51,10 +54,10 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 export TOP
 BIN=${BIN:-$TOP/dns-blackhole-tester}
 SIZES=${BENCH_SIZES:-"0 10000 50000 200000"}
-RUNS=${BENCH_RUNS:-5}
-CYCLES=${BENCH_CYCLES:-2000}
-ORIG_CYCLES=${BENCH_ORIG_CYCLES:-3}
-SCAN_RUNS=${BENCH_SCAN_RUNS:-2}
+RUNS=${BENCH_RUNS:-10}
+CYCLES=${BENCH_CYCLES:-1000}
+ORIG_CYCLES=${BENCH_ORIG_CYCLES:-2}
+SCAN_RUNS=${BENCH_SCAN_RUNS:-1}
 TICKS=${BENCH_TICKS:-10000}
 STARTS=${BENCH_STARTS:-21}
 DETECTS=${BENCH_DETECTS:-5}
@@ -230,7 +233,15 @@ measure() {   # ROUND K
 	done
 	[ "$1" = 0 ] || return 0
 	# First round only: syscalls (strace slows what it traces, so it is
-	# never part of a timing), and what scan and conntrack -L print.
+	# never part of a timing), and what scan and conntrack -L print; at
+	# the smallest size, where a cycle's CPU goes (perf, if it works here).
+	if [ "$2" = 0 ] && perf stat -e task-clock true >/dev/null 2>&1; then
+		ip netns exec "$N" perf record -q -e cpu-clock -F 20000 -g -o "$d/perf.data" -- \
+			"$BIN" -d "$VIP4" -i 10ms -w 1s -c "$CYCLES" >/dev/null 2>&1 &&
+		perf report -i "$d/perf.data" --children --sort sym --stdio -g none >"$d/perf.sym" 2>/dev/null &&
+		perf report -i "$d/perf.data" --no-children --sort dso --stdio -g none >"$d/perf.dso" 2>/dev/null
+		rm -f "$d/perf.data"
+	fi
 	for c in 50 250; do
 		ip netns exec "$N" strace -f -c -o "$d/strace.$c" "$BIN" -d "$VIP4" -i 10ms -w 1s -c $c >/dev/null 2>&1
 	done
@@ -239,13 +250,18 @@ measure() {   # ROUND K
 	ip netns exec "$N" conntrack -L -p udp --orig-dst "$VIP4" --dport 53 >"$d/ctl.out" 2>/dev/null
 }
 
+# The order within a round: smallest, largest, then the rest up; odd
+# rounds the reverse. The smallest and the largest size (the pair the
+# flatness goal compares) are always measured back to back.
+order=0
+[ "$nsz" -gt 1 ] && order="0 $((nsz - 1))"
+k=1
+while [ $k -lt $((nsz - 1)) ]; do order="$order $k"; k=$((k + 1)); done
+rorder=$(for k in $order; do echo "$k"; done | sed -n '1!G;h;$p' | tr '\n' ' ')
 r=0
 while [ $r -lt "$RUNS" ]; do
-	k=0
-	while [ $k -lt "$nsz" ]; do
-		if [ $((r % 2)) = 0 ]; then measure $r $k; else measure $r $((nsz - 1 - k)); fi
-		k=$((k + 1))
-	done
+	if [ $((r % 2)) = 0 ]; then o=$order; else o=$rorder; fi
+	for k in $o; do measure $r "$k"; done
 	r=$((r + 1))
 done
 
