@@ -199,7 +199,7 @@ w("# Benchmarks")
 w("")
 w(f"Measured by `{meta.get('command', 'sudo make bench')}` on {meta.get('date', '?')}: "
   f"{meta.get('cpu', '?')}, {meta.get('cores', '?')} cores, {int(meta.get('mem_mib', 0)) // 1024} GiB "
-  f"({meta.get('virt', '?')}), {meta.get('os', '?')}, {meta.get('kernel', '?')}, "
+  f"(systemd-detect-virt: {meta.get('virt', '?')}), {meta.get('os', '?')}, {meta.get('kernel', '?')}, "
   f"{meta.get('conntrack', '?')}, binary from commit {meta.get('commit', '?')}.")
 w("")
 w(f"Load average at start {meta.get('load_start', '?')}, at the end {meta.get('load_end', '?')}. "
@@ -213,8 +213,8 @@ w("The node namespace's conntrack table filled by a raw-socket sender (one UDP d
   "gateway, which drops it: every flow an `[UNREPLIED]` entry; UDP timeouts raised to 3600 s in that "
   f"namespace; nf_conntrack_max {meta.get('ct_max', '?')}, {meta.get('ct_buckets', '?')} buckets; "
   f"{fmt(flood_rate, 0)} entries/s) and emptied band by band with `conntrack -D`. "
-  f"{knobs.get('runs', '?')} rounds go up the sizes and back down, one tester run per size per round, "
-  "so load from other work falls on every size alike.")
+  f"{knobs.get('runs', '?')} rounds each measure every size once (smallest and largest back to back, "
+  "odd rounds in reverse), so load from other work falls on every size alike.")
 w("")
 hdr = "| | " + " | ".join(f"{n:,}" for n in sizes) + " |"
 w(hdr)
