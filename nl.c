@@ -341,6 +341,8 @@ struct collect {
 	int (*cb)(const struct ct_entry *, void *);
 	void *arg;
 	int cb_ret;
+	int single;                /* GET without ACK: one message answers */
+	int msgs;                  /* entry messages seen */
 };
 
 static int matches(const struct ct_dump_filter *f, const struct ct_entry *e)
@@ -363,6 +365,7 @@ static int data_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct collect *c = data;
 	struct ct_entry tmp, *e = c->e ? c->e : &tmp;
+	c->msgs++;
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nfgenmsg)))
 		return MNL_CB_OK;
 	if (parse_entry(nlh, e) < 0)
@@ -396,7 +399,7 @@ static int transact(struct nl *nl, struct collect *c)
 		if (!batch_ok(nl->buf, (size_t)n))
 			return -EBADMSG;           /* lengths that lie: read nothing */
 		int ret = mnl_cb_run(nl->buf, (size_t)n, seq, nl->portid, data_cb, c);
-		if (ret == MNL_CB_STOP)
+		if (ret == MNL_CB_STOP || (ret > 0 && c->single && c->msgs))
 			return c->cb_ret < 0 ? c->cb_ret : 0;
 		if (ret < 0) {
 			if (errno == ESRCH || errno == EPROTO)
@@ -413,11 +416,13 @@ int nl_get(struct nl *nl, const struct ct_tuple *t, struct ct_entry *e)
 
 int nl_get_zone(struct nl *nl, const struct ct_tuple *t, uint16_t zone, struct ct_entry *e)
 {
-	struct nlmsghdr *nlh = put_request(nl, IPCTNL_MSG_CT_GET, NLM_F_ACK, t->family);
+	/* No NLM_F_ACK: the kernel answers a GET with the entry alone, or
+	 * with an error; one receive per lookup (this runs every cycle). */
+	struct nlmsghdr *nlh = put_request(nl, IPCTNL_MSG_CT_GET, 0, t->family);
 	put_tuple(nlh, CTA_TUPLE_ORIG, t, P_SRC | P_DST | P_SPORT | P_DPORT);
 	if (zone)
 		mnl_attr_put_u16(nlh, CTA_ZONE, htons(zone));
-	struct collect c = {.e = e};
+	struct collect c = {.e = e, .single = 1};
 	int ret = transact(nl, &c);
 	/* The kernel finds a tuple in either direction: an entry whose
 	 * reply tuple is t is not the flow we asked about. */
