@@ -281,7 +281,7 @@ if sizes:
              "since the last one was deleted; the veth; in this lab also the pod's receive path)", sym.get("udp_sendmsg", 0.0)),
             ("our conntrack GET and DELETE in the kernel (`netlink_sendmsg`)", sym.get("netlink_sendmsg", 0.0)),
             ("sleeping and waking twice a cycle (`ppoll`: the reply, then the next tick)", sym.get("__x64_sys_ppoll", 0.0)),
-            ("reading the answer and three netlink messages: the entry and two ACKs (`recvfrom`)", sym.get("__x64_sys_recvfrom", 0.0)),
+            ("reading the answer and two netlink messages: the entry and the DELETE's ACK (`recvfrom`)", sym.get("__x64_sys_recvfrom", 0.0)),
             ("the query ID (`getrandom`)", sym.get("__x64_sys_getrandom", 0.0)),
         ]
         rest = kern - sum(p for _, p in parts)
