@@ -274,10 +274,28 @@ fi
 # accept them), plus -d (no resolv.conf here) and -i 10ms (100 queries a
 # second, to have CPU to count). Prometheus scrapes it meanwhile. Then
 # VmHWM from /proc, and utime+stime in clock ticks.
+# ds.yaml is read with the validator, so kubernetes-models comes first.
+npm_ok=0
+mkdir -p "$K8S"
+if cmp -s tests/k8s/package-lock.json "$K8S/package-lock.json" && [ -d "$K8S/node_modules/kubernetes-models" ]; then
+	npm_ok=1
+else
+	cp tests/k8s/package.json tests/k8s/package-lock.json "$K8S/" &&
+		(cd "$K8S" && npm ci --no-audit --no-fund --loglevel=error) >"$OUT/ship-npm.log" 2>&1 && npm_ok=1
+fi
+if [ $npm_ok = 1 ]; then
+	pass "npm ci of tests/k8s (kubernetes-models $(node -p "require('$K8S/node_modules/kubernetes-models/package.json').version"))"
+else
+	fail "npm ci of tests/k8s" "$(tail -n 3 "$OUT/ship-npm.log" | tr '\n' ' ')"
+fi
 dsargs=$(node tests/k8s/validate.js --dump ds.yaml 2>/dev/null | node -e '
 	const d = JSON.parse(require("fs").readFileSync(0, "utf8"));
 	const ds = d.find((x) => x.kind === "DaemonSet");
 	console.log(ds.spec.template.spec.containers[0].args.join(" "))' 2>/dev/null)
+case $dsargs in
+*--metrics-addr*) pass "ds.yaml's container args read: $dsargs" ;;
+*) fail "ds.yaml's container args read" "got '$dsargs' (validator or npm install failed?)" ;;
+esac
 mport=${dsargs##*:}
 L3=$OUT/ship-measure.log
 # shellcheck disable=SC2086
@@ -320,19 +338,6 @@ fi
 
 # ---- 6. ds.yaml, offline -------------------------------------------------
 
-npm_ok=0
-mkdir -p "$K8S"
-if cmp -s tests/k8s/package-lock.json "$K8S/package-lock.json" && [ -d "$K8S/node_modules/kubernetes-models" ]; then
-	npm_ok=1
-else
-	cp tests/k8s/package.json tests/k8s/package-lock.json "$K8S/" &&
-		(cd "$K8S" && npm ci --no-audit --no-fund --loglevel=error) >"$OUT/ship-npm.log" 2>&1 && npm_ok=1
-fi
-if [ $npm_ok = 1 ]; then
-	pass "npm ci of tests/k8s (kubernetes-models $(node -p "require('$K8S/node_modules/kubernetes-models/package.json').version"))"
-else
-	fail "npm ci of tests/k8s" "$(tail -n 3 "$OUT/ship-npm.log" | tr '\n' ' ')"
-fi
 validate() { node tests/k8s/validate.js "$@"; }
 check "ds.yaml validates (schema, no unknown field, API rules)" validate ds.yaml
 # The validator must not be a rubber stamp: a typo'd field, a string uid,
