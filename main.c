@@ -232,8 +232,7 @@ int parse_duration(const char *s, uint64_t *out)
 		size_t ulen = 0;
 		for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
 			size_t n = strlen(units[i].u);
-			if (!strncmp(p, units[i].u, n) && n > ulen &&
-			    !(n == 1 && p[0] == 'm' && p[1] == 's')) {
+			if (!strncmp(p, units[i].u, n) && n > ulen) {   /* longest: ms, not m */
 				unit = units[i].ns;
 				ulen = n;
 			}
