@@ -498,6 +498,26 @@ static const char *option_name(const struct option *opts, const char *shortopts,
 	return buf;
 }
 
+/* --log-format, for the tester and scan alike. */
+static void set_log_format(const char *who, const char *v)
+{
+	if (!strcmp(v, "json"))
+		logcfg.json = 1;
+	else if (strcmp(v, "logfmt"))
+		usage_error("%s--log-format '%s': want logfmt or json", who, v);
+}
+
+/* No --server: the first nameserver of resolv.conf, port 53. */
+static void default_server(const char *who, struct sockaddr_storage *ss)
+{
+	char ns[INET6_ADDRSTRLEN + IF_NAMESIZE + 8];
+	const char *why;
+	if (resolv_nameserver("/etc/resolv.conf", ns, sizeof ns) < 0)
+		usage_error("%sno --server given and no nameserver found in /etc/resolv.conf", who);
+	if ((why = parse_addr(ns, 53, 0, ss)))
+		usage_error("%sresolv.conf nameserver '%s': %s", who, ns, why);
+}
+
 static void parse_count(const char *s, uint64_t *out)
 {
 	char *end;
@@ -512,7 +532,6 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	const char *server = NULL, *source = NULL, *why;
 	int monitor = 0, heal = 0, c;
-	char ns[INET6_ADDRSTRLEN + IF_NAMESIZE + 8];
 
 	memset(o, 0, sizeof *o);
 	o->name = "kubernetes.default.svc.cluster.local.";
@@ -545,12 +564,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case OPT_MONITOR: monitor = 1; break;
 		case OPT_HEAL: heal = 1; break;
 		case OPT_NO_CONNTRACK: o->no_conntrack = 1; break;
-		case OPT_LOG_FORMAT:
-			if (!strcmp(optarg, "json"))
-				logcfg.json = 1;
-			else if (strcmp(optarg, "logfmt"))
-				usage_error("--log-format '%s': want logfmt or json", optarg);
-			break;
+		case OPT_LOG_FORMAT: set_log_format("", optarg); break;
 		case OPT_METRICS: {
 			/* ":9797" listens on every IPv4 address. */
 			char buf[80];
@@ -574,12 +588,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->mode = heal ? MODE_HEAL : monitor ? MODE_MONITOR : MODE_DELETE;
 	if ((why = dns_check_name(o->name)))
 		usage_error("--name '%s': %s", o->name, why);
-	if (!server) {
-		if (resolv_nameserver("/etc/resolv.conf", ns, sizeof ns) < 0)
-			usage_error("no --server given and no nameserver found in /etc/resolv.conf");
-		server = ns;
-	}
-	if ((why = parse_addr(server, 53, 0, &o->server)))
+	if (!server)
+		default_server("", &o->server);
+	else if ((why = parse_addr(server, 53, 0, &o->server)))
 		usage_error("--server '%s': %s", server, why);
 	if (source) {
 		if ((why = parse_addr(source, 0, 1, &o->source)))
@@ -1429,7 +1440,6 @@ static void scan_args(int argc, char **argv, struct scan *s)
 	};
 	struct sockaddr_storage ss;
 	const char *why;
-	char ns[INET6_ADDRSTRLEN + IF_NAMESIZE + 8];
 	int c;
 	memset(s, 0, sizeof *s);
 	s->proto = IPPROTO_UDP;
@@ -1460,12 +1470,7 @@ static void scan_args(int argc, char **argv, struct scan *s)
 			else if (strcmp(optarg, "kernel"))
 				usage_error("scan --filter '%s': want kernel or user", optarg);
 			break;
-		case 'L':
-			if (!strcmp(optarg, "json"))
-				logcfg.json = 1;
-			else if (strcmp(optarg, "logfmt"))
-				usage_error("scan --log-format '%s': want logfmt or json", optarg);
-			break;
+		case 'L': set_log_format("scan: ", optarg); break;
 		case 'h': fputs(scan_usage, stdout); exit(EXIT_OK);
 		case ':': usage_error("scan: option '%s' needs a value", option_name(opts, shortopts, optopt));
 		default: usage_error("scan: unknown option '%s'", argv[optind - 1]);
@@ -1474,10 +1479,7 @@ static void scan_args(int argc, char **argv, struct scan *s)
 	if (optind < argc)
 		usage_error("scan: unexpected argument '%s'", argv[optind]);
 	if (!s->nvips) {
-		if (resolv_nameserver("/etc/resolv.conf", ns, sizeof ns) < 0)
-			usage_error("scan: no --server given and no nameserver found in /etc/resolv.conf");
-		if ((why = parse_addr(ns, 53, 0, &ss)))
-			usage_error("scan: resolv.conf nameserver '%s': %s", ns, why);
+		default_server("scan: ", &ss);
 		sockaddr_to_tuple(&ss, &s->vips[s->nvips++]);
 	}
 }
