@@ -483,6 +483,10 @@ lab_client() {
 # own client ports (ephemeral, or 30000 and up) never meet a decoy. Beyond
 # 10000 entries of one kind, NODE becomes 10.224.V.8 / fd00:224::V:8.
 # Calling it again adds N more. One `conntrack -R` loads them all.
+# With LAB_DECOY_ASSURED=1 every decoy is also marked ASSURED: when the
+# table is full, the kernel itself evicts entries that are not (early drop
+# at insert, and the gc worker above 95% of nf_conntrack_max), so only
+# ASSURED decoys can tell a tester's deletes from the kernel's.
 lab_decoys() {
 	_lab_need lab_decoys || return 1
 	case ${1:-} in ''|*[!0-9]*) _lab_err "lab_decoys N"; return 1 ;; esac
@@ -504,14 +508,19 @@ lab_decoys() {
 # FROM..FROM+N-1, and the line `conntrack -L` will print for each, in
 # canonical form (see _lab_canon).
 _lab_decoy_gen() {
-	awk -v from="$1" -v n="$2" -v tmo="$LAB_DECOY_TIMEOUT" -v load="$3" -v list="$4" '
-	function emit(proto, s, d, sp, dp, rs, rd, rsp, rdp, nat, st, state, aflag) {
+	awk -v from="$1" -v n="$2" -v tmo="$LAB_DECOY_TIMEOUT" -v load="$3" -v list="$4" \
+		-v assured="${LAB_DECOY_ASSURED:-0}" '
+	function emit(proto, s, d, sp, dp, rs, rd, rsp, rdp, nat, st, state, aflag,   unrep) {
+		unrep = (st == "UNSET")
+		if (assured == 1 && aflag == "") {
+			st = (unrep ? "ASSURED" : st ",ASSURED"); aflag = "[ASSURED]"
+		}
 		printf "-I -t %d -u %s -p %s -s %s -d %s --sport %d --dport %d -r %s -q %s --reply-port-src %d --reply-port-dst %d%s%s\n", \
 			tmo, st, proto, s, d, sp, dp, rs, rd, rsp, rdp, \
 			(nat != "" ? " --dst-nat " nat : ""), (state != "" ? " --state " state : "") >load
 		line = sprintf("%s %d %s src=%s dst=%s sport=%d dport=%d %s src=%s dst=%s sport=%d dport=%d %s mark=0", \
 			proto, (proto == "tcp" ? 6 : 17), state, s, d, sp, dp, \
-			(st == "UNSET" ? "[UNREPLIED]" : ""), rs, rd, rsp, rdp, aflag)
+			(unrep ? "[UNREPLIED]" : ""), rs, rd, rsp, rdp, aflag)
 		gsub(/ +/, " ", line)
 		print line >list
 	}
