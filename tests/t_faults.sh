@@ -61,6 +61,17 @@ tester() { _l=$1; shift; ip netns exec "$NS_NODE" "$BIN" "$@" >"$_l" 2>&1 & TPID
 # stop PID: SIGTERM, wait for it by PID (never a bare wait: the lab's DNS
 # server is a child of this shell too); RC is its exit status.
 stop() { kill -TERM "$1" 2>/dev/null; wait "$1"; RC=$?; }
+# signal_stop PID SIG: send SIG, give the process 5 s to end (it needs
+# milliseconds; the 5 s only turns a hang into a failure instead of a
+# stuck suite), then SIGKILL. RC is its exit status, TOOK the ms it took
+# (reported, never compared: "stopped within the tick" is proved by the
+# counters, which no slow machine can fake), HUNG non-empty if killed.
+signal_stop() {
+	_t0=$(now_ms); kill -"$2" "$1" 2>/dev/null
+	_i=0; while _lab_alive "$1" && [ $_i -lt 500 ]; do sleep 0.01; _i=$((_i + 1)); done
+	HUNG=; if _lab_alive "$1"; then HUNG="still running 5 s after SIG$2"; kill -KILL "$1"; fi
+	{ wait "$1"; } 2>/dev/null; RC=$?; TOOK=$(($(now_ms) - _t0))
+}
 # sv LOG KEY: KEY of the last stats line
 sv() { grep 'event=stats' "$1" | tail -n 1 | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; }
 # accounted LOG [ABANDONED_MAX]: every query sent has exactly one outcome
@@ -462,14 +473,14 @@ sig_case() {   # NAME SIGNAL WANT_RC SETUP
 	L=$W/signal-$name.log
 	tester "$L" -d "$VIP4" -i 2s -w 10s; p=$TPID
 	sleep 1                         # the first query waits for its 10 s timeout
-	t0=$(now_ms)
-	kill -"$sig" "$p"; wait "$p"; rc=$?
-	took=$(($(now_ms) - t0))
-	if sane "$L" $rc && [ $rc = "$wantrc" ] && [ "$took" -lt 500 ] && grep -q "event=stop.*reason=SIG$sig" "$L" &&
+	signal_stop "$p" "$sig"; rc=$RC
+	# sent=1: it ended before the next tick (2 s); timeouts=0: without
+	# waiting out the 10 s timeout.
+	if sane "$L" $rc && [ -z "$HUNG" ] && [ $rc = "$wantrc" ] && grep -q "event=stop.*reason=SIG$sig" "$L" &&
 	   [ "$(sv "$L" sent)" = 1 ] && [ "$(sv "$L" timeouts)" = 0 ] && [ "$(sv "$L" answered)" = 0 ]; then
-		pass "SIG$sig mid-query ($name): exited $took ms after the signal (interval 2 s, timeout 10 s), stats (sent=1, in-flight query not counted as a failure) and stop lines, exit $rc"
+		pass "SIG$sig mid-query ($name): exited $TOOK ms after the signal, before the next tick (interval 2 s) and without waiting out the query (timeout 10 s): stats (sent=1, in-flight query not counted as a failure) and stop lines, exit $rc"
 	else
-		fail "SIG$sig mid-query ($name)" "rc=$rc (want $wantrc) took=${took}ms $(brief "$L" 5)"
+		fail "SIG$sig mid-query ($name)" "rc=$rc (want $wantrc) took=${TOOK}ms $HUNG $(brief "$L" 5)"
 	fi
 }
 if want signals; then (
@@ -486,11 +497,11 @@ if want signals; then (
 	# between two ticks (interval 5 s): no need to wait for the next one
 	L=$W/signal-idle.log
 	tester "$L" -d "$VIP4" -i 5s -w 1s; p=$TPID
-	sleep 1; t0=$(now_ms); kill -TERM $p; wait $p; rc=$?; took=$(($(now_ms) - t0))
-	if sane "$L" $rc && [ $rc = 0 ] && [ "$took" -lt 500 ] && [ "$(sv "$L" answered)" = 1 ]; then
-		pass "SIGTERM between ticks (interval 5 s): exited $took ms after the signal, exit 0"
+	sleep 1; signal_stop $p TERM; rc=$RC
+	if sane "$L" $rc && [ -z "$HUNG" ] && [ $rc = 0 ] && [ "$(sv "$L" sent)" = 1 ] && [ "$(sv "$L" answered)" = 1 ]; then
+		pass "SIGTERM between ticks (interval 5 s): exited $TOOK ms after the signal, before the next tick (sent=1), exit 0"
 	else
-		fail "SIGTERM between ticks" "rc=$rc took=${took}ms $(brief "$L")"
+		fail "SIGTERM between ticks" "rc=$rc took=${TOOK}ms $HUNG $(brief "$L")"
 	fi
 	decoys_ok signals
 ); fi
@@ -536,12 +547,14 @@ if want stdout; then (
 	c0=$(cpu_ticks $p) s0=$(scrape_sent 9797)
 	sleep 3
 	c1=$(cpu_ticks $p) s1=$(scrape_sent 9797)
-	t0=$(now_ms); kill -TERM $p; wait $p; rc=$?; took=$(($(now_ms) - t0))
-	if [ $rc = 0 ] && [ "$took" -lt 500 ] && [ "$s0" != none ] && [ "$s1" != none ] && [ $((s1 - s0)) -ge 100 ] &&
+	signal_stop $p TERM; rc=$RC took=$TOOK
+	# 150 ticks in those 3 s; a loop blocked on stdout sends none, so 30
+	# proves it kept going without racing a busy machine.
+	if [ $rc = 0 ] && [ -z "$HUNG" ] && [ "$s0" != none ] && [ "$s1" != none ] && [ $((s1 - s0)) -ge 30 ] &&
 	   [ $((c1 - c0)) -le 30 ] && grep -q event=start "$W/head.out"; then
 		pass "stdout a pipe whose reader exited: kept querying ($((s1 - s0)) queries in 3 s, one log line each lost to EPIPE), $((c1 - c0)) CPU ticks in 3 s (no spin), SIGTERM: exit 0 in $took ms"
 	else
-		fail "stdout a pipe whose reader exited" "rc=$rc took=${took}ms sent $s0 -> $s1 cpu_ticks $c0 -> $c1 $(head -c 200 "$W/epipe.err")"
+		fail "stdout a pipe whose reader exited" "rc=$rc took=${took}ms $HUNG sent $s0 -> $s1 cpu_ticks $c0 -> $c1 $(head -c 200 "$W/epipe.err")"
 	fi
 	# 3. a pipe nobody reads (a stuck log collector): once the 64 KiB pipe
 	# buffer is full, write(2) blocks. The tester's own comment in main.c
@@ -553,9 +566,9 @@ if want stdout; then (
 	sleep 3
 	s0=$(scrape_sent 9798)
 	sleep 1
-	s1=$(scrape_sent 9798)
+	s1=$(scrape_sent 9798)   # 100 ticks a second; a blocked loop: none
 	t0=$(now_ms); kill -TERM $p
-	i=0; while _lab_alive $p && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+	i=0; while _lab_alive $p && [ $i -lt 200 ]; do sleep 0.01; i=$((i + 1)); done
 	if _lab_alive $p; then
 		stuck="still running 2 s after SIGTERM, in $(cat /proc/$p/wchan 2>/dev/null)"
 		kill -KILL $p
@@ -564,7 +577,7 @@ if want stdout; then (
 	fi
 	{ wait $p; } 2>/dev/null; rc=$?; took=$(($(now_ms) - t0))
 	kill $SP 2>/dev/null; wait $SP 2>/dev/null
-	if [ -z "$stuck" ] && [ $rc = 0 ] && [ "$s0" != none ] && [ "$s1" != none ] && [ $((s1 - s0)) -ge 50 ]; then
+	if [ -z "$stuck" ] && [ $rc = 0 ] && [ "$s0" != none ] && [ "$s1" != none ] && [ $((s1 - s0)) -ge 20 ]; then
 		pass "stdout a pipe nobody reads: kept querying ($((s1 - s0)) queries in 1 s after the pipe filled), SIGTERM: exit 0 in $took ms"
 	else
 		fail "stdout a pipe nobody reads: the tester must keep querying and obey SIGTERM" "queries_sent_total over 1 s: $s0 -> $s1 (none: the metrics endpoint does not answer either); $stuck; rc=$rc -- write(2) to the full pipe blocks the whole loop, and SIGTERM is blocked outside ppoll so it cannot end it; fix: never block on stdout, e.g. poll(fd 1, POLLOUT, 0) before each write and drop (and count) the line when it is not writable"
@@ -583,16 +596,20 @@ if want clock; then (
 	if [ -n "$PRE" ]; then
 		L=$W/clock-steps.log
 		t0=$(now_ms)
-		ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_RT_JUMPS="0.8:-3600,1.6:86400,2.4:-315360000" \
+		# A grid kept on CLOCK_REALTIME would wait out the -1 h step (the
+		# 60 s timeout ends it), fire early after it (under 2.9 s), or
+		# skip ~864,000 ticks at +1 day. Lateness is not checked: a busy
+		# machine may make us late (skipped_ticks <= 2 allows it).
+		ip netns exec "$NS_NODE" timeout 60 env LD_PRELOAD="$PRE" FAULT_RT_JUMPS="0.8:-3600,1.6:86400,2.4:-315360000" \
 			FAULT_REPORT="$W/clock-steps.rep" "$DBG" -d "$VIP4" -c 30 -i 100ms -w 300ms -v >"$L" 2>&1; rc=$?
 		took=$(($(now_ms) - t0))
 		lines=$(grep -c '^ts=' "$L")
 		rt=$(sed -n 's/.*clock_realtime=\([0-9]*\).*/\1/p' "$W/clock-steps.rep" 2>/dev/null)
 		years=$(sed -n 's/^ts=\([0-9]*\)-.*/\1/p' "$L" | sort -u | tr '\n' ' ')
 		days=$(sed -n 's/^ts=\([0-9-]*\)T.*/\1/p' "$L" | sort -u | wc -l)
-		if sane "$L" $rc && [ $rc = 0 ] && [ "$(sv "$L" answered)" = 30 ] && [ "$(sv "$L" skipped_ticks)" = 0 ] &&
-		   [ "$took" -ge 2800 ] && [ "$took" -le 4500 ] && [ "$days" -ge 3 ] && [ "$rt" = "$lines" ]; then
-			pass "CLOCK_REALTIME stepped -1 h, +1 day, -10 years mid-run: 30 ticks in $took ms, none skipped, timestamps follow the steps (years: $years); CLOCK_REALTIME read $rt times = once per log line (timestamps only)"
+		if sane "$L" $rc && [ $rc = 0 ] && [ "$(sv "$L" answered)" = 30 ] && [ "$(sv "$L" skipped_ticks)" -le 2 ] &&
+		   [ "$took" -ge 2800 ] && [ "$days" -ge 3 ] && [ "$rt" = "$lines" ]; then
+			pass "CLOCK_REALTIME stepped -1 h, +1 day, -10 years mid-run: 30 ticks in $took ms, $(sv "$L" skipped_ticks) skipped, timestamps follow the steps (years: $years); CLOCK_REALTIME read $rt times = once per log line (timestamps only)"
 		else
 			fail "clock steps" "rc=$rc took=${took}ms days=$days realtime_reads=$rt log_lines=$lines skipped=$(sv "$L" skipped_ticks) $(tr '\n' ' ' <"$W/clock-steps.rep" 2>/dev/null)"
 		fi
@@ -601,11 +618,13 @@ if want clock; then (
 	for off in $((100 * 365 * 86400)) -$((up - 1)); do
 		L=$W/clock-timens$off.log
 		t0=$(now_ms)
-		lab_node unshare --time --fork --monotonic="$off" --boottime="$off" \
+		# (an overflowing deadline hangs, ended by the timeout, or fires
+		# at once: the 10 ticks cannot take under 450 ms)
+		lab_node timeout 60 unshare --time --fork --monotonic="$off" --boottime="$off" \
 			"$BIN" -d "$VIP4" -c 10 -i 50ms -w 300ms >"$L" 2>&1; rc=$?
 		took=$(($(now_ms) - t0))
-		if sane "$L" $rc && [ $rc = 0 ] && [ "$(sv "$L" answered)" = 10 ] && [ "$(sv "$L" skipped_ticks)" = 0 ] && [ "$took" -lt 1500 ]; then
-			pass "time namespace, CLOCK_MONOTONIC offset ${off} s: 10 ticks in $took ms, none skipped"
+		if sane "$L" $rc && [ $rc = 0 ] && [ "$(sv "$L" answered)" = 10 ] && [ "$(sv "$L" skipped_ticks)" -le 2 ] && [ "$took" -ge 450 ]; then
+			pass "time namespace, CLOCK_MONOTONIC offset ${off} s: 10 ticks in $took ms, $(sv "$L" skipped_ticks) skipped"
 		else
 			fail "time namespace, monotonic offset $off" "rc=$rc took=${took}ms $(brief "$L")"
 		fi
@@ -625,10 +644,12 @@ if want metrics; then (
 	took=$(($(now_ms) - t0))
 	stop $p
 	sent=$(sv "$L" sent)
-	# queries kept their ticks while the clients misbehaved
-	if sane "$L" $RC && [ $crc = 0 ] && [ $RC = 0 ] && [ "$(sv "$L" skipped_ticks)" = 0 ] &&
-	   [ "$(grep -c level=error "$L")" = 0 ] && [ "$sent" -ge $((took / 100)) ]; then
-		pass "metrics: $(grep -c . "$W/metrics-client.txt") hostile requests (malformed, 431, 503, slow, reset, never read) answered as README says; $sent queries on time meanwhile, no error line, exit 0"
+	# queries kept their ticks while the clients misbehaved: a loop held
+	# by the eight slow clients (2 s) would skip about 20 ticks; a busy
+	# machine may make us miss one or two, which is not the server's doing
+	if sane "$L" $RC && [ $crc = 0 ] && [ $RC = 0 ] && [ "$(sv "$L" skipped_ticks)" -le 3 ] &&
+	   [ "$(grep -c level=error "$L")" = 0 ] && [ "$sent" -ge $((took / 100 - 3)) ]; then
+		pass "metrics: $(grep -c . "$W/metrics-client.txt") hostile requests (malformed, 431, 503, slow, reset, never read) answered as README says; $sent queries meanwhile ($(sv "$L" skipped_ticks) ticks skipped), no error line, exit 0"
 	else
 		fail "metrics: hostile clients" "client rc=$crc: $(tail -n 1 "$W/metrics-client.txt") tester rc=$RC skipped=$(sv "$L" skipped_ticks)"
 	fi
