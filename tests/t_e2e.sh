@@ -144,20 +144,27 @@ if want heal; then (
 	sport=$(sport_of "$L")
 	rec=$($LC count "$L" recovered cause=blackhole)
 	healed=$($LC count "$L" healed)
-	# the first recovery after the window opened must come within 2
-	# intervals of the rules being back (it may even beat the moment the
-	# script noted the close: then it counts as 0 ms)
-	first=$(/usr/bin/python3 -c '
+	# Within two intervals of the rules being back, counted in queries,
+	# not in wall-clock ms (which a busy machine stretches): every query
+	# sent after the close must be answered (send time = the failure
+	# line's ts - waited_ms, 2 ms for ts rounding), and a recovery must
+	# follow the window. The ms from close to recovery is reported.
+	read -r lost first <<EOF2
+$(/usr/bin/python3 -c '
 import sys; sys.path.insert(0, sys.argv[3])
 from logcheck import parse
 o, c = (int(x) for x in open(sys.argv[2]).read().split()[1::2])
-t = [l["_ms"] for l in parse(sys.argv[1]) if l["event"] == "recovered" and l["_ms"] >= o]
-print(max(0, t[0] - c) if t else "none")' "$L" "$LAB_DIR/windows.log" "$TOP/tests")
+ls = parse(sys.argv[1])
+lost = [l for l in ls if l["event"] in ("timeout", "refused", "send_failed")
+        and l["_ms"] - float(l.get("waited_ms", 0)) > c + 2]
+t = [l["_ms"] for l in ls if l["event"] == "recovered" and l["_ms"] >= o]
+print(len(lost), max(0, t[0] - c) if t else "none")' "$L" "$LAB_DIR/windows.log" "$TOP/tests")
+EOF2
 	left=$(lab_ct -L -p udp --orig-port-src "$sport" 2>/dev/null | grep -c 'UNREPLIED.*src=10.0.0.10 ')
-	if [ "$healed" -ge 1 ] && [ "$rec" -ge 1 ] && [ "$first" != none ] && [ "$first" -le 400 ] && [ "$left" = 0 ]; then
-		pass "--heal: healed $healed blackholed entr(y/ies), recovered ${first} ms after the rules were back (<= 2 x 200 ms)"
+	if [ "$healed" -ge 1 ] && [ "$rec" -ge 1 ] && [ "$first" != none ] && [ "$lost" = 0 ] && [ "$left" = 0 ]; then
+		pass "--heal: healed $healed blackholed entr(y/ies); no query sent after the rules were back was lost, so the next tick recovered (${first} ms after, interval 200 ms)"
 	else
-		fail "--heal recovers within two intervals" "healed=$healed recovered=$rec after_ms=$first blackholed_left=$left"
+		fail "--heal recovers at the first tick after the rules are back" "healed=$healed recovered=$rec lost_after_close=$lost after_ms=$first blackholed_left=$left"
 	fi
 	expect_eq "--heal: exit 3 after a blackhole" "$RC" 3
 ); fi
@@ -210,8 +217,9 @@ if want repeated; then (
 	lab_window 0.5 20 0.5
 	sleep 0.5
 	stop_tester
-	# slack: a query sent just before the close is named up to 1/4
-	# interval later (the probe), plus the log's millisecond rounding.
+	# Each blackhole is placed at its query's send time (logcheck.py), so
+	# a late report on a busy machine cannot push it out of its window;
+	# the slack only absorbs the log's millisecond rounding.
 	if $LC windows "$L" "$LAB_DIR/windows.log" 100 >"$OUT/repeated.check"; then
 		pass "20 restart windows: $(head -n1 "$OUT/repeated.check")"
 	else
