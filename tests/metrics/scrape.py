@@ -306,7 +306,9 @@ def hostile(host, port):
         finally:
             s.close()
         dt = time.monotonic() - t
-        say(1.8 <= dt <= 2.7 and not data, name, "closed after %.2f s, %d bytes%s" % (dt, len(data), " (" + err + ")" if err else ""))
+        # not before the 2 s deadline; after it, by a margin no busy
+        # machine needs (a client never dropped is still here at 5 s)
+        say(1.8 <= dt <= 4.5 and not data, name, "closed after %.2f s, %d bytes%s" % (dt, len(data), " (" + err + ")" if err else ""))
     slow("silent client (slowloris) dropped after ~2 s, no answer", False)
     slow("client dripping a header byte every 0.3 s dropped after ~2 s", True)
 
@@ -314,7 +316,9 @@ def hostile(host, port):
     idle = [connect(host, port) for _ in range(8)]
     time.sleep(0.3)
     st, hdr, body, err, dt = request(host, port, b"GET /metrics HTTP/1.1\r\n\r\n")
-    say(st == 503 and dt < 0.5, "9th connection while 8 are open -> 503 at once", "%s in %.0f ms%s" % (st, dt * 1000, " then " + err if err else ""))
+    # "at once": a queued 9th would wait until the 8 close (never) and
+    # time out at 6 s; 1.5 s leaves a busy machine its margin
+    say(st == 503 and dt < 1.5, "9th connection while 8 are open -> 503 at once", "%s in %.0f ms%s" % (st, dt * 1000, " then " + err if err else ""))
     for s in idle:
         s.close()
     time.sleep(0.3)
@@ -352,7 +356,7 @@ def hostile(host, port):
     sts = [g[0] for g in got]
     n200, n503 = sts.count(200), sts.count(503)
     errs = [g for g in got if g[0] not in (200, 503)]
-    say(n200 >= 1 and n200 + n503 == 20 and dt < 3, "20 concurrent scrapers: each 200 or 503",
+    say(n200 >= 1 and n200 + n503 == 20 and dt < 10, "20 concurrent scrapers: each 200 or 503",
         "%d x 200, %d x 503, others %s, %.2f s" % (n200, n503, errs, dt))
     expect("afterwards -> 200", b"GET /metrics HTTP/1.0\r\n\r\n", 200, has_metrics)
     return 0 if all(r.startswith("ok ") for r in res) else 1
@@ -373,7 +377,9 @@ def ticks(log, frm, to, iv):
     dev = max(abs(t - sends[0][1] - (q - sends[0][0]) * iv) for q, t in sends)
     print("queries=%d max_gap_ms=%.0f min_gap_ms=%.0f max_off_grid_ms=%.0f consecutive_seq=%s" %
           (len(sends), max(gaps), min(gaps), dev, seqs_ok))
-    return 0 if seqs_ok and max(gaps) <= 3 * iv else 1
+    # a loop held by one slow client until its 2 s deadline leaves a gap
+    # of 20 ticks; 5 is beyond any scheduling delay of a busy machine
+    return 0 if seqs_ok and max(gaps) <= 5 * iv else 1
 
 
 def main(a):
