@@ -8,7 +8,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -232,6 +231,26 @@ const char *dns_result_str(int result)
 	return "unknown";
 }
 
+/* prefix and v in decimal ("TYPE65", "RCODE23"), cut to cap: the one
+ * number this file prints, without stdio. */
+static const char *number_after(const char *prefix, unsigned v, char *buf, size_t cap)
+{
+	char d[8], *p = d + sizeof d;
+	*--p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	if (cap) {
+		size_t n = 0;
+		for (const char *s = prefix; *s && n + 1 < cap; s++)
+			buf[n++] = *s;
+		for (; *p && n + 1 < cap; p++)
+			buf[n++] = *p;
+		buf[n] = '\0';
+	}
+	return buf;
+}
+
 static const char *const rcodes[] = {
 	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
 	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
@@ -242,8 +261,7 @@ const char *dns_rcode_str(int rcode)
 	static char buf[16];
 	if (rcode >= 0 && rcode < (int)(sizeof rcodes / sizeof *rcodes))
 		return rcodes[rcode];
-	snprintf(buf, sizeof buf, "RCODE%d", rcode & 0xff);
-	return buf;
+	return number_after("RCODE", (unsigned)rcode & 0xff, buf, sizeof buf);
 }
 
 static const struct { const char *name; uint16_t type; } types[] = {
@@ -274,6 +292,5 @@ const char *dns_type_str(uint16_t type, char *buf, size_t cap)
 	for (size_t i = 0; i < sizeof types / sizeof *types; i++)
 		if (types[i].type == type)
 			return types[i].name;
-	snprintf(buf, cap, "TYPE%u", type);
-	return buf;
+	return number_after("TYPE", type, buf, cap);
 }

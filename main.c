@@ -26,7 +26,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <net/if.h>
@@ -35,7 +34,6 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -57,6 +55,203 @@ enum exit_code { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_BLACKHOLE = 
 enum mode { MODE_DELETE, MODE_MONITOR, MODE_HEAL };
 
 /* ---- logging ------------------------------------------------------ */
+
+/* Formatting without stdio: a small snprintf for the conversions this
+ * program (and libmnl's mnl_nlmsg_fprintf) use - %s %c %d %u %x with
+ * the h, hh, l, ll and z lengths, the '-' and '0' flags, a width and a
+ * precision (.N or .*) - so that musl's printf (about 13 KB with
+ * its floating-point formatter) stays out of the binary. Output past cap
+ * is dropped and the result is still terminated; the return is the
+ * length the whole output has, as with snprintf. An unknown conversion
+ * is a bug here: it prints '?' and ends the output (its argument's type
+ * is unknown). The format attribute keeps the compiler's checks. */
+size_t vfmt(char *buf, size_t cap, const char *f, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+size_t fmt(char *buf, size_t cap, const char *f, ...)
+	__attribute__((format(printf, 3, 4)));
+void fmt_rfc3339(const struct timespec *ts, char *buf, size_t cap);
+
+struct sink { char *b; size_t cap, n; };
+
+static void sink_put(struct sink *s, char c)
+{
+	if (s->n + 1 < s->cap)
+		s->b[s->n] = c;
+	s->n++;
+}
+
+static void sink_pad(struct sink *s, int width, size_t len, char c)
+{
+	for (; width > 0 && (size_t)width > len; width--)
+		sink_put(s, c);
+}
+
+size_t vfmt(char *buf, size_t cap, const char *f, va_list ap)
+{
+	struct sink s = {buf, cap, 0};
+	for (; *f; f++) {
+		if (*f != '%') {
+			sink_put(&s, *f);
+			continue;
+		}
+		int left = 0, zero = 0, width = 0, prec = -1, lng = 0;
+		for (f++; *f == '-' || *f == '0'; f++)
+			*f == '-' ? (left = 1) : (zero = 1);
+		for (; *f >= '0' && *f <= '9' && width < 1000; f++)
+			width = width * 10 + (*f - '0');
+		if (*f == '.') {
+			prec = 0;
+			if (*++f == '*') {
+				prec = va_arg(ap, int);
+				f++;
+			}
+			for (; *f >= '0' && *f <= '9' && prec < 1000; f++)
+				prec = prec * 10 + (*f - '0');
+		}
+		for (;; f++) {                       /* 1 long, 2 long long, 3 size_t */
+			if (*f == 'l')
+				lng++;
+			else if (*f == 'z')
+				lng = 3;
+			else if (*f != 'h')              /* short, char: passed as int */
+				break;
+		}
+		char num[72];                    /* 64 digits of precision, a sign */
+		const char *str = num;
+		size_t len;
+		unsigned long long u;
+		int neg = 0;
+		switch (*f) {
+		case '%':
+			sink_put(&s, '%');
+			continue;
+		case 's':
+			str = va_arg(ap, const char *);
+			for (len = 0; str[len] && (prec < 0 || len < (size_t)prec); len++)
+				;
+			break;
+		case 'c':
+			num[0] = (char)va_arg(ap, int);
+			len = 1;
+			break;
+		case 'd': {
+			long long v = lng == 3 ? (long long)va_arg(ap, ssize_t) : lng == 2 ? va_arg(ap, long long)
+			            : lng ? va_arg(ap, long) : va_arg(ap, int);
+			neg = v < 0;
+			u = neg ? 0 - (unsigned long long)v : (unsigned long long)v;
+			goto number;
+		}
+		case 'u': case 'x':
+			u = lng == 3 ? va_arg(ap, size_t) : lng == 2 ? va_arg(ap, unsigned long long)
+			  : lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned);
+		number: {
+			unsigned base = *f == 'x' ? 16 : 10;
+			char *p = num + sizeof num;
+			do
+				*--p = "0123456789abcdef"[u % base];
+			while (u /= base);
+			while (num + sizeof num - p < prec && p > num + 1)
+				*--p = '0';                      /* %.8x: at least 8 digits */
+			if (neg) {
+				if (zero && !left) {            /* the sign before the zeros */
+					sink_put(&s, '-');
+					width--;
+				} else {
+					*--p = '-';
+				}
+			}
+			str = p;
+			len = (size_t)(num + sizeof num - p);
+			break;
+		}
+		default:
+			sink_put(&s, '?');
+			goto done;
+		}
+		if (!left)
+			sink_pad(&s, width, len, zero ? '0' : ' ');
+		for (size_t i = 0; i < len; i++)
+			sink_put(&s, str[i]);
+		if (left)
+			sink_pad(&s, width, len, ' ');
+	}
+done:
+	if (cap)
+		buf[s.n < cap ? s.n : cap - 1] = '\0';
+	return s.n;
+}
+
+size_t fmt(char *buf, size_t cap, const char *f, ...)
+{
+	va_list ap;
+	va_start(ap, f);
+	size_t n = vfmt(buf, cap, f, ap);
+	va_end(ap);
+	return n;
+}
+
+/* write(2) all of it, across EINTR and short writes; -1 on error. */
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One line on stderr, "dns-blackhole-tester: ..." and a newline. */
+static void err_line(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static void err_line(const char *f, ...)
+{
+	char b[4200];                   /* a usage error quotes the argument */
+	va_list ap;
+	size_t n = fmt(b, sizeof b - 1, PROG ": ");
+	va_start(ap, f);
+	n += vfmt(b + n, sizeof b - 1 - n, f, ap);
+	va_end(ap);
+	if (n > sizeof b - 2)
+		n = sizeof b - 2;
+	b[n++] = '\n';
+	write_all(STDERR_FILENO, b, n);
+}
+
+/* UTC calendar date of a day count since 1970-01-01 (the proleptic
+ * Gregorian calendar, valid for any day a time_t can name here): the
+ * civil_from_days algorithm, in eras of 400 years. Done by hand because
+ * gmtime_r links musl's time-zone code (4.6 KB) for its "UTC" name. */
+static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
+{
+	z += 719468;                                 /* from 0000-03-01 */
+	long long era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);            /* [0, 146096] */
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);  /* [0, 365] */
+	unsigned mp = (5 * doy + 2) / 153;                       /* March = 0 */
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (long long)yoe + era * 400 + (*m <= 2);
+}
+
+/* RFC 3339 in UTC with milliseconds: 2026-11-26T10:46:55.938Z. */
+void fmt_rfc3339(const struct timespec *ts, char *buf, size_t cap)
+{
+	long long days = ts->tv_sec / 86400, secs = ts->tv_sec % 86400, y;
+	unsigned m, d;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	civil_from_days(days, &y, &m, &d);
+	fmt(buf, cap, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", y, m, d,
+	    (unsigned)(secs / 3600), (unsigned)(secs / 60 % 60), (unsigned)(secs % 60),
+	    (unsigned)(ts->tv_nsec / 1000000));
+}
 
 static struct { int json, verbose; uint64_t dropped; } logcfg;
 
@@ -95,7 +290,7 @@ static void quoted(struct line *l, const char *v, int force)
 		} else if (*p == '\n') {
 			strcpy(esc, "\\n");
 		} else if (*p < 0x20 || *p == 0x7f) {
-			snprintf(esc, sizeof esc, "\\u%04x", *p);
+			fmt(esc, sizeof esc, "\\u%04x", *p);
 		} else {
 			esc[0] = (char)*p; esc[1] = 0;
 		}
@@ -131,7 +326,7 @@ static void kvf(struct line *l, const char *k, const char *fmt, ...)
 	char v[64];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(v, sizeof v, fmt, ap);
+	vfmt(v, sizeof v, fmt, ap);
 	va_end(ap);
 	key(l, k);
 	raws(l, v);
@@ -147,13 +342,9 @@ static void kv_ms(struct line *l, const char *k, uint64_t ns)
 static void begin(struct line *l, const char *level, const char *event)
 {
 	struct timespec ts;
-	struct tm tm;
 	char when[96];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	         tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	fmt_rfc3339(&ts, when, sizeof when);
 	l->n = 0;
 	if (logcfg.json) {
 		raws(l, "{\"ts\":\"");
@@ -257,23 +448,34 @@ int parse_duration(const char *s, uint64_t *out)
 static void fmt_duration(uint64_t ns, char *buf, size_t cap)
 {
 	if (ns % NS_PER_S == 0)
-		snprintf(buf, cap, "%" PRIu64 "s", ns / NS_PER_S);
+		fmt(buf, cap, "%" PRIu64 "s", ns / NS_PER_S);
 	else if (ns % NS_PER_MS == 0)
-		snprintf(buf, cap, "%" PRIu64 "ms", ns / NS_PER_MS);
+		fmt(buf, cap, "%" PRIu64 "ms", ns / NS_PER_MS);
 	else if (ns % 1000 == 0)
-		snprintf(buf, cap, "%" PRIu64 "us", ns / 1000);
+		fmt(buf, cap, "%" PRIu64 "us", ns / 1000);
 	else
-		snprintf(buf, cap, "%" PRIu64 "ns", ns);
+		fmt(buf, cap, "%" PRIu64 "ns", ns);
+}
+
+/* A whole decimal number, no sign or blank, at most max. */
+static int parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (max - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
 }
 
 static int parse_port(const char *s, int allow_zero)
 {
-	char *end;
-	if (!*s || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || *end || v > 65535 || (v == 0 && !allow_zero))
+	uint64_t v;
+	if (parse_uint(s, 65535, &v) < 0 || (v == 0 && !allow_zero))
 		return -1;
 	return (int)v;
 }
@@ -366,12 +568,12 @@ static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
 	char a[INET6_ADDRSTRLEN] = "?";
 	if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof a);
-		snprintf(buf, cap, "[%s]:%u", a, ntohs(in6->sin6_port));
+		ct_ntop(AF_INET6, &in6->sin6_addr, a, sizeof a);
+		fmt(buf, cap, "[%s]:%u", a, ntohs(in6->sin6_port));
 	} else {
 		const struct sockaddr_in *in4 = (const void *)ss;
-		inet_ntop(AF_INET, &in4->sin_addr, a, sizeof a);
-		snprintf(buf, cap, "%s:%u", a, ntohs(in4->sin_port));
+		ct_ntop(AF_INET, &in4->sin_addr, a, sizeof a);
+		fmt(buf, cap, "%s:%u", a, ntohs(in4->sin_port));
 	}
 }
 
@@ -454,48 +656,120 @@ static const char usage_text[] =
 static void usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void usage_error(const char *fmt, ...)
 {
+	char msg[4096];
 	va_list ap;
-	fprintf(stderr, PROG ": ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vfmt(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see --help)\n");
+	err_line("%s (see --help)", msg);
 	exit(EXIT_USAGE);
 }
 
+/* A long option: its name, whether it takes a value, what it returns. */
+struct longopt { const char *name; int has_arg; int val; };
+
 enum { OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_LOG_FORMAT, OPT_METRICS };
 
-static const struct option longopts[] = {
-	{"server", required_argument, NULL, 'd'},
-	{"name", required_argument, NULL, 'n'},
-	{"type", required_argument, NULL, 't'},
-	{"interval", required_argument, NULL, 'i'},
-	{"timeout", required_argument, NULL, 'w'},
-	{"source", required_argument, NULL, 's'},
-	{"count", required_argument, NULL, 'c'},
-	{"monitor", no_argument, NULL, OPT_MONITOR},
-	{"heal", no_argument, NULL, OPT_HEAL},
-	{"no-conntrack", no_argument, NULL, OPT_NO_CONNTRACK},
-	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-	{"metrics-addr", required_argument, NULL, OPT_METRICS},
-	{"verbose", no_argument, NULL, 'v'},
-	{"version", no_argument, NULL, 'V'},
-	{"help", no_argument, NULL, 'h'},
-	{0, 0, 0, 0},
+static const struct longopt longopts[] = {
+	{"server", 1, 'd'},
+	{"name", 1, 'n'},
+	{"type", 1, 't'},
+	{"interval", 1, 'i'},
+	{"timeout", 1, 'w'},
+	{"source", 1, 's'},
+	{"count", 1, 'c'},
+	{"monitor", 0, OPT_MONITOR},
+	{"heal", 0, OPT_HEAL},
+	{"no-conntrack", 0, OPT_NO_CONNTRACK},
+	{"log-format", 1, OPT_LOG_FORMAT},
+	{"metrics-addr", 1, OPT_METRICS},
+	{"verbose", 0, 'v'},
+	{"version", 0, 'V'},
+	{"help", 0, 'h'},
+	{0, 0, 0},
 };
 
-/* The option getopt complained about, as the user would write it:
- * "-d" if it has a short form in shortopts, else "--name". */
-static const char *option_name(const struct option *opts, const char *shortopts, int val)
+/* The command line, read by hand the way getopt_long reads it (musl's
+ * links stdio for messages we never let it print): short options alone
+ * or bundled (-v -c 5, -vc5), long ones whole or as a unique prefix
+ * (--count 5, --count=5, --cou 5), "--" ends the options. The first
+ * argument that is not an option ends them too: this program takes none,
+ * so the caller reports it. */
+struct args {
+	int argc, ind;          /* argv[ind]: the next word to read */
+	char **argv;
+	const char *bundle;     /* the rest of "-vc5" after 'v' */
+	const char *arg;        /* the value of the option just read */
+	char what[80];          /* that option as the user wrote it */
+};
+
+/* A long option's name (up to '='). Exact match, else one prefix. */
+static int next_long(struct args *a, const char *w, const struct longopt *lo)
 {
-	static char buf[32];
-	snprintf(buf, sizeof buf, "-%c", val > ' ' && val < 127 ? val : '?');
-	if (val > ' ' && val < 127 && strchr(shortopts, val))
-		return buf;
-	for (const struct option *o = opts; o->name; o++)
-		if (o->val == val)
-			snprintf(buf, sizeof buf, "--%s", o->name);
-	return buf;
+	size_t len = strcspn(w, "=");
+	const struct longopt *hit = NULL;
+	int hits = 0;
+	for (const struct longopt *o = lo; o->name; o++) {
+		if (strncmp(o->name, w, len))
+			continue;
+		hit = o;
+		if (strlen(o->name) == len) {
+			hits = 1;
+			break;
+		}
+		hits++;
+	}
+	fmt(a->what, sizeof a->what, "--%.*s", (int)len, w);
+	if (hits != 1)
+		return '?';                      /* unknown or ambiguous */
+	fmt(a->what, sizeof a->what, "--%s", hit->name);
+	if (w[len] == '=') {
+		if (!hit->has_arg) {
+			fmt(a->what, sizeof a->what, "--%s", w);
+			return '?';
+		}
+		a->arg = w + len + 1;
+	} else if (hit->has_arg) {
+		if (a->ind >= a->argc)
+			return ':';
+		a->arg = a->argv[a->ind++];
+	}
+	return hit->val;
+}
+
+/* The next option: its value (a character or OPT_*), -1 at the end of
+ * the options, ':' if its value is missing, '?' if unknown; a->what
+ * names it as written, a->arg holds its value. */
+static int next_opt(struct args *a, const char *shortopts, const struct longopt *lo)
+{
+	a->arg = NULL;
+	if (!a->bundle || !*a->bundle) {
+		a->bundle = NULL;
+		if (a->ind >= a->argc)
+			return -1;
+		const char *w = a->argv[a->ind];
+		if (w[0] != '-' || !w[1])
+			return -1;                   /* an operand: "x" or "-" */
+		a->ind++;
+		if (w[1] == '-')
+			return w[2] ? next_long(a, w + 2, lo) : -1;   /* "--" */
+		a->bundle = w + 1;
+	}
+	char c = *a->bundle++;
+	const char *s = c != ':' ? strchr(shortopts, c) : NULL;
+	fmt(a->what, sizeof a->what, "-%c", c);
+	if (!s)
+		return '?';
+	if (s[1] != ':')
+		return c;
+	if (*a->bundle)
+		a->arg = a->bundle;              /* -c5 */
+	else if (a->ind < a->argc)
+		a->arg = a->argv[a->ind++];      /* -c 5 */
+	else
+		return ':';
+	a->bundle = NULL;
+	return c;
 }
 
 /* --log-format, for the tester and scan alike. */
@@ -520,12 +794,8 @@ static void default_server(const char *who, struct sockaddr_storage *ss)
 
 static void parse_count(const char *s, uint64_t *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (!*s || *s == '-' || *s == '+' || errno || *end || v == 0)
+	if (parse_uint(s, UINT64_MAX, out) < 0 || *out == 0)
 		usage_error("--count '%s': want a whole number of at least 1", s);
-	*out = v;
 }
 
 static void parse_args(int argc, char **argv, struct opts *o)
@@ -538,51 +808,51 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->qtype = 1;
 	o->interval = NS_PER_S;
 	o->timeout = 2 * NS_PER_S;
-	opterr = 0;                          /* our own messages, one line */
-	static const char shortopts[] = ":d:n:t:i:w:s:c:vVh";
-	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+	struct args a = {.argc = argc, .argv = argv, .ind = 1};
+	static const char shortopts[] = "d:n:t:i:w:s:c:vVh";
+	while ((c = next_opt(&a, shortopts, longopts)) != -1) {
 		switch (c) {
-		case 'd': server = optarg; break;
-		case 'n': o->name = optarg; break;
+		case 'd': server = a.arg; break;
+		case 'n': o->name = a.arg; break;
 		case 't': {
-			int t = dns_type_from_str(optarg);
+			int t = dns_type_from_str(a.arg);
 			if (t < 0)
-				usage_error("--type '%s': want A, AAAA or a number 1-65535", optarg);
+				usage_error("--type '%s': want A, AAAA or a number 1-65535", a.arg);
 			o->qtype = (uint16_t)t;
 			break;
 		}
 		case 'i':
-			if (parse_duration(optarg, &o->interval) < 0)
-				usage_error("--interval '%s': want a positive duration such as 500ms, 1s, 2m", optarg);
+			if (parse_duration(a.arg, &o->interval) < 0)
+				usage_error("--interval '%s': want a positive duration such as 500ms, 1s, 2m", a.arg);
 			break;
 		case 'w':
-			if (parse_duration(optarg, &o->timeout) < 0)
-				usage_error("--timeout '%s': want a positive duration such as 500ms, 2s", optarg);
+			if (parse_duration(a.arg, &o->timeout) < 0)
+				usage_error("--timeout '%s': want a positive duration such as 500ms, 2s", a.arg);
 			break;
-		case 's': source = optarg; break;
-		case 'c': parse_count(optarg, &o->count); break;
+		case 's': source = a.arg; break;
+		case 'c': parse_count(a.arg, &o->count); break;
 		case OPT_MONITOR: monitor = 1; break;
 		case OPT_HEAL: heal = 1; break;
 		case OPT_NO_CONNTRACK: o->no_conntrack = 1; break;
-		case OPT_LOG_FORMAT: set_log_format("", optarg); break;
+		case OPT_LOG_FORMAT: set_log_format("", a.arg); break;
 		case OPT_METRICS: {
 			/* ":9797" listens on every IPv4 address. */
 			char buf[80];
-			snprintf(buf, sizeof buf, "%s%s", optarg[0] == ':' ? "0.0.0.0" : "", optarg);
-			if (!strchr(optarg, ':') || (why = parse_addr(buf, 0, 0, &o->metrics)))
-				usage_error("--metrics-addr '%s': want ADDR:PORT, [V6]:PORT or :PORT", optarg);
+			fmt(buf, sizeof buf, "%s%s", a.arg[0] == ':' ? "0.0.0.0" : "", a.arg);
+			if (!strchr(a.arg, ':') || (why = parse_addr(buf, 0, 0, &o->metrics)))
+				usage_error("--metrics-addr '%s': want ADDR:PORT, [V6]:PORT or :PORT", a.arg);
 			o->have_metrics = 1;
 			break;
 		}
 		case 'v': logcfg.verbose = 1; break;
-		case 'V': printf(PROG " %s\n", VERSION); exit(EXIT_OK);
-		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
-		case ':': usage_error("option '%s' needs a value", option_name(longopts, shortopts, optopt));
-		default: usage_error("unknown option '%s'", argv[optind - 1]);
+		case 'V': write_all(STDOUT_FILENO, PROG " " VERSION "\n", strlen(PROG " " VERSION "\n")); exit(EXIT_OK);
+		case 'h': write_all(STDOUT_FILENO, usage_text, strlen(usage_text)); exit(EXIT_OK);
+		case ':': usage_error("option '%s' needs a value", a.what);
+		default: usage_error("unknown option '%s'", a.what);
 		}
 	}
-	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
+	if (a.ind < argc)
+		usage_error("unexpected argument '%s'", argv[a.ind]);
 	if (monitor && heal)
 		usage_error("--monitor and --heal cannot be used together");
 	o->mode = heal ? MODE_HEAL : monitor ? MODE_MONITOR : MODE_DELETE;
@@ -612,9 +882,11 @@ static const char *const cause_names[] = {
 /* What one look at our own entry found. */
 enum ct_state { CT_UNKNOWN, CT_NONE, CT_DNAT, CT_BLACKHOLE, CT_DIRECT };
 
-/* Reply latency histogram bounds, in seconds (Prometheus buckets). */
-static const double lat_bounds[] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+/* Reply latency histogram bounds, in microseconds (Prometheus buckets,
+ * printed in seconds: 0.0005 ... 5). */
+static const uint32_t lat_bounds[] = {
+	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000,
 };
 #define NLAT (sizeof lat_bounds / sizeof *lat_bounds)
 
@@ -699,9 +971,9 @@ static void conntrack_unavailable(struct tester *t, const char *why)
 static void fix_command(const struct ct_entry *e, char *buf, size_t cap)
 {
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
-	inet_ntop(e->orig.family, e->orig.src.b, s, sizeof s);
-	inet_ntop(e->orig.family, e->orig.dst.b, d, sizeof d);
-	snprintf(buf, cap, "conntrack -D -f %s -p udp --orig-src %s --orig-dst %s --sport %u --dport %u",
+	ct_ntop(e->orig.family, e->orig.src.b, s, sizeof s);
+	ct_ntop(e->orig.family, e->orig.dst.b, d, sizeof d);
+	fmt(buf, cap, "conntrack -D -f %s -p udp --orig-src %s --orig-dst %s --sport %u --dport %u",
 	         e->orig.family == AF_INET6 ? "ipv6" : "ipv4", s, d, e->orig.sport, e->orig.dport);
 }
 
@@ -935,13 +1207,23 @@ static void out(char *buf, size_t cap, size_t *n, const char *fmt, ...)
 	if (*n >= cap)
 		return;
 	va_start(ap, fmt);
-	int w = vsnprintf(buf + *n, cap - *n, fmt, ap);
+	size_t w = vfmt(buf + *n, cap - *n, fmt, ap);
 	va_end(ap);
-	if (w > 0)
-		*n = *n + (size_t)w < cap ? *n + (size_t)w : cap;
+	*n = *n + w < cap ? *n + w : cap;
 }
 
 #define M "dns_blackhole_tester_"
+
+/* Microseconds as the shortest decimal seconds: 0.0005, 1, 2.5. */
+static void fmt_seconds_us(uint32_t us, char *buf, size_t cap)
+{
+	char frac[8];
+	unsigned f = us % 1000000;
+	size_t len = fmt(frac, sizeof frac, ".%06u", f);
+	while (len > 1 && frac[len - 1] == '0')
+		frac[--len] = '\0';
+	fmt(buf, cap, "%u%s", us / 1000000, f ? frac : "");
+}
 
 static size_t render_metrics(struct tester *t, char *b, size_t cap)
 {
@@ -953,8 +1235,8 @@ static size_t render_metrics(struct tester *t, char *b, size_t cap)
 	 * can occur in an address; a node name with them is cut there. */
 	char nodev[254] = "";                /* a node name: up to 253 */
 	if (node)
-		snprintf(nodev, sizeof nodev, "%.*s", (int)strcspn(node, "\"\\\n"), node);
-	snprintf(lab, sizeof lab, "server=\"%s\",src=\"%s\"%s%s%s", t->server_s, t->src_s,
+		fmt(nodev, sizeof nodev, "%.*s", (int)strcspn(node, "\"\\\n"), node);
+	fmt(lab, sizeof lab, "server=\"%s\",src=\"%s\"%s%s%s", t->server_s, t->src_s,
 	         *nodev ? ",node=\"" : "", nodev, *nodev ? "\"" : "");
 	static const struct { const char *name, *help; size_t off; } counters[] = {
 		{"queries_sent_total", "DNS queries sent.", offsetof(struct stats, sent)},
@@ -988,7 +1270,7 @@ static size_t render_metrics(struct tester *t, char *b, size_t cap)
 		char le[16];
 		cum += s->lat_count[i];
 		if (i < NLAT)
-			snprintf(le, sizeof le, "%g", lat_bounds[i]);
+			fmt_seconds_us(lat_bounds[i], le, sizeof le);
 		else
 			strcpy(le, "+Inf");
 		out(b, cap, &n, M "reply_latency_seconds_bucket{%s,le=\"%s\"} %" PRIu64 "\n", lab, le, cum);
@@ -1004,7 +1286,7 @@ static size_t render_metrics(struct tester *t, char *b, size_t cap)
 static void record_latency(struct stats *s, uint64_t ns)
 {
 	size_t i = 0;
-	while (i < NLAT && (double)ns / 1e9 > lat_bounds[i])
+	while (i < NLAT && ns > (uint64_t)lat_bounds[i] * 1000)
 		i++;
 	s->lat_count[i]++;
 	s->lat_sum_ns += ns;
@@ -1038,7 +1320,7 @@ static void client_respond(struct tester *t, struct client *c, int code, int hea
 	if (code == 200 && (blen = render_metrics(t, body, sizeof body)) >= sizeof body)
 		code = 500;
 	if (code != 200)
-		blen = (size_t)snprintf(body, sizeof body, "%d %s\n", code, status_text(code));
+		blen = fmt(body, sizeof body, "%d %s\n", code, status_text(code));
 	c->out = 0;
 	out(c->resp, sizeof c->resp, &c->out,
 	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
@@ -1222,7 +1504,7 @@ static void log_reply(struct tester *t, const struct dns_reply *r, uint64_t rtt)
 	if (!logcfg.verbose && !bad)
 		return;
 	if (r->addr_family)
-		inet_ntop(r->addr_family, r->addr, addr, sizeof addr);
+		ct_ntop(r->addr_family, r->addr, addr, sizeof addr);
 	begin_flow(t, &l, bad ? "warn" : "info", "reply");
 	kvu(&l, "seq", t->st.sent);
 	kvf(&l, "id", "%u", r->id);
@@ -1308,7 +1590,7 @@ static void cycle(struct tester *t)
 		else
 			t->st.send_errors++;
 		char why[160];
-		snprintf(why, sizeof why, "%s%s", strerror(err), err == EPERM ?
+		fmt(why, sizeof why, "%s%s", strerror(err), err == EPERM ?
 		         " (netfilter dropped it: conntrack table full, or a DROP/REJECT rule)" : "");
 		log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, 0, why);
 		check_entry(t, 1, &e);
@@ -1429,14 +1711,14 @@ static int scan_collect(const struct ct_entry *e, void *arg)
 
 static void scan_args(int argc, char **argv, struct scan *s)
 {
-	static const struct option opts[] = {
-		{"server", required_argument, NULL, 'd'},
-		{"proto", required_argument, NULL, 'p'},
-		{"fix", no_argument, NULL, 'f'},
-		{"filter", required_argument, NULL, 'F'},
-		{"log-format", required_argument, NULL, 'L'},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+	static const struct longopt opts[] = {
+		{"server", 1, 'd'},
+		{"proto", 1, 'p'},
+		{"fix", 0, 'f'},
+		{"filter", 1, 'F'},
+		{"log-format", 1, 'L'},
+		{"help", 0, 'h'},
+		{0, 0, 0},
 	};
 	struct sockaddr_storage ss;
 	const char *why;
@@ -1444,40 +1726,40 @@ static void scan_args(int argc, char **argv, struct scan *s)
 	memset(s, 0, sizeof *s);
 	s->proto = IPPROTO_UDP;
 	s->kernel_filter = 1;
-	opterr = 0;
-	static const char shortopts[] = ":d:p:h";
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+	struct args a = {.argc = argc, .argv = argv, .ind = 1};
+	static const char shortopts[] = "d:p:h";
+	while ((c = next_opt(&a, shortopts, opts)) != -1) {
 		switch (c) {
 		case 'd':
-			if ((why = parse_addr(optarg, 53, 0, &ss)))
-				usage_error("scan --server '%s': %s", optarg, why);
+			if ((why = parse_addr(a.arg, 53, 0, &ss)))
+				usage_error("scan --server '%s': %s", a.arg, why);
 			if (s->nvips == SCAN_MAX_VIPS)
 				usage_error("scan: at most %d --server VIPs", SCAN_MAX_VIPS);
 			sockaddr_to_tuple(&ss, &s->vips[s->nvips++]);
 			break;
 		case 'p':
-			if (!strcmp(optarg, "udp"))
+			if (!strcmp(a.arg, "udp"))
 				s->proto = IPPROTO_UDP;
-			else if (!strcmp(optarg, "tcp"))
+			else if (!strcmp(a.arg, "tcp"))
 				s->proto = IPPROTO_TCP;
 			else
-				usage_error("scan --proto '%s': want udp or tcp", optarg);
+				usage_error("scan --proto '%s': want udp or tcp", a.arg);
 			break;
 		case 'f': s->fix = 1; break;
 		case 'F':
-			if (!strcmp(optarg, "user"))
+			if (!strcmp(a.arg, "user"))
 				s->kernel_filter = 0;
-			else if (strcmp(optarg, "kernel"))
-				usage_error("scan --filter '%s': want kernel or user", optarg);
+			else if (strcmp(a.arg, "kernel"))
+				usage_error("scan --filter '%s': want kernel or user", a.arg);
 			break;
-		case 'L': set_log_format("scan: ", optarg); break;
-		case 'h': fputs(scan_usage, stdout); exit(EXIT_OK);
-		case ':': usage_error("scan: option '%s' needs a value", option_name(opts, shortopts, optopt));
-		default: usage_error("scan: unknown option '%s'", argv[optind - 1]);
+		case 'L': set_log_format("scan: ", a.arg); break;
+		case 'h': write_all(STDOUT_FILENO, scan_usage, strlen(scan_usage)); exit(EXIT_OK);
+		case ':': usage_error("scan: option '%s' needs a value", a.what);
+		default: usage_error("scan: unknown option '%s'", a.what);
 		}
 	}
-	if (optind < argc)
-		usage_error("scan: unexpected argument '%s'", argv[optind]);
+	if (a.ind < argc)
+		usage_error("scan: unexpected argument '%s'", argv[a.ind]);
 	if (!s->nvips) {
 		default_server("scan: ", &ss);
 		sockaddr_to_tuple(&ss, &s->vips[s->nvips++]);
@@ -1490,9 +1772,9 @@ static void scan_log_entry(const char *level, const char *event, const struct ct
 	char entry[512], src[INET6_ADDRSTRLEN], vip[INET6_ADDRSTRLEN + 8], fix[256];
 	struct line l;
 	ct_format(e, entry, sizeof entry);
-	inet_ntop(e->orig.family, e->orig.src.b, src, sizeof src);
-	inet_ntop(e->orig.family, e->orig.dst.b, fix, sizeof fix);
-	snprintf(vip, sizeof vip, e->orig.family == AF_INET6 ? "[%s]:%u" : "%s:%u", fix, e->orig.dport);
+	ct_ntop(e->orig.family, e->orig.src.b, src, sizeof src);
+	ct_ntop(e->orig.family, e->orig.dst.b, fix, sizeof fix);
+	fmt(vip, sizeof vip, e->orig.family == AF_INET6 ? "[%s]:%u" : "%s:%u", fix, e->orig.dport);
 	begin(&l, level, event);
 	kv(&l, "vip", vip);
 	kv(&l, "client", src);
@@ -1556,7 +1838,7 @@ static int scan_main(int argc, char **argv)
 	scan_args(argc, argv, &s);
 	struct nl *nl = nl_open();
 	if (!nl) {
-		fprintf(stderr, PROG " scan: cannot open a netfilter netlink socket: %s\n", strerror(errno));
+		err_line("scan: cannot open a netfilter netlink socket: %s", strerror(errno));
 		return EXIT_FAILED;
 	}
 	int err = scan_dump(&nl, &s, &kernel_filtered);
@@ -1603,7 +1885,7 @@ static int scan_main(int argc, char **argv)
 static void setup_error(const char *what, int err) __attribute__((noreturn));
 static void setup_error(const char *what, int err)
 {
-	fprintf(stderr, PROG ": %s: %s\n", what, strerror(err));
+	err_line("%s: %s", what, strerror(err));
 	exit(EXIT_USAGE);
 }
 
@@ -1617,11 +1899,11 @@ static void open_socket(struct tester *t)
 		setup_error("socket", errno);
 	if (o->have_source && bind(t->fd, (const struct sockaddr *)&o->source, sa_len(&o->source)) < 0) {
 		fmt_addr(&o->source, t->src_s, sizeof t->src_s);
-		snprintf(what, sizeof what, "bind %s", t->src_s);
+		fmt(what, sizeof what, "bind %s", t->src_s);
 		setup_error(what, errno);
 	}
 	if (connect(t->fd, (const struct sockaddr *)&o->server, sa_len(&o->server)) < 0) {
-		snprintf(what, sizeof what, "connect %s", t->server_s);
+		fmt(what, sizeof what, "connect %s", t->server_s);
 		setup_error(what, errno);
 	}
 	socklen_t len = sizeof t->src;
@@ -1645,14 +1927,14 @@ static struct nl *open_conntrack(struct tester *t, const char **why)
 	struct ct_entry e;
 	struct nl *nl = nl_open();
 	if (!nl) {
-		snprintf(reason, sizeof reason, "cannot open a netfilter netlink socket: %s", strerror(errno));
+		fmt(reason, sizeof reason, "cannot open a netfilter netlink socket: %s", strerror(errno));
 		*why = reason;
 		return NULL;
 	}
 	int err = nl_get(nl, &t->flow, &e);
 	if (err == 0 || err == -ENOENT)
 		return nl;
-	snprintf(reason, sizeof reason, "ctnetlink refused a lookup: %s%s", strerror(-err),
+	fmt(reason, sizeof reason, "ctnetlink refused a lookup: %s%s", strerror(-err),
 	         err == -EPERM ? " (no CAP_NET_ADMIN)" : "");
 	*why = reason;
 	nl_close(nl);
@@ -1781,7 +2063,7 @@ int main(int argc, char **argv)
 		char a[64];
 		fmt_addr(&t.o.metrics, a, sizeof a);
 		if (err) {
-			fprintf(stderr, PROG ": cannot serve metrics on %s: %s\n", a, err);
+			err_line("cannot serve metrics on %s: %s", a, err);
 			return EXIT_USAGE;
 		}
 	}

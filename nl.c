@@ -16,9 +16,7 @@
 #include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
-#include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <linux/netlink.h>
 #include <unistd.h>
@@ -562,32 +560,110 @@ static const char *tcp_state_name(uint8_t s)
 	return s < sizeof names / sizeof *names ? names[s] : "UNKNOWN";
 }
 
-/* Appends to buf at *n, never past cap; keeps counting like snprintf. */
-static void add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+/* Appends s to buf at *n, never past cap, always terminated; *n keeps
+ * counting past cap, like snprintf's return. (No stdio: see ct_ntop.) */
+static void add(char *buf, size_t cap, size_t *n, const char *s)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	int w = vsnprintf(*n < cap ? buf + *n : NULL, *n < cap ? cap - *n : 0, fmt, ap);
-	va_end(ap);
-	if (w > 0)
-		*n += (size_t)w;
+	for (; *s; s++, (*n)++)
+		if (*n + 1 < cap)
+			buf[*n] = *s;
+	if (cap)
+		buf[*n < cap ? *n : cap - 1] = '\0';
+}
+
+/* " KEY=VALUE" pieces end in a blank; see ct_format. */
+static void add_u(char *buf, size_t cap, size_t *n, const char *key, unsigned long v)
+{
+	char d[24], *p = d + sizeof d;
+	*--p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	add(buf, cap, n, key);
+	add(buf, cap, n, p);
+	add(buf, cap, n, " ");
+}
+
+/* An address as glibc's inet_ntop prints it, so our entries read exactly
+ * as conntrack -L prints them (musl's differs for ::a.b.c.d), and without
+ * musl's inet_ntop, which would link its printf: IPv6 per RFC 5952 - the
+ * longest run of two or more zero groups (the first of equal runs) as
+ * "::", lower-case hex - except that ::a.b.c.d and ::ffff:a.b.c.d keep
+ * their IPv4 tail in dotted form. buf needs INET6_ADDRSTRLEN bytes. */
+const char *ct_ntop(int family, const void *addr, char *buf, size_t cap)
+{
+	const uint8_t *a = addr;
+	size_t n = 0;
+	if (family == AF_INET) {
+		for (int i = 0; i < 4; i++) {
+			char d[4], *p = d + sizeof d;
+			unsigned v = a[i];
+			*--p = '\0';
+			do
+				*--p = (char)('0' + v % 10);
+			while (v /= 10);
+			if (i)
+				add(buf, cap, &n, ".");
+			add(buf, cap, &n, p);
+		}
+		return buf;
+	}
+	unsigned w[8];
+	int best = -1, bestlen = 0;
+	for (int i = 0; i < 8; i++)
+		w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+	for (int i = 0; i < 8;) {                    /* the longest zero run */
+		int j = i;
+		while (j < 8 && !w[j])
+			j++;
+		if (j - i > bestlen && j - i >= 2) {
+			best = i;
+			bestlen = j - i;
+		}
+		i = j > i ? j : i + 1;
+	}
+	for (int i = 0; i < 8; i++) {
+		if (i == best) {
+			add(buf, cap, &n, "::");
+			i += bestlen - 1;
+			continue;
+		}
+		if (i && i != best + bestlen)
+			add(buf, cap, &n, ":");
+		if (i == 6 && best == 0 && (bestlen == 6 || (bestlen == 5 && w[5] == 0xffff))) {
+			char v4[INET_ADDRSTRLEN];
+			add(buf, cap, &n, ct_ntop(AF_INET, a + 12, v4, sizeof v4));
+			break;
+		}
+		char h[5], *p = h + sizeof h;
+		unsigned v = w[i];
+		*--p = '\0';
+		do
+			*--p = "0123456789abcdef"[v & 15];
+		while (v >>= 4);
+		add(buf, cap, &n, p);
+	}
+	return buf;
 }
 
 static void add_tuple(char *buf, size_t cap, size_t *n, const struct ct_tuple *t)
 {
-	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
-	inet_ntop(t->family, t->src.b, s, sizeof s);
-	inet_ntop(t->family, t->dst.b, d, sizeof d);
-	add(buf, cap, n, "src=%s dst=%s ", s, d);
+	char a[INET6_ADDRSTRLEN];
+	add(buf, cap, n, "src=");
+	add(buf, cap, n, ct_ntop(t->family, t->src.b, a, sizeof a));
+	add(buf, cap, n, " dst=");
+	add(buf, cap, n, ct_ntop(t->family, t->dst.b, a, sizeof a));
+	add(buf, cap, n, " ");
 	switch (t->proto) {
 	case IPPROTO_TCP: case IPPROTO_UDP: case IPPROTO_SCTP:
 	case IPPROTO_DCCP: case IPPROTO_UDPLITE:
-		add(buf, cap, n, "sport=%u dport=%u ", t->sport, t->dport);
+		add_u(buf, cap, n, "sport=", t->sport);
+		add_u(buf, cap, n, "dport=", t->dport);
 		break;
 	case IPPROTO_ICMP: case IPPROTO_ICMPV6:
-		add(buf, cap, n, "type=%u code=%u id=%u ", t->icmp_type, t->icmp_code, t->sport);
+		add_u(buf, cap, n, "type=", t->icmp_type);
+		add_u(buf, cap, n, "code=", t->icmp_code);
+		add_u(buf, cap, n, "id=", t->sport);
 		break;
 	}
 }
@@ -597,26 +673,32 @@ int ct_format(const struct ct_entry *e, char *buf, size_t cap)
 	size_t n = 0;
 	if (cap)
 		buf[0] = '\0';
-	add(buf, cap, &n, "%-8s %u ", proto_name(e->orig.proto), e->orig.proto);
+	const char *pn = proto_name(e->orig.proto);
+	add(buf, cap, &n, pn);
+	for (size_t i = strlen(pn); i < 8; i++)         /* "%-8s", as conntrack */
+		add(buf, cap, &n, " ");
+	add_u(buf, cap, &n, " ", e->orig.proto);
 	if (e->have & CT_HAVE_TIMEOUT)
-		add(buf, cap, &n, "%u ", e->timeout);
-	if (e->have & CT_HAVE_TCP_STATE)
-		add(buf, cap, &n, "%s ", tcp_state_name(e->tcp_state));
+		add_u(buf, cap, &n, "", e->timeout);
+	if (e->have & CT_HAVE_TCP_STATE) {
+		add(buf, cap, &n, tcp_state_name(e->tcp_state));
+		add(buf, cap, &n, " ");
+	}
 	add_tuple(buf, cap, &n, &e->orig);
 	if (!(e->status & IPS_SEEN_REPLY))
 		add(buf, cap, &n, "[UNREPLIED] ");
 	if (e->have & CT_HAVE_REPLY)
 		add_tuple(buf, cap, &n, &e->reply);
 	if (e->status & IPS_OFFLOAD)
-		add(buf, cap, &n, "[%s] ", e->status & IPS_HW_OFFLOAD ? "HW_OFFLOAD" : "OFFLOAD");
+		add(buf, cap, &n, e->status & IPS_HW_OFFLOAD ? "[HW_OFFLOAD] " : "[OFFLOAD] ");
 	if (e->status & IPS_ASSURED)
 		add(buf, cap, &n, "[ASSURED] ");
 	if (e->have & CT_HAVE_MARK)
-		add(buf, cap, &n, "mark=%u ", e->mark);
+		add_u(buf, cap, &n, "mark=", e->mark);
 	if ((e->have & CT_HAVE_ZONE) && e->zone)
-		add(buf, cap, &n, "zone=%u ", e->zone);
+		add_u(buf, cap, &n, "zone=", e->zone);
 	if (e->have & CT_HAVE_USE)
-		add(buf, cap, &n, "use=%u ", e->use);
+		add_u(buf, cap, &n, "use=", e->use);
 	/* Every piece ends in a blank; conntrack-tools drops the last. */
 	if (n > 0) {
 		n--;

@@ -76,8 +76,13 @@ int nl_dump(struct nl *nl, const struct ct_dump_filter *f,
  * safe on arbitrary bytes). Returns 0 or -EINVAL. */
 int ct_parse_msg(const void *msg, size_t len, struct ct_entry *e);
 
-/* Writes e the way `conntrack -L` prints it. Returns snprintf's value. */
+/* Writes e the way `conntrack -L` prints it, cut to cap (always
+ * terminated). Returns the length of the whole line, as snprintf does. */
 int ct_format(const struct ct_entry *e, char *buf, size_t cap);
+
+/* An IPv4 or IPv6 address as glibc's inet_ntop (and so conntrack -L)
+ * writes it; buf of INET6_ADDRSTRLEN holds any. Returns buf. */
+const char *ct_ntop(int family, const void *addr, char *buf, size_t cap);
 
 /* True if tuple matches entry's original direction exactly. */
 int ct_tuple_equal(const struct ct_tuple *a, const struct ct_tuple *b);
