@@ -14,7 +14,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/build/deps/$arch
 stamp=$out/.done
 
-[ -f "$stamp" ] && exit 0
+[ -f "$stamp" ] && { touch "$stamp"; exit 0; }   # (newer than this script: make is content)
 
 need_pkg() {   # install Debian packages that are missing (build tools only)
 	missing=
