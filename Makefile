@@ -19,24 +19,24 @@ WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 CFLAGS  ?= -Os
 BASE    := $(WARN) -DVERSION='"$(VERSION)"' -ffunction-sections -fdata-sections \
            -fno-asynchronous-unwind-tables -fstack-protector-strong
-# No -z relro: only a dynamic loader applies it, and a static musl binary
-# has none (its GNU_RELRO pages stay writable, seen in /proc/PID/maps);
-# the flag bought only a page of alignment padding. SEPARATE: see below.
-STATIC  := -static -Wl,--gc-sections -s -Wl,-z,noexecstack -Wl,-z,norelro $(SEPARATE)
+# Page padding is most of what a link adds here (sh bench/size.sh):
+# -z noseparate-code: headers, code and rodata share one read-only,
+#   executable segment, as ld lays out arm64 and every binary before
+#   binutils 2.31; separating them pads each to a page (4 KiB on amd64,
+#   64 KiB on arm64), which left the 64 KiB budget 1 byte of code away
+#   from the next page. No mapping is ever both writable and executable.
+# -z norelro: only a dynamic loader applies RELRO; in a static musl binary
+#   the GNU_RELRO pages stay writable (seen in /proc/PID/maps), and on
+#   arm64 its alignment doubled the file.
+STATIC  := -static -Wl,--gc-sections -s -Wl,-z,noexecstack -Wl,-z,norelro -Wl,-z,noseparate-code
 
-# -z separate-code keeps rodata out of the executable segment, at the
-# cost of page padding between segments: ld's default on amd64 (4 KiB
-# pages), not on arm64, whose 64 KiB page alignment (for kernels with
-# 64 KiB pages) would make that padding up to 128 KiB.
 ifeq ($(ARCH),arm64)
 MUSLCC  ?= scripts/musl-cc-arm64.sh
 OBJCOPY ?= aarch64-linux-gnu-objcopy
-SEPARATE := -Wl,-z,noseparate-code
 OUT     := build/arm64/$(BIN)
 else
 MUSLCC  ?= musl-gcc
 OBJCOPY := objcopy
-SEPARATE := -Wl,-z,separate-code
 OUT     := $(BIN)
 endif
 
