@@ -92,6 +92,26 @@ else
 	fail "no nameserver and no --server" "rc=$rc $(cat "$OUT/cli-noresolv.log")"
 fi
 
+# Every spelling of the options reads the same: separate values, --opt=value,
+# attached short values and bundles, unique long prefixes. The start line
+# says what was parsed.
+want="server=10.0.0.10:53 name=example.org type=AAAA interval=20ms timeout=30ms mode=no-conntrack count=2"
+i=0
+for spelling in \
+	"-d 10.0.0.10 -n example.org -t AAAA -i 20ms -w 30ms -c 2 -v --no-conntrack" \
+	"--server=10.0.0.10 --name=example.org --type=AAAA --interval=20ms --timeout=30ms --count=2 --verbose --no-conntrack" \
+	"-d10.0.0.10 -nexample.org -tAAAA -i20ms -w30ms -vc2 --no-conntrack" \
+	"--ser 10.0.0.10 --na example.org --ty AAAA --int 20ms --time 30ms --cou 2 --verb --no --"; do
+	i=$((i + 1))
+	# shellcheck disable=SC2086  # (split on purpose)
+	ip netns exec $ns "$BIN" $spelling >"$OUT/cli-spell$i.log" 2>&1
+	got=$(grep -m1 'event=start' "$OUT/cli-spell$i.log" | tr ' ' '\n' |
+		grep -E '^(server|name|type|interval|timeout|mode|count)=' | tr '\n' ' ' | sed 's/ $//')
+	expect_eq "options spelled '$spelling' parse alike" "$got" "$want"
+done
+bad "an ambiguous long prefix (--ver: --verbose or --version)" -d 10.0.0.10 --ver
+bad "a value given to a flag" -d 10.0.0.10 --monitor=yes
+
 # JSON logs: every line is one JSON object with ts, level, event.
 ip netns exec $ns "$BIN" -d 10.0.0.10 -c 2 -i 20ms -w 20ms --no-conntrack --log-format json >"$OUT/cli-json.log" 2>&1
 if python3 -c '
