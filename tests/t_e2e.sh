@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/lab.sh"
 need_root
-LC="/usr/bin/python3 $TOP/tests/logcheck.py"
+LC="$LAB_PY $TOP/tests/logcheck.py"
 
 want() { [ -z "${E2E_ONLY:-}" ] || [ "$E2E_ONLY" = "$1" ]; }
 
@@ -150,7 +150,7 @@ if want heal; then (
 	# line's ts - waited_ms, 2 ms for ts rounding), and a recovery must
 	# follow the window. The ms from close to recovery is reported.
 	read -r lost first <<EOF2
-$(/usr/bin/python3 -c '
+$("$LAB_PY" -c '
 import sys; sys.path.insert(0, sys.argv[3])
 from logcheck import parse
 o, c = (int(x) for x in open(sys.argv[2]).read().split()[1::2])

@@ -31,8 +31,7 @@
 . "$TOP/tests/lab.sh"
 need_root
 
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
+PY=$LAB_PY                        # (lab.sh picks Debian's python3)
 LC="$PY $TOP/tests/logcheck.py"
 F=$TOP/tests/faults
 W=$OUT/faults

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/lab.sh"
 need_root
-PY=/usr/bin/python3
+PY=$LAB_PY
 SCR=$TOP/tests/metrics/scrape.py
 
 want() { [ -z "${METRICS_ONLY:-}" ] || [ "$METRICS_ONLY" = "$1" ]; }

@@ -23,8 +23,7 @@
 need_root
 
 CYCLES=${SOAK_CYCLES:-100000}
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
+PY=$LAB_PY                        # (lab.sh picks Debian's python3)
 LC="$PY $TOP/tests/logcheck.py"
 W=$OUT/soak
 mkdir -p "$W"
