@@ -892,7 +892,7 @@ static const uint32_t lat_bounds[] = {
 
 struct stats {
 	uint64_t sent, answered, timeouts, refused, send_errors, unexpected;
-	uint64_t timeouts_by[7];      /* by enum cause */
+	uint64_t timeouts_by[sizeof cause_names / sizeof *cause_names];   /* by enum cause */
 	uint64_t lat_count[NLAT + 1], lat_sum_ns;   /* last: +Inf only */
 	uint64_t blackholes, heals, deleted, skipped_ticks;
 	uint64_t longest_outage_ns;
@@ -1064,6 +1064,12 @@ static enum ct_state check_entry(struct tester *t, int may_delete, struct ct_ent
 	}
 	blackhole_seen(t, e);
 	return CT_BLACKHOLE;
+}
+
+/* The entry check_entry() filled in, if its answer came with one. */
+static const struct ct_entry *found(enum ct_state cs, const struct ct_entry *e)
+{
+	return cs == CT_UNKNOWN || cs == CT_NONE ? NULL : e;
 }
 
 /* ---- outage accounting -------------------------------------------- */
@@ -1519,9 +1525,9 @@ static void log_reply(struct tester *t, const struct dns_reply *r, uint64_t rtt)
 	end(&l);
 }
 
+/* e: our entry as the last look found it, or NULL (none, or unknown). */
 static void log_failure(struct tester *t, const char *event, enum cause c,
-                        uint64_t waited, const struct ct_entry *e, int have_e,
-                        const char *err)
+                        uint64_t waited, const struct ct_entry *e, const char *err)
 {
 	char entry[512];
 	struct line l;
@@ -1534,7 +1540,7 @@ static void log_failure(struct tester *t, const char *event, enum cause c,
 		kv(&l, "err", err);
 	if (t->cycle_healed)                 /* given up early: entry deleted */
 		kv(&l, "healed", "true");
-	if (have_e) {
+	if (e) {
 		ct_format(e, entry, sizeof entry);
 		kv(&l, "entry", entry);
 	}
@@ -1592,7 +1598,7 @@ static void cycle(struct tester *t)
 		char why[160];
 		fmt(why, sizeof why, "%s%s", strerror(err), err == EPERM ?
 		         " (netfilter dropped it: conntrack table full, or a DROP/REJECT rule)" : "");
-		log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, 0, why);
+		log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, why);
 		check_entry(t, 1, &e);
 		return;
 	}
@@ -1630,8 +1636,8 @@ static void cycle(struct tester *t)
 		if (rx == RX_REFUSED) {
 			t->st.refused++;
 			cs = check_entry(t, 1, &e);
-			log_failure(t, "refused", CAUSE_REFUSED, now_ns() - sent_at, &e,
-			            cs != CT_UNKNOWN && cs != CT_NONE, "connection refused (ICMP port unreachable)");
+			log_failure(t, "refused", CAUSE_REFUSED, now_ns() - sent_at, found(cs, &e),
+			            "connection refused (ICMP port unreachable)");
 			return;
 		}
 	}
@@ -1647,8 +1653,7 @@ static void cycle(struct tester *t)
 	else if (cs == CT_NONE)
 		c = CAUSE_NO_ENTRY;
 	t->st.timeouts_by[c]++;
-	log_failure(t, "timeout", c, now_ns() - sent_at, &e,
-	            cs != CT_UNKNOWN && cs != CT_NONE, NULL);
+	log_failure(t, "timeout", c, now_ns() - sent_at, found(cs, &e), NULL);
 }
 
 /* ---- scan: every blackholed flow to the DNS VIPs, node-wide -------- */
@@ -1769,12 +1774,12 @@ static void scan_args(int argc, char **argv, struct scan *s)
 static void scan_log_entry(const char *level, const char *event, const struct ct_entry *e,
                            const char *err)
 {
-	char entry[512], src[INET6_ADDRSTRLEN], vip[INET6_ADDRSTRLEN + 8], fix[256];
+	char entry[512], src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], vip[INET6_ADDRSTRLEN + 8];
 	struct line l;
 	ct_format(e, entry, sizeof entry);
 	ct_ntop(e->orig.family, e->orig.src.b, src, sizeof src);
-	ct_ntop(e->orig.family, e->orig.dst.b, fix, sizeof fix);
-	fmt(vip, sizeof vip, e->orig.family == AF_INET6 ? "[%s]:%u" : "%s:%u", fix, e->orig.dport);
+	ct_ntop(e->orig.family, e->orig.dst.b, dst, sizeof dst);
+	fmt(vip, sizeof vip, e->orig.family == AF_INET6 ? "[%s]:%u" : "%s:%u", dst, e->orig.dport);
 	begin(&l, level, event);
 	kv(&l, "vip", vip);
 	kv(&l, "client", src);
