@@ -63,7 +63,7 @@ struct nl *nl_open(void)
 	if (bind(nl->fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
 	    getsockname(nl->fd, (struct sockaddr *)&sa, &len) < 0) {
 		int e = errno;
-		nl_close(nl);
+		close(nl->fd);
 		errno = e;
 		return NULL;
 	}
@@ -78,10 +78,9 @@ struct nl *nl_open(void)
 
 void nl_close(struct nl *nl)
 {
-	if (!nl || nl->fd < 0)
+	if (!nl || !nl->is_open)
 		return;
 	close(nl->fd);
-	nl->fd = -1;
 	nl->is_open = 0;
 }
 
@@ -431,13 +430,13 @@ int nl_get_zone(struct nl *nl, const struct ct_tuple *t, uint16_t zone, struct c
 
 int nl_delete(struct nl *nl, const struct ct_entry *e)
 {
+	if (!(e->have & CT_HAVE_ID))
+		return -EINVAL;                /* never delete unguarded */
 	struct nlmsghdr *nlh = put_request(nl, IPCTNL_MSG_CT_DELETE, NLM_F_ACK,
 	                                   e->orig.family);
 	put_tuple(nlh, CTA_TUPLE_ORIG, &e->orig, P_SRC | P_DST | P_SPORT | P_DPORT);
 	if (e->have & CT_HAVE_ZONE)
 		mnl_attr_put_u16(nlh, CTA_ZONE, htons(e->zone));
-	if (!(e->have & CT_HAVE_ID))
-		return -EINVAL;                /* never delete unguarded */
 	mnl_attr_put_u32(nlh, CTA_ID, htonl(e->id));
 	struct collect c = {0};
 	return transact(nl, &c);
@@ -571,16 +570,23 @@ static void add(char *buf, size_t cap, size_t *n, const char *s)
 		buf[*n < cap ? *n : cap - 1] = '\0';
 }
 
-/* " KEY=VALUE" pieces end in a blank; see ct_format. */
-static void add_u(char *buf, size_t cap, size_t *n, const char *key, unsigned long v)
+/* v in decimal, written backwards from the end of d[24]. */
+static const char *decimal(char d[24], unsigned long v)
 {
-	char d[24], *p = d + sizeof d;
-	*--p = '\0';
+	char *p = d + 23;
+	*p = '\0';
 	do
 		*--p = (char)('0' + v % 10);
 	while (v /= 10);
+	return p;
+}
+
+/* " KEY=VALUE" pieces end in a blank; see ct_format. */
+static void add_u(char *buf, size_t cap, size_t *n, const char *key, unsigned long v)
+{
+	char d[24];
 	add(buf, cap, n, key);
-	add(buf, cap, n, p);
+	add(buf, cap, n, decimal(d, v));
 	add(buf, cap, n, " ");
 }
 
@@ -596,15 +602,10 @@ const char *ct_ntop(int family, const void *addr, char *buf, size_t cap)
 	size_t n = 0;
 	if (family == AF_INET) {
 		for (int i = 0; i < 4; i++) {
-			char d[4], *p = d + sizeof d;
-			unsigned v = a[i];
-			*--p = '\0';
-			do
-				*--p = (char)('0' + v % 10);
-			while (v /= 10);
+			char d[24];
 			if (i)
 				add(buf, cap, &n, ".");
-			add(buf, cap, &n, p);
+			add(buf, cap, &n, decimal(d, a[i]));
 		}
 		return buf;
 	}
