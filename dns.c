@@ -175,7 +175,7 @@ int dns_parse_reply(const uint8_t *msg, size_t len, const uint8_t *q,
                     size_t qlen, struct dns_reply *r)
 {
 	memset(r, 0, sizeof *r);
-	if (len < HDR || qlen < HDR)
+	if (len < HDR || qlen < HDR + 5)
 		return DNS_ESHORT;
 	r->id = get16(msg);
 	if (!(msg[2] & 0x80) || (msg[2] & 0x78) != (q[2] & 0x78))
@@ -191,17 +191,16 @@ int dns_parse_reply(const uint8_t *msg, size_t len, const uint8_t *q,
 	/* The question must echo ours: one entry, same name, type, class. */
 	if (get16(msg + 4) != 1)
 		return DNS_EQUESTION;
-	uint8_t got[MAX_NAME_WIRE], want[MAX_NAME_WIRE];
-	size_t off = HDR, qoff = HDR;
+	/* q is dns_build_query()'s: its name is plain labels, no pointers,
+	 * between the header and the type and class. */
+	uint8_t got[MAX_NAME_WIRE];
+	size_t off = HDR, wlen = qlen - HDR - 4;
 	int glen = read_name(msg, len, &off, got);
 	if (glen < 0)
 		return glen;
-	int wlen = read_name(q, qlen, &qoff, want);
-	if (wlen < 0 || qlen - qoff < 4)
-		return DNS_EFORMAT;              /* our own query: cannot happen */
 	if (len - off < 4)
 		return DNS_ESHORT;
-	if (!name_equal(got, glen, want, wlen) || memcmp(msg + off, q + qoff, 4))
+	if (!name_equal(got, glen, q + HDR, (int)wlen) || memcmp(msg + off, q + HDR + wlen, 4))
 		return DNS_EQUESTION;
 	off += 4;
 

@@ -34,8 +34,9 @@ const char *dns_check_name(const char *name);
 int dns_build_query(uint8_t *buf, size_t cap, uint16_t id,
                     const char *name, uint16_t qtype);
 
-/* Checks that msg answers the query q (ID, QR, question echoed) and
- * fills r. Every read is bounded by len. Returns a dns_result. */
+/* Checks that msg answers the query q, as dns_build_query() wrote it
+ * (ID, QR, question echoed), and fills r. Every read is bounded by len.
+ * Returns a dns_result. */
 int dns_parse_reply(const uint8_t *msg, size_t len,
                     const uint8_t *q, size_t qlen, struct dns_reply *r);
 
