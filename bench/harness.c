@@ -156,6 +156,21 @@ static pid_t spawn(char **cmd, posix_spawn_file_actions_t *fa)
 	return pid;
 }
 
+/* Waits for pid (started at t0, CLOCK_MONOTONIC) and writes one line:
+ * wall cpu user sys (microseconds) and its exit status. */
+static void reap(FILE *f, pid_t pid, uint64_t t0)
+{
+	struct rusage ru;
+	int st;
+	if (wait4(pid, &st, 0, &ru) < 0)
+		die("wait4");
+	uint64_t wall = (ns_of(CLOCK_MONOTONIC) - t0) / 1000;
+	uint64_t u = tv_us(ru.ru_utime), sy = tv_us(ru.ru_stime);
+	fprintf(f, "%llu %llu %llu %llu %d\n", (unsigned long long)wall,
+	        (unsigned long long)(u + sy), (unsigned long long)u, (unsigned long long)sy,
+	        WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
 static int run_rusage(int argc, char **argv)
 {
 	const char *out = NULL;
@@ -169,17 +184,8 @@ static int run_rusage(int argc, char **argv)
 		usage();
 	FILE *f = open_out(out);
 	for (int i = 0; i < n; i++) {
-		struct rusage ru;
-		int st;
 		uint64_t t0 = ns_of(CLOCK_MONOTONIC);
-		pid_t pid = spawn(argv + optind, NULL);
-		if (wait4(pid, &st, 0, &ru) < 0)
-			die("wait4");
-		uint64_t wall = (ns_of(CLOCK_MONOTONIC) - t0) / 1000;
-		uint64_t u = tv_us(ru.ru_utime), s = tv_us(ru.ru_stime);
-		fprintf(f, "%llu %llu %llu %llu %d\n", (unsigned long long)wall,
-		        (unsigned long long)(u + s), (unsigned long long)u, (unsigned long long)s,
-		        WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		reap(f, spawn(argv + optind, NULL), t0);
 	}
 	fclose(f);
 	return 0;
@@ -382,15 +388,7 @@ static int cycles(int argc, char **argv)
 	}
 	fputc('\n', fc);
 	fclose(fc);
-	struct rusage ru;
-	int st;
-	if (wait4(pid, &st, 0, &ru) < 0)
-		die("wait4");
-	uint64_t wall = (ns_of(CLOCK_MONOTONIC) - t0) / 1000;
-	uint64_t u = tv_us(ru.ru_utime), sy = tv_us(ru.ru_stime);
-	fprintf(f, "%llu %llu %llu %llu %d\n", (unsigned long long)wall,
-	        (unsigned long long)(u + sy), (unsigned long long)u, (unsigned long long)sy,
-	        WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	reap(f, pid, t0);
 	fclose(f);
 	return first ? 0 : 1;
 }
