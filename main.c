@@ -1513,7 +1513,7 @@ static void log_reply(struct tester *t, const struct dns_reply *r, uint64_t rtt)
 		ct_ntop(r->addr_family, r->addr, addr, sizeof addr);
 	begin_flow(t, &l, bad ? "warn" : "info", "reply");
 	kvu(&l, "seq", t->st.sent);
-	kvf(&l, "id", "%u", r->id);
+	kvu(&l, "id", r->id);
 	kv(&l, "rcode", dns_rcode_str(r->rcode));
 	kv(&l, "type", dns_type_str(t->o.qtype, tbuf, sizeof tbuf));
 	kvu(&l, "answers", r->ancount);
