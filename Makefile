@@ -11,24 +11,21 @@
 VERSION ?= 0.1.0
 ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 BIN     := dns-blackhole-tester
-SRCS    := main.c nl.c dns.c
-HDRS    := dns.h nl.h libmnl_compat.h
+SRCS    := main.c opts.c log.c tester.c metrics.c scan.c nl.c dns.c
+LIBSRCS := $(filter-out main.c,$(SRCS))
+HDRS    := opts.h log.h tester.h metrics.h scan.h dns.h nl.h libmnl_compat.h
 DEPS    := build/deps/$(ARCH)
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 CFLAGS  ?= -Os
 BASE    := $(WARN) -DVERSION='"$(VERSION)"' -ffunction-sections -fdata-sections \
            -fno-asynchronous-unwind-tables -fstack-protector-strong
-# Page padding is most of what a link adds here (sh bench/size.sh):
-# -z noseparate-code: headers, code and rodata share one read-only,
-#   executable segment, as ld lays out arm64 and every binary before
-#   binutils 2.31; separating them pads each to a page (4 KiB on amd64,
-#   64 KiB on arm64), which left the 64 KiB budget 1 byte of code away
-#   from the next page. No mapping is ever both writable and executable.
-# -z norelro: only a dynamic loader applies RELRO; in a static musl binary
-#   the GNU_RELRO pages stay writable (seen in /proc/PID/maps), and on
-#   arm64 its alignment doubled the file.
-STATIC  := -static -Wl,--gc-sections -s -Wl,-z,noexecstack -Wl,-z,norelro -Wl,-z,noseparate-code
+# -z norelro: only a dynamic loader applies RELRO; in a static musl
+#   binary the GNU_RELRO pages stay writable (seen in /proc/PID/maps), so
+#   it would only pad the file (on arm64 its alignment doubled it).
+# ld's default -z separate-code stays: rodata is not mapped executable.
+# sh bench/size.sh prints what each choice costs.
+STATIC  := -static -Wl,--gc-sections -s -Wl,-z,noexecstack -Wl,-z,norelro
 
 ifeq ($(ARCH),arm64)
 MUSLCC  ?= scripts/musl-cc-arm64.sh
@@ -81,8 +78,8 @@ build/host/dns_test: tests/dns_test.c dns.c dns.h
 build/host/nl_test: tests/nl_test.c nl.c nl.h build/host/.deps
 	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/nl_test.c nl.c $(HOSTMNL)/lib/libmnl.a
 
-build/host/opts_test: tests/opts_test.c main.c dns.c nl.c $(HDRS) build/host/.deps
-	$(HOSTCC) $(WARN) $(SAN) -DNO_MAIN -I. -isystem $(HOSTMNL)/include -o $@ tests/opts_test.c main.c dns.c nl.c $(HOSTMNL)/lib/libmnl.a
+build/host/opts_test: tests/opts_test.c $(LIBSRCS) $(HDRS) build/host/.deps
+	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/opts_test.c $(LIBSRCS) $(HOSTMNL)/lib/libmnl.a
 
 host: build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test
 

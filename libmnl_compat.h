@@ -16,23 +16,15 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* With main.c's small formatter (no musl printf in the binary): the
- * lines mnl_nlmsg_fprintf() writes are short, and it uses only the
- * conversions vfmt() has (%s %c %d %u %x, widths, '0' and '-'). */
-size_t vfmt(char *buf, size_t cap, const char *f, va_list ap);
 int __fprintf_chk(FILE *f, int flag, const char *fmt, ...);
 int __fprintf_chk(FILE *f, int flag, const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
-	size_t n;
 	(void)flag;                 /* fortify level: no checks to add */
 	va_start(ap, fmt);
-	n = vfmt(line, sizeof line, fmt, ap);
+	int n = vfprintf(f, fmt, ap);
 	va_end(ap);
-	if (n >= sizeof line)
-		n = sizeof line - 1;
-	return fwrite(line, 1, n, f) == n ? (int)n : -1;
+	return n;
 }
 
 /* glibc's classification table: 384 entries for -128..255, bit layout
@@ -57,58 +49,6 @@ const unsigned short **__ctype_b_loc(void)
 		ptr = table + 128;
 	}
 	return &ptr;
-}
-
-/* The same nlmsg.o holds mnl_nlmsg_batch_start(), which calls malloc()
- * and free(): linking them pulls in musl's whole allocator (8 KiB). No
- * path of ours allocates (the tester, scan and the metrics server use
- * static buffers and mmap), so this small, correct allocator - one
- * mmap(2) per block, its size kept in front - stands in for it. */
-void *malloc(size_t n);
-void free(void *p);
-void *calloc(size_t n, size_t size);
-void *realloc(void *p, size_t n);
-
-#define BLOCK_HDR 16                 /* keeps the block 16-byte aligned */
-
-void *malloc(size_t n)
-{
-	size_t total = n + BLOCK_HDR;
-	if (total < n)
-		return NULL;
-	char *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	memcpy(p, &total, sizeof total);
-	return p + BLOCK_HDR;
-}
-
-void free(void *p)
-{
-	size_t total;
-	if (!p)
-		return;
-	memcpy(&total, (char *)p - BLOCK_HDR, sizeof total);
-	munmap((char *)p - BLOCK_HDR, total);
-}
-
-void *calloc(size_t n, size_t size)
-{
-	if (size && n > (size_t)-1 / size)
-		return NULL;
-	return malloc(n * size);          /* mmap'd memory is zeroed */
-}
-
-void *realloc(void *p, size_t n)
-{
-	size_t total;
-	void *q = malloc(n);
-	if (!q || !p)
-		return q;
-	memcpy(&total, (char *)p - BLOCK_HDR, sizeof total);
-	memcpy(q, p, total - BLOCK_HDR < n ? total - BLOCK_HDR : n);
-	free(p);
-	return q;
 }
 
 #endif

@@ -1,9 +1,11 @@
-/* opts_test.c - table tests for main.c's option-value parsers, and its
- * stdio-free formatters held against glibc's (this test is built with
- * glibc): vfmt() against snprintf(), fmt_rfc3339() against gmtime_r(),
- * and nl.c's ct_ntop() against inet_ntop(). */
+/* opts_test.c - table tests for opts.c (the option-value parsers and
+ * the command line), log.c's clock and lines, and nl.c's ct_ntop() held
+ * against glibc's inet_ntop(), which conntrack -L uses. Built with glibc
+ * and the sanitizers; it includes the headers it tests. */
 #define _GNU_SOURCE
+#include "log.h"
 #include "nl.h"
+#include "opts.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -16,12 +18,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
-
-int parse_duration(const char *s, uint64_t *out);
-const char *parse_addr(const char *s, int defport, int allow_zero_port,
-                       struct sockaddr_storage *ss);
-size_t fmt(char *buf, size_t cap, const char *f, ...) __attribute__((format(printf, 3, 4)));
-void fmt_rfc3339(const struct timespec *ts, char *buf, size_t cap);
+#include <unistd.h>
 
 static int failures, checks;
 
@@ -39,6 +36,10 @@ static void durations(void)
 		{"s", 0, 0}, {"1x", 0, 0}, {"1 s", 0, 0}, {"1m30", 0, 0}, {"ms", 0, 0},
 		{"99999999999999999999s", 0, 0}, {"400d", 0, 0}, {"9000h", 0, 0},
 		{".", 0, 0}, {"1..5s", 0, 0},
+		/* fractions of long units: the product once overflowed */
+		{"1.999999999m", 1, 119999999940}, {"0.9999999999h", 1, 3599999996400},
+		{"1.5h", 1, 5400000000000}, {"0.5m", 1, 30000000000}, {"2.000000001s", 1, 2000000001},
+		{"365.999999999h", 1, 1317599999996400}, {"1.1ns", 1, 1},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
 		uint64_t ns = 0;
@@ -90,56 +91,118 @@ static void addresses(void)
 	EXPECT(!parse_addr("10.224.0.8", 0, 1, &ss), "bare source refused");
 }
 
-/* Both formatters, the same format and arguments, at every buffer size
- * from 0 to one past the whole output: same bytes, same return. */
-#define SAME(...) do { \
-	char want[256], got[256]; \
-	int wn = snprintf(want, sizeof want, __VA_ARGS__); \
-	for (size_t cap = 0; cap <= (size_t)wn + 1; cap++) { \
-		memset(want, 'W', sizeof want); memset(got, 'G', sizeof got); \
-		snprintf(want, cap, __VA_ARGS__); \
-		size_t gn = fmt(got, cap, __VA_ARGS__); \
-		EXPECT(gn == (size_t)wn && !memcmp(got, want, cap) && (cap == 0 || got[cap] == 'G'), \
-		       "fmt(%s) at cap %zu: '%.*s' (%zu), snprintf: '%.*s' (%d)", #__VA_ARGS__, cap, \
-		       (int)(cap ? cap - 1 : 0), got, gn, (int)(cap ? cap - 1 : 0), want, wn); \
-	} \
-} while (0)
-
-static void formatter(void)
+/* opts_parse() on a command line given as one string (split on blanks). */
+static enum opts_result parse_line(const char *line, struct opts *o, char *err, size_t cap)
 {
-	SAME("plain text, no conversion");
-	SAME("%%");
-	SAME("%s|%s|", "abc", "");
-	SAME("%.*s|", 3, "abcdef");
-	SAME("%.*s|", 0, "abcdef");
-	SAME("%.*s|", 10, "abc");
-	SAME("%-8s|%-8s|%-3s|", "udp", "udplite", "icmpv6");
-	SAME("%8s|", "udp");
-	SAME("%c%c", 'x', '-');
-	SAME("%d %d %d %d %d", 0, 1, -1, INT_MAX, INT_MIN);
-	SAME("%ld %ld %ld", 0L, LONG_MAX, LONG_MIN);
-	SAME("%lld %lld", LLONG_MAX, LLONG_MIN);
-	SAME("%u %u %lu %llu", 0u, UINT_MAX, ULONG_MAX, ULLONG_MAX);
-	SAME("%x %x %lx %llx", 0u, 0xdeadbeefu, ULONG_MAX, 0x1234abcdULL);
-	SAME("%04x|%04x|%04x", 0x1fu, 0x12345u, 0u);
-	SAME("%02u:%02u:%02u.%03u", 1u, 59u, 0u, 7u);
-	SAME("%04lld-%02u", 2026LL, 11u);
-	SAME("%04lld|%05d|%5d|%-5d|%-5d|", -1LL, -42, -42, -42, 42);
-	SAME("%" PRIu64 ".%03" PRIu64 "|%" PRIu64 ".%09" PRIu64, (uint64_t)12, (uint64_t)5, UINT64_MAX, (uint64_t)1);
-	SAME("\\u%04x", 0x7fu);
-	SAME("%zu|%zu|%zd", (size_t)0, SIZE_MAX, (ssize_t)-5);
-	SAME("%hu|%hhu|%hd|%hx", (unsigned short)65535, (unsigned char)255, (short)-3, (unsigned short)0xbeef);
-	SAME("|%.8x|%.5u|%.2x %.2x|%-3u|%.1u|", 0x1234u, 42u, 0xau, 0xffu, 7u, 0u);  /* libmnl's forms */
-	SAME("server=\"%s\",src=\"%s\"%s%s%s", "10.0.0.10:53", "[fd00::8]:40000", ",node=\"", "n1", "\"");
-	/* random values through every numeric conversion used */
-	srandom(42);
-	for (int i = 0; i < 20000; i++) {
-		uint64_t r = (uint64_t)random() << 33 ^ (uint64_t)random() << 11 ^ (uint64_t)random();
-		r >>= random() % 64;
-		SAME("%d|%u|%x|%lu|%lld|%03u|%09lu|%-6d|%06d", (int)r, (unsigned)r, (unsigned)r,
-		     (unsigned long)r, (long long)r, (unsigned)(r % 5000), (unsigned long)r,
-		     (int)(r % 2000) - 1000, (int)(r % 2000) - 1000);
+	static char buf[512];
+	char *argv[32];
+	int argc = 0;
+	snprintf(buf, sizeof buf, "dns-blackhole-tester %s", line);
+	for (char *w = strtok(buf, " "); w && argc < 31; w = strtok(NULL, " "))
+		argv[argc++] = w;
+	argv[argc] = NULL;
+	err[0] = 0;
+	return opts_parse(argc, argv, o, err, cap);
+}
+
+static void command_lines(void)
+{
+	static const struct { const char *line; const char *msg; } bad[] = {
+		{"-d 10.0.0.10 -i 100us", "--interval '100us': must be at least 1ms"},
+		{"-d 10.0.0.10 -i 999999ns", "--interval '999999ns': must be at least 1ms"},
+		{"-d 10.0.0.10 -w 0.5ms", "--timeout '0.5ms': must be at least 1ms"},
+		{"-d 10.0.0.10 --frobnicate", "unknown option '--frobnicate'"},
+		{"-d 10.0.0.10 --frob=1", "unknown option '--frob'"},
+		{"-d 10.0.0.10 -Z", "unknown option '-Z'"},
+		{"-d 10.0.0.10 -vZ", "unknown option '-Z'"},
+		{"--monitor -Zv -d 10.0.0.10", "unknown option '-Z'"},
+		{"--server=10.0.0.10 -Zv", "unknown option '-Z'"},
+		{"-d 10.0.0.10 --ver", "ambiguous option '--ver'"},
+		{"-d 10.0.0.10 --monitor=yes", "option '--monitor' takes no value"},
+		{"-d 10.0.0.10 --mon=yes", "option '--mon' takes no value"},
+		{"-d", "option '-d' needs a value"},
+		{"-v -d", "option '-d' needs a value"},
+		{"-vd", "option '-d' needs a value"},
+		{"--log-format", "option '--log-format' needs a value"},
+		{"-d 10.0.0.10 --cou", "option '--cou' needs a value"},
+		{"-d 10.0.0.10 extra", "unexpected argument 'extra'"},
+		{"-d 10.0.0.10 --monitor --heal", "--monitor and --heal cannot be used together"},
+		{"-d 10.0.0.10 -c 18446744073709551616", "--count '18446744073709551616'"},
+		{"-d 10.0.0.10 -c +5", "--count '+5'"},
+		{"-d 10.0.0.10 -c 0x5", "--count '0x5'"},
+		{"-d 10.0.0.10 -c 0", "--count '0'"},
+		{"-d 10.0.0.10 --metrics-addr 9797", "--metrics-addr '9797'"},
+		{"-d 10.0.0.10 --log-format xml", "--log-format 'xml'"},
+	};
+	struct opts o;
+	char err[256];
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		enum opts_result r = parse_line(bad[i].line, &o, err, sizeof err);
+		EXPECT(r == OPTS_ERROR && strstr(err, bad[i].msg), "'%s': result %d, message '%s', want '%s'",
+		       bad[i].line, r, err, bad[i].msg);
 	}
+	/* Every spelling reads the same, and a parse starts afresh each time. */
+	static const char *const same[] = {
+		"-d 10.0.0.10 -n example.org -t AAAA -i 20ms -w 30ms -c 2 -v --heal",
+		"--server=10.0.0.10 --name=example.org --type=AAAA --interval=20ms --timeout=30ms --count=2 --verbose --heal",
+		"-d10.0.0.10 -nexample.org -tAAAA -i20ms -w30ms -vc2 --heal",
+		"--ser 10.0.0.10 --na example.org --ty AAAA --int 20ms --time 30ms --cou 2 --verb --hea --",
+	};
+	for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+		enum opts_result r = parse_line(same[i], &o, err, sizeof err);
+		char a[64];
+		fmt_addr(&o.server, a, sizeof a);
+		EXPECT(r == OPTS_RUN && !strcmp(a, "10.0.0.10:53") && !strcmp(o.name, "example.org") &&
+		       o.qtype == 28 && o.interval == 20 * NS_PER_MS && o.timeout == 30 * NS_PER_MS &&
+		       o.count == 2 && o.verbose && o.mode == MODE_HEAL,
+		       "'%s': result %d (%s), server %s", same[i], r, err, a);
+	}
+	EXPECT(parse_line("-d 10.0.0.10 -i 1ms -w 1ms", &o, err, sizeof err) == OPTS_RUN &&
+	       o.interval == NS_PER_MS, "1ms interval refused: %s", err);
+	EXPECT(parse_line("-d 10.0.0.10 -c 18446744073709551615", &o, err, sizeof err) == OPTS_RUN &&
+	       o.count == UINT64_MAX, "largest count refused: %s", err);
+	EXPECT(parse_line("--help", &o, err, sizeof err) == OPTS_HELP, "--help");
+	EXPECT(parse_line("-V", &o, err, sizeof err) == OPTS_VERSION, "-V");
+}
+
+/* log.c: a line that would overflow its buffer keeps the pairs that fit,
+ * says truncated=true and stays one valid JSON object (or logfmt line). */
+static void json_lines(void)
+{
+	static char big[6000];
+	int fds[2], saved = dup(STDOUT_FILENO);
+	EXPECT(pipe(fds) == 0 && saved >= 0, "pipe");
+	fflush(stdout);
+	dup2(fds[1], STDOUT_FILENO);
+	for (int json = 0; json <= 1; json++) {
+		logcfg.json = json;
+		for (size_t len = 3950; len < 4150; len += 7) {
+			struct line l;
+			char got[LINE_MAX_BYTES + 64];
+			memset(big, 'x', len);
+			big[len] = 0;
+			log_begin(&l, "info", "start");
+			log_kv(&l, "node", big);
+			log_kvu(&l, "pid", 42);
+			log_end(&l);
+			ssize_t n = read(fds[0], got, sizeof got - 1);
+			got[n > 0 ? n : 0] = 0;
+			int whole = n > 0 && got[n - 1] == '\n' && !memchr(got, '\n', (size_t)n - 1);
+			int valid = json ? n > 2 && got[0] == '{' && got[n - 2] == '}' : !strncmp(got, "ts=", 3);
+			int cut = strstr(got, json ? "\"truncated\":true" : " truncated=true") != NULL;
+			int pid = strstr(got, json ? "\"pid\":42" : " pid=42") != NULL;
+			int kept = strstr(got, big) != NULL;
+			/* every pair is whole or absent; absent only when it did not fit */
+			EXPECT(whole && valid && n <= LINE_MAX_BYTES && (kept || pid) && cut == !(kept && pid),
+			       "json=%d value %zu bytes: line of %zd bytes, whole %d valid %d cut %d pid %d",
+			       json, len, n, whole, valid, cut, pid);
+		}
+	}
+	logcfg.json = 0;
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	close(fds[0]);
+	close(fds[1]);
 }
 
 /* fmt_rfc3339() against gmtime_r() and snprintf(). */
@@ -214,7 +277,8 @@ int main(void)
 {
 	durations();
 	addresses();
-	formatter();
+	command_lines();
+	json_lines();
 	timestamps();
 	addresses_out();
 	printf("opts_test: %d checks, %d failed\n", checks, failures);

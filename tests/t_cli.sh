@@ -137,3 +137,29 @@ if grep -qvE '^ts=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3
 else
 	pass "logfmt lines begin ts=RFC3339 level= event="
 fi
+
+# Under 1 ms the loop would spin: refused (named in the message), exit 2.
+bad "an interval under 1 ms (100us)" -d 10.0.0.10 -i 100us
+grep -q -- "--interval '100us': must be at least 1ms" "$OUT/cli.err" || fail "the sub-ms refusal names --interval" "$(cat "$OUT/cli.err")"
+bad "a timeout under 1 ms (999us)" -d 10.0.0.10 -w 999us
+grep -q -- "--timeout '999us': must be at least 1ms" "$OUT/cli.err" || fail "the sub-ms refusal names --timeout" "$(cat "$OUT/cli.err")"
+
+# A line too long for its buffer (a 5,000-byte NODE_NAME on the start
+# line) is still one valid JSON object: the pair that does not fit is
+# left out and the line says "truncated":true.
+big=$(printf 'n%.0s' $(seq 5000))
+ip netns exec $ns env NODE_NAME="$big" "$BIN" -d 10.0.0.10 -c 1 -w 20ms --no-conntrack --log-format json \
+	>"$OUT/cli-bigjson.log" 2>&1
+if python3 -c '
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+objs = [json.loads(l) for l in lines]
+start = [o for o in objs if o["event"] == "start"]
+assert len(start) == 1 and start[0].get("truncated") is True and "node" not in start[0], start
+assert start[0]["interval"] == "1s" and start[0]["pid"] > 0, start[0]
+assert [o["event"] for o in objs][-1] == "stop", objs
+' "$OUT/cli-bigjson.log" 2>"$OUT/cli-bigjson.err"; then
+	pass "a line that overflows its buffer stays valid JSON and says truncated=true"
+else
+	fail "a line that overflows its buffer stays valid JSON" "$(tail -n 2 "$OUT/cli-bigjson.err")"
+fi

@@ -13,7 +13,7 @@
 #
 #   sudo ./test.sh faults
 #   sudo FAULTS_ONLY="hostile route" ./test.sh faults     some scenarios:
-#     hostile killed icmp route eperm enobufs tablefull signals stdout
+#     hostile killed icmp icmperr ppoll route eperm enobufs tablefull signals stdout
 #     clock metrics
 #
 # $BIN is the binary under test (default the static one); the scenarios
@@ -78,9 +78,9 @@ sv() { grep 'event=stats' "$1" | tail -n 1 | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; 
 # SIGTERM, which is abandoned and not counted (README).
 accounted() {
 	_s=$(sv "$1" sent) _a=$(sv "$1" answered) _t=$(sv "$1" timeouts)
-	_r=$(sv "$1" refused) _e=$(sv "$1" send_errors)
+	_r=$(sv "$1" refused) _e=$(sv "$1" send_errors) _x=$(sv "$1" recv_errors)
 	[ -n "$_s" ] || return 1
-	_d=$((_s - _a - _t - _r - _e))
+	_d=$((_s - _a - _t - _r - _e - ${_x:-0}))
 	[ "$_d" -ge 0 ] && [ "$_d" -le "${2:-1}" ]
 }
 # sane LOG RC: no crash (not killed by a signal, no sanitizer report),
@@ -244,6 +244,64 @@ if want icmp; then (
 	decoys_ok icmp
 ); fi
 
+# ---- the DNS pod answers with ICMP administratively prohibited ----------
+# A receive error on the query socket is what it is: event=recv_error with
+# the errno, the query ended at once; never a timeout blamed on no_reply.
+# (A UDP socket is told only of hard ICMP errors: "filtered" is one, and
+# reads as EHOSTUNREACH in IPv4 and EACCES in IPv6; a plain host
+# unreachable is a soft error the kernel keeps to itself.)
+if want icmperr; then (
+	lab_up || { fail "icmperr: lab_up"; exit 0; }
+	decoys_in icmperr || exit 0
+	lab_pod sysctl -q -w net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+	lab_pod nft -f - <<-'EOF' || { fail "icmperr: reject rule in the pod"; exit 0; }
+	table inet lab-reject {
+		chain in {
+			type filter hook input priority 0;
+			udp dport 53 reject with icmpx type admin-prohibited
+		}
+	}
+	EOF
+	ip netns exec "$NS_NODE" "$BIN" -d "$VIP4" -i 100ms -w 2s -c 6 >"$W/icmperr-4.log" 2>&1 & p4=$!
+	ip netns exec "$NS_NODE" "$BIN" -d "[$VIP6]" -t AAAA -i 100ms -w 2s -c 6 >"$W/icmperr-6.log" 2>&1 & p6=$!
+	wait $p4; rc4=$?; wait $p6; rc6=$?
+	for fam in 4 6; do
+		L=$W/icmperr-$fam.log; [ $fam = 4 ] && rc=$rc4 || rc=$rc6
+		# (EHOSTUNREACH is "Host is unreachable" in musl, "No route to host" in glibc)
+		[ $fam = 4 ] && want_err="Host is unreachable,|No route to host," || want_err="Permission denied,"
+		n=$($LC count "$L" recv_error cause=recv_error)
+		errs=$(grep 'event=recv_error' "$L" | sed -n 's/.* err="\([^"]*\)".*/\1/p' | sort -u | tr '\n' ',')
+		# each query ended when the ICMP came, not at its 2 s timeout
+		late=$(grep 'event=recv_error' "$L" | sed -n 's/.* waited_ms=\([0-9]*\).*/\1/p' | awk '$1 >= 2000' | wc -l)
+		if sane "$L" $rc && [ $rc = 1 ] && [ "$n" = 6 ] && echo "$errs" | grep -qxE "$want_err" &&
+		   [ "$(sv "$L" recv_errors)" = 6 ] && [ "$late" = 0 ] && [ "$(sv "$L" timeouts)" = 0 ] &&
+		   [ "$(grep level=error "$L" | grep -v -c event=recv_error)" = 0 ] && accounted "$L" 0; then
+			pass "ICMP admin-prohibited, IPv$fam: 6 event=recv_error lines (err=$errs), recv_errors=6, no timeout, exit 1"
+		else
+			fail "ICMP admin-prohibited, IPv$fam" "rc=$rc recv_error_lines=$n errs=$errs late=$late $(brief "$L")"
+		fi
+	done
+	decoys_ok icmperr
+); fi
+
+# ---- ppoll fails for good: one clear line and a stop, never a busy loop --
+if want ppoll; then (
+	if [ -z "$PRE" ]; then fail "ppoll: needs tests/faults/preload.c built"; exit 0; fi
+	lab_up || { fail "ppoll: lab_up"; exit 0; }
+	L=$W/ppoll.log
+	# (timeout(1) first: env execs the tester, so only the tester is preloaded)
+	ip netns exec "$NS_NODE" timeout -s KILL 20 env LD_PRELOAD="$PRE" FAULT_PPOLL_FAIL_FROM=3 \
+		FAULT_REPORT="$W/ppoll.report" "$DBG" -d "$VIP4" -i 200ms -w 1s -c 5 >"$L" 2>&1
+	rc=$?
+	failed=$(sed -n 's/.*ppoll_failed=\([0-9]*\).*/\1/p' "$W/ppoll.report" 2>/dev/null)
+	if sane "$L" $rc && [ $rc = 1 ] && [ "$($LC count "$L" fatal)" = 1 ] &&
+	   grep -q 'event=fatal.* op=ppoll err="Invalid argument"' "$L" && [ -n "$failed" ] && [ "$failed" -ge 1 ] && [ "$failed" -le 2 ]; then
+		pass "ppoll failing for good: one event=fatal line (op=ppoll), stopped after $failed failed calls, exit 1"
+	else
+		fail "ppoll failing for good" "rc=$rc ppoll_failed=${failed:-none} $(brief "$L")"
+	fi
+); fi
+
 # ---- the route to the VIP removed, then an unreachable / prohibit route --
 if want route; then (
 	lab_up || { fail "route: lab_up"; exit 0; }
@@ -382,7 +440,7 @@ if want enobufs; then (
 	if [ $rc = $rc0 ] && [ "$got" = "$base" ] && [ "$($LC count "$L" scan_retry)" = 1 ]; then
 		pass "ENOBUFS mid-dump: one scan_retry, then the whole table again ($got)"
 	else
-		fail "ENOBUFS mid-dump: scan retries and gets the whole table" "rc=$rc (want $rc0) summary='$got' (want '$base'); $(grep 'scan_retry\|scan_failed' "$L" | sed 's/^ts=[^ ]* //' | tr '\n' '|') -- the retry's new dump request meets the kernel's unfinished first dump on the same socket (EBUSY); fix: on a failed dump, drain to NLMSG_DONE or close and reopen the netlink socket before retrying (scan_dump in main.c)"
+		fail "ENOBUFS mid-dump: scan retries and gets the whole table" "rc=$rc (want $rc0) summary='$got' (want '$base'); $(grep 'scan_retry\|scan_failed' "$L" | sed 's/^ts=[^ ]* //' | tr '\n' '|') -- the retry's new dump request meets the kernel's unfinished first dump on the same socket (EBUSY); fix: on a failed dump, drain to NLMSG_DONE or close and reopen the netlink socket before retrying (scan_dump in scan.c)"
 	fi
 	# scan --fix with the tiny buffer: deletes exactly what it listed.
 	L=$W/enobufs-fix.log
@@ -556,7 +614,7 @@ if want stdout; then (
 		fail "stdout a pipe whose reader exited" "rc=$rc took=${took}ms $HUNG sent $s0 -> $s1 cpu_ticks $c0 -> $c1 $(head -c 200 "$W/epipe.err")"
 	fi
 	# 3. a pipe nobody reads (a stuck log collector): once the 64 KiB pipe
-	# buffer is full, write(2) blocks. The tester's own comment in main.c
+	# buffer is full, write(2) blocks. The comment on log_end() in log.c
 	# (end()) says a full stdout loses the line, never the process.
 	rm -f "$W/fifo"; mkfifo "$W/fifo"
 	# shellcheck disable=SC2217  # (it opens the pipe and never reads it: that is the point)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # t_fuzz.sh - libFuzzer smoke test of everything that parses outside input:
 # DNS replies (dns.c), ctnetlink messages (nl.c), option values and HTTP
-# requests (main.c). Builds tests/fuzz/fuzz_* (clang, ASan + UBSan; the
+# requests (opts.c, metrics.c). Builds tests/fuzz/fuzz_* (clang, ASan + UBSan; the
 # build installs clang's libFuzzer runtime if missing), runs each target
 # for FUZZ_SMOKE_SECONDS (10) from its committed seeds, and replays every
 # reproducer in tests/fuzz/crashes/<target>/: each must run clean.

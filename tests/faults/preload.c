@@ -20,6 +20,9 @@
  *                             real clock (OFF may be negative): a clock
  *                             step as NTP or an operator would make it,
  *                             seen by this process only.
+ *   FAULT_PPOLL_FAIL_FROM=N   from the Nth ppoll() call on, every call
+ *                             fails with EINVAL without sleeping, as a
+ *                             ppoll the loop cannot recover from would.
  *   FAULT_REPORT=FILE         at exit, write what happened: requests,
  *                             injected faults, and clock_gettime calls by
  *                             clock id.
@@ -28,6 +31,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <linux/capability.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +46,7 @@
 static int nl_fd = -1, saved_rcvbuf;
 static long nl_reqs, nl_recvs, injected_enobufs, cap_dropped, rcvbuf_restored;
 static long clock_calls[16], other_clock_calls;
+static long ppoll_calls, ppoll_failed, ppoll_fail_from = -1;
 static long rcvbuf_want = -1, rcvbuf_reqs = -1, dropcap_after = -1, enobufs_at = -1;
 static struct { double at; long off; } jumps[8];
 static int njumps;
@@ -68,6 +74,7 @@ __attribute__((constructor)) static void init(void)
 	rcvbuf_reqs = envl("FAULT_NL_RCVBUF_REQS");
 	dropcap_after = envl("FAULT_NL_DROPCAP_AFTER");
 	enobufs_at = envl("FAULT_NL_ENOBUFS_AT");
+	ppoll_fail_from = envl("FAULT_PPOLL_FAIL_FROM");
 	const char *j = getenv("FAULT_RT_JUMPS");
 	for (; j && *j && njumps < 8; ) {
 		char *end;
@@ -91,6 +98,7 @@ __attribute__((destructor)) static void report(void)
 	        nl_reqs, nl_recvs, injected_enobufs, cap_dropped, rcvbuf_restored);
 	fprintf(o, "clock_realtime=%ld clock_monotonic=%ld clock_other=%ld\n",
 	        clock_calls[CLOCK_REALTIME], clock_calls[CLOCK_MONOTONIC], other_clock_calls);
+	fprintf(o, "ppoll_calls=%ld ppoll_failed=%ld\n", ppoll_calls, ppoll_failed);
 	fclose(o);
 }
 
@@ -172,4 +180,17 @@ int clock_gettime(clockid_t id, struct timespec *ts)
 		ts->tv_sec += off;
 	}
 	return r;
+}
+
+int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+	static int (*real)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	if (!real)
+		real = dlsym(RTLD_NEXT, "ppoll");
+	if (ppoll_fail_from > 0 && ++ppoll_calls >= ppoll_fail_from) {
+		ppoll_failed++;
+		errno = EINVAL;
+		return -1;
+	}
+	return real(fds, n, ts, mask);
 }

@@ -11,8 +11,9 @@
 # build/fuzz/artifacts/<t>/. See tests/fuzz/run.sh for the report.
 #
 # clang with -fsanitize=fuzzer,address,undefined; the project sources are
-# compiled once into build/fuzz/obj with -fsanitize=fuzzer-no-link (main.c
-# with -DNO_MAIN, so libFuzzer supplies main) and linked per target.
+# compiled once into build/fuzz/obj with -fsanitize=fuzzer-no-link and
+# linked per target with the files it needs (never main.c: libFuzzer
+# supplies main).
 # -Werror is left out for the project's own files: a new clang warning
 # in someone else's change should not stop the fuzzers.
 
@@ -46,9 +47,6 @@ $(FUZZ_OUT)/.deps: scripts/deps.sh
 # Order-only: a re-stamped toolchain or deps does not rebuild everything.
 FUZZ_PRE := tests/fuzz/fuzz.mk | $(FUZZ_OUT)/.toolchain $(FUZZ_OUT)/.deps
 
-$(FUZZ_OUT)/obj/main.o: main.c $(HDRS) $(FUZZ_PRE)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -DNO_MAIN -c -o $@ main.c
 $(FUZZ_OUT)/obj/%.o: %.c $(HDRS) $(FUZZ_PRE)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
@@ -62,11 +60,10 @@ $(FUZZ_OUT)/fuzz_dns: $(FUZZ_OUT)/obj/fuzz_dns.o $(FUZZ_OUT)/obj/dns.o
 	$(FUZZ_LINK)
 $(FUZZ_OUT)/fuzz_ct: $(FUZZ_OUT)/obj/fuzz_ct.o $(FUZZ_OUT)/obj/nl.o $(FUZZ_MNL)
 	$(FUZZ_LINK)
-$(FUZZ_OUT)/fuzz_opts: $(FUZZ_OUT)/obj/fuzz_opts.o $(FUZZ_OUT)/obj/main.o \
-                       $(FUZZ_OUT)/obj/dns.o $(FUZZ_OUT)/obj/nl.o $(FUZZ_MNL)
+FUZZ_OPTS_OBJS := $(addprefix $(FUZZ_OUT)/obj/,opts.o log.o dns.o nl.o)
+$(FUZZ_OUT)/fuzz_opts: $(FUZZ_OUT)/obj/fuzz_opts.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
 	$(FUZZ_LINK)
-$(FUZZ_OUT)/fuzz_http: $(FUZZ_OUT)/obj/fuzz_http.o $(FUZZ_OUT)/obj/main.o \
-                       $(FUZZ_OUT)/obj/dns.o $(FUZZ_OUT)/obj/nl.o $(FUZZ_MNL)
+$(FUZZ_OUT)/fuzz_http: $(FUZZ_OUT)/obj/fuzz_http.o $(FUZZ_OUT)/obj/metrics.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
 	$(FUZZ_LINK)
 $(FUZZ_MNL): | $(FUZZ_OUT)/.deps
 

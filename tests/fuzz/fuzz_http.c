@@ -1,4 +1,4 @@
-/* fuzz_http.c - libFuzzer target for main.c's http_parse_request().
+/* fuzz_http.c - libFuzzer target for metrics.c's http_parse_request().
  *
  * Input: the bytes a client sent so far (at most the 2048 of a client
  * slot), in an exact-size heap copy: "never reads past len" is checked
@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int http_parse_request(const char *buf, size_t len, size_t cap, int *head);
+#include "metrics.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CAP 2048

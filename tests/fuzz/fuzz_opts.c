@@ -1,9 +1,9 @@
-/* fuzz_opts.c - libFuzzer target for main.c's option-value parsers.
+/* fuzz_opts.c - libFuzzer target for opts.c's option-value parsers.
  *
  * Input: one flags byte (bit 0: allow_zero_port for parse_addr), then
  * the value, cut at its first NUL and copied to an exact-size heap
- * string (ASan sees a read past the terminator). Linked with main.c
- * built -DNO_MAIN (its main() becomes tester_main()).
+ * string (ASan sees a read past the terminator). Linked with opts.c
+ * and what it uses.
  *
  * parse_duration: 0 with 0 < ns <= 366 days, or -1.
  * parse_addr(s, 53, allow_zero): NULL with an AF_INET/AF_INET6 address
@@ -19,9 +19,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-int parse_duration(const char *s, uint64_t *out);
-const char *parse_addr(const char *s, int defport, int allow_zero_port,
-                       struct sockaddr_storage *ss);
+#include "opts.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void die(const char *what, const char *in)

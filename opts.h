@@ -1,0 +1,63 @@
+/* opts.h - the command line: the tester's options, and the value
+ * parsers (durations, addresses, resolv.conf) that scan shares.
+ *
+ * Parsing never exits or prints: it returns what to do, and a one-line
+ * message for the caller to print when the command line is wrong. */
+#ifndef OPTS_H
+#define OPTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <getopt.h>
+
+#include "nl.h"
+
+enum mode { MODE_DELETE, MODE_MONITOR, MODE_HEAL };
+
+struct opts {
+	struct sockaddr_storage server, source;
+	int have_source;
+	const char *name;
+	uint16_t qtype;
+	uint64_t interval, timeout;   /* ns, each at least 1 ms */
+	uint64_t count;               /* 0: until a signal */
+	enum mode mode;
+	int no_conntrack;
+	struct sockaddr_storage metrics;   /* --metrics-addr */
+	int have_metrics;
+	int json, verbose;            /* for the log configuration */
+};
+
+/* What parsing found to do. */
+enum opts_result { OPTS_RUN, OPTS_HELP, OPTS_VERSION, OPTS_ERROR };
+
+/* Parses argv into o (defaults first). OPTS_ERROR writes the reason,
+ * naming the option or value as the user wrote it, into err. */
+enum opts_result opts_parse(int argc, char **argv, struct opts *o, char *err, size_t cap);
+extern const char opts_usage[];
+
+/* The option getopt_long() just refused ('?' or ':'), as written. */
+void opts_refused(int c, int argc, char **argv, const struct option *lo, char *err, size_t cap);
+
+/* "500ms", "1s", "1.5s", "2m", "1m30s", "100us", bare "3" (seconds):
+ * 0 and the nanoseconds, or -1. At most a year, more than 0. */
+int parse_duration(const char *s, uint64_t *out);
+/* ADDR, ADDR:PORT, [V6], [V6]:PORT, bare V6, V6%zone: NULL, or why not. */
+const char *parse_addr(const char *s, int defport, int allow_zero_port,
+                       struct sockaddr_storage *ss);
+/* "logfmt" (0) or "json" (1); -1 otherwise. */
+int parse_log_format(const char *s);
+/* No --server: resolv.conf's first nameserver, port 53: NULL, or why
+ * not (written into err). */
+const char *default_server(const char *path, struct sockaddr_storage *ss, char *err, size_t cap);
+
+/* Shortest exact form: 1s, 500ms, 1.5s, 250us. */
+void fmt_duration(uint64_t ns, char *buf, size_t cap);
+/* "10.0.0.10:53" or "[fd00::a]:53". */
+void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t cap);
+socklen_t sa_len(const struct sockaddr_storage *ss);
+/* A UDP tuple whose destination (address, port) is the sockaddr. */
+void sockaddr_to_tuple(const struct sockaddr_storage *ss, struct ct_tuple *t);
+
+#endif

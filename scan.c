@@ -1,0 +1,298 @@
+/* scan.c - the `scan` subcommand: one kernel-filtered dump of the
+ * entries to the DNS VIPs, the blackholed ones listed, and with --fix
+ * deleted one by one, each re-read and guarded by its CTA_ID. */
+#define _GNU_SOURCE
+#include "scan.h"
+#include "log.h"
+#include "nl.h"
+#include "opts.h"
+#include "tester.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCAN_MAX_VIPS 16
+#define SCAN_TRIES 3
+
+struct scan {
+	struct ct_tuple vips[SCAN_MAX_VIPS];
+	size_t nvips;
+	uint8_t proto;
+	int fix, kernel_filter;
+	/* the dump's findings: blackholed entries, deduplicated by ID */
+	struct ct_entry *found;
+	size_t nfound, cap;
+	uint64_t examined;
+	int oom;
+};
+
+static const char scan_usage[] =
+"Usage: " PROG " scan [-d VIP[:PORT]]... [-p udp|tcp] [--fix] [--log-format FMT]\n"
+"Lists every conntrack entry to one of the VIP:PORTs (default: resolv.conf's\n"
+"nameserver, port 53) that is not DNAT'd and has never seen a reply: a client\n"
+"blackholed by kubernetes/kubernetes#126468. With --fix, deletes exactly those\n"
+"entries, each guarded by its conntrack ID.\n"
+"\n"
+"  -d, --server VIP[:PORT]   a Service VIP to check (repeatable, IPv4 or IPv6)\n"
+"  -p, --proto udp|tcp       protocol (default udp)\n"
+"      --fix                 delete the entries listed\n"
+"      --filter kernel|user  where the dump is filtered (default kernel, falling\n"
+"                            back to user space if the kernel refuses)\n"
+"      --log-format FMT      logfmt (default) or json\n"
+"\n"
+"Exit status: 0 none found; 3 found (with --fix: found and all deleted);\n"
+"1 the dump or a deletion failed; 2 usage.\n";
+
+static int scan_collect(const struct ct_entry *e, void *arg)
+{
+	struct scan *s = arg;
+	s->examined++;
+	if (ct_is_dnat(e) || ct_seen_reply(e))
+		return 0;                       /* healthy, or a local server */
+	for (size_t i = 0; i < s->nfound; i++)
+		if (s->found[i].id == e->id && ct_tuple_equal(&s->found[i].orig, &e->orig))
+			return 0;               /* seen twice in a changing table */
+	if (s->nfound == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		struct ct_entry *p = realloc(s->found, cap * sizeof *p);
+		if (!p) {
+			s->oom = 1;
+			return -ENOMEM;
+		}
+		s->found = p;
+		s->cap = cap;
+	}
+	s->found[s->nfound++] = *e;
+	return 0;
+}
+
+/* Writes the message and returns -1. */
+static int refuse(char *err, size_t cap, const char *f, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(char *err, size_t cap, const char *f, ...)
+{
+	va_list ap;
+	va_start(ap, f);
+	vsnprintf(err, cap, f, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int scan_opt(int c, const char *v, struct scan *s, char *err, size_t cap)
+{
+	struct sockaddr_storage ss;
+	const char *why;
+	switch (c) {
+	case 'd':
+		if ((why = parse_addr(v, 53, 0, &ss)))
+			return refuse(err, cap, "scan --server '%s': %s", v, why);
+		if (s->nvips == SCAN_MAX_VIPS)
+			return refuse(err, cap, "scan: at most %d --server VIPs", SCAN_MAX_VIPS);
+		sockaddr_to_tuple(&ss, &s->vips[s->nvips++]);
+		return 0;
+	case 'p':
+		if (strcmp(v, "udp") && strcmp(v, "tcp"))
+			return refuse(err, cap, "scan --proto '%s': want udp or tcp", v);
+		s->proto = !strcmp(v, "tcp") ? IPPROTO_TCP : IPPROTO_UDP;
+		return 0;
+	case 'f': s->fix = 1; return 0;
+	case 'F':
+		if (strcmp(v, "user") && strcmp(v, "kernel"))
+			return refuse(err, cap, "scan --filter '%s': want kernel or user", v);
+		s->kernel_filter = !strcmp(v, "kernel");
+		return 0;
+	case 'L':
+		if ((logcfg.json = parse_log_format(v)) < 0)
+			return refuse(err, cap, "scan: --log-format '%s': want logfmt or json", v);
+		return 0;
+	}
+	return -1;
+}
+
+/* 0 to scan, 1 for --help, -1 with the reason in err. */
+static int scan_args(int argc, char **argv, struct scan *s, char *err, size_t cap)
+{
+	static const struct option lo[] = {
+		{"server", required_argument, NULL, 'd'},
+		{"proto", required_argument, NULL, 'p'},
+		{"fix", no_argument, NULL, 'f'},
+		{"filter", required_argument, NULL, 'F'},
+		{"log-format", required_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	struct sockaddr_storage ss;
+	char why[200];
+	int c;
+	s->proto = IPPROTO_UDP;
+	s->kernel_filter = 1;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:d:p:h", lo, NULL)) != -1) {
+		if (c == 'h')
+			return 1;
+		if (c == '?' || c == ':') {
+			opts_refused(c, argc, argv, lo, why, sizeof why);
+			return refuse(err, cap, "scan: %s", why);
+		}
+		if (scan_opt(c, optarg, s, err, cap) < 0)
+			return -1;
+	}
+	if (optind < argc)
+		return refuse(err, cap, "scan: unexpected argument '%s'", argv[optind]);
+	if (!s->nvips) {
+		if (default_server("/etc/resolv.conf", &ss, why, sizeof why))
+			return refuse(err, cap, "scan: %s", why);
+		sockaddr_to_tuple(&ss, &s->vips[s->nvips++]);
+	}
+	return 0;
+}
+
+static void scan_log_entry(const char *level, const char *event, const struct ct_entry *e,
+                           const char *err)
+{
+	char entry[512], src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], vip[INET6_ADDRSTRLEN + 8];
+	struct line l;
+	ct_format(e, entry, sizeof entry);
+	ct_ntop(e->orig.family, e->orig.src.b, src, sizeof src);
+	ct_ntop(e->orig.family, e->orig.dst.b, dst, sizeof dst);
+	snprintf(vip, sizeof vip, e->orig.family == AF_INET6 ? "[%s]:%u" : "%s:%u", dst, e->orig.dport);
+	log_begin(&l, level, event);
+	log_kv(&l, "vip", vip);
+	log_kv(&l, "client", src);
+	log_kvu(&l, "sport", e->orig.sport);
+	log_kvu(&l, "id", e->id);
+	if (err)
+		log_kv(&l, "err", err);
+	log_kv(&l, "entry", entry);
+	log_end(&l);
+}
+
+/* Dumps until one dump completes whole: a dump cut short (ENOBUFS, an
+ * interrupted dump) is retried from scratch, never reported as whole. */
+static int scan_dump(struct nl **nl, struct scan *s, int *kernel_filtered)
+{
+	struct ct_dump_filter f = {.proto = s->proto, .ndst = s->nvips,
+	                           .dst = s->vips, .kernel = s->kernel_filter};
+	int err = 0;
+	for (int try = 1; try <= SCAN_TRIES; try++) {
+		s->nfound = 0;
+		s->examined = 0;
+		err = nl_dump(*nl, &f, scan_collect, s, kernel_filtered);
+		if (err == 0 || s->oom || err == -EPERM)
+			return err;
+		struct line l;
+		log_begin(&l, "warn", "scan_retry");
+		log_kvu(&l, "try", (uint64_t)try);
+		log_kv(&l, "err", strerror(-err));
+		log_end(&l);
+		/* The kernel is still in the middle of the broken dump on this
+		 * socket and answers EBUSY to a new one: retry on a fresh
+		 * socket opened beside it, then let the broken one go. */
+		struct nl *fresh = nl_open();
+		if (!fresh)
+			return -errno;
+		nl_close(*nl);
+		*nl = fresh;
+	}
+	return err;
+}
+
+/* Deletes one listed entry, if it is still the blackhole we listed. The
+ * CTA_ID guard alone is not enough: a new entry for the same flow that
+ * reuses the freed memory gets the same ID. So read it again just before
+ * the delete: still not DNAT'd, still never replied, same ID. */
+static int scan_fix_one(struct nl *nl, const struct ct_entry *listed)
+{
+	struct ct_entry now;
+	int err = nl_get_zone(nl, &listed->orig, listed->zone, &now);
+	if (err < 0)
+		return err;
+	if (now.id != listed->id || ct_is_dnat(&now) || ct_seen_reply(&now))
+		return -ENOENT;                   /* healed or replaced meanwhile */
+	return nl_delete(nl, &now);
+}
+
+/* --fix: every listed entry. Returns how many deletions failed. */
+static int scan_fix(struct nl *nl, const struct scan *s, uint64_t *deleted)
+{
+	int failures = 0;
+	for (size_t i = 0; i < s->nfound; i++) {
+		int err = scan_fix_one(nl, &s->found[i]);
+		if (err == 0) {
+			(*deleted)++;
+			scan_log_entry("info", "scan_deleted", &s->found[i], NULL);
+		} else if (err == -ENOENT) {   /* gone or replaced: leave it */
+			scan_log_entry("warn", "scan_gone", &s->found[i], "entry gone or replaced since listed");
+		} else {
+			failures++;
+			scan_log_entry("error", "scan_delete_failed", &s->found[i], strerror(-err));
+		}
+	}
+	return failures;
+}
+
+static void scan_summary(const struct scan *s, uint64_t deleted, int kernel_filtered)
+{
+	struct line l;
+	log_begin(&l, s->nfound ? "error" : "info", "scan_summary");
+	log_kvu(&l, "examined", s->examined);
+	log_kvu(&l, "blackholed", s->nfound);
+	log_kvu(&l, "deleted", deleted);
+	log_kv(&l, "filter", kernel_filtered ? "kernel" : "user");
+	log_kv(&l, "proto", s->proto == IPPROTO_TCP ? "tcp" : "udp");
+	log_end(&l);
+}
+
+/* The dump, the list, the fixes; the exit status. */
+static int scan_run(struct scan *s, struct nl **nl)
+{
+	int kernel_filtered = 0, failures = 0;
+	uint64_t deleted = 0;
+	struct line l;
+	int err = scan_dump(nl, s, &kernel_filtered);
+	if (err < 0) {
+		log_begin(&l, "error", "scan_failed");
+		log_kv(&l, "err", s->oom ? "out of memory" : strerror(-err));
+		if (err == -EPERM)
+			log_kv(&l, "hint", "needs CAP_NET_ADMIN in the node's network namespace");
+		log_end(&l);
+		return EXIT_FAILED;
+	}
+	for (size_t i = 0; i < s->nfound; i++)
+		scan_log_entry("error", "blackholed", &s->found[i], NULL);
+	if (s->fix)
+		failures = scan_fix(*nl, s, &deleted);
+	scan_summary(s, deleted, kernel_filtered);
+	if (failures)
+		return EXIT_FAILED;
+	return s->nfound ? EXIT_BLACKHOLE : EXIT_OK;
+}
+
+int scan_main(int argc, char **argv)
+{
+	struct scan s;
+	char err[4200];
+	memset(&s, 0, sizeof s);
+	signal(SIGPIPE, SIG_IGN);
+	int a = scan_args(argc, argv, &s, err, sizeof err);
+	if (a > 0)
+		return write_all(1, scan_usage, sizeof scan_usage - 1) < 0 ? EXIT_FAILED : EXIT_OK;
+	if (a < 0) {
+		err_line("%s (see --help)", err);
+		return EXIT_USAGE;
+	}
+	struct nl *nl = nl_open();
+	if (!nl) {
+		err_line("scan: cannot open a netfilter netlink socket: %s", strerror(errno));
+		return EXIT_FAILED;
+	}
+	int rc = scan_run(&s, &nl);
+	nl_close(nl);
+	free(s.found);
+	return rc;
+}

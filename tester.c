@@ -1,0 +1,758 @@
+/* tester.c - the tester's state, its cycle and loop, outage accounting.
+ *
+ * The data flows one way:
+ *   look_entry()   one GET of our exact tuple (and the delete the mode
+ *                  asks for) -> a struct look;
+ *   note_look()    the one place a look changes the blackhole state and
+ *                  the conntrack counters, and logs it;
+ *   cycle()        send, wait (looking once meanwhile), read -> a struct
+ *                  result;
+ *   note_result()  the one place a result changes the query counters
+ *                  and the outage, and logs it.
+ * The metrics endpoint reads the counters through a view (metrics.h). */
+#define _GNU_SOURCE
+#include "tester.h"
+#include "dns.h"
+#include "log.h"
+#include "metrics.h"
+#include "nl.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define STATS_EVERY (60 * NS_PER_S)
+
+volatile sig_atomic_t stop_signal;
+
+/* What one look at our own entry found. */
+enum ct_state { CT_UNKNOWN, CT_NONE, CT_DNAT, CT_BLACKHOLE, CT_DIRECT };
+/* What the look did about it. */
+enum ct_action { ACT_NONE, ACT_DELETED, ACT_HEALED };
+
+struct look {
+	enum ct_state state;
+	int err;                      /* the GET's -errno when CT_UNKNOWN */
+	enum ct_action action;
+	int action_err;               /* the delete's -errno, 0 if done */
+	struct ct_entry e;            /* valid unless CT_UNKNOWN or CT_NONE */
+};
+
+/* How a query ended. */
+enum outcome { OUT_STOPPED, OUT_ANSWER, OUT_REFUSED, OUT_RECV_ERROR, OUT_SEND_ERROR, OUT_TIMEOUT };
+
+struct result {
+	enum outcome outcome;
+	uint64_t elapsed;             /* the reply's rtt, or how long we waited */
+	int err;                      /* errno of a send or receive error */
+	struct dns_reply reply;
+	int blackholed;               /* a look during the query found it blackholed */
+	int healed;                   /* ... and --heal deleted the entry */
+	struct look last;             /* the last look at our entry */
+};
+
+struct tester {
+	const struct opts *o;
+	const sigset_t *wait_mask;
+	int fd;                       /* the one UDP socket */
+	char src_s[64], server_s[64];
+	struct ct_tuple flow;         /* our own flow's original tuple */
+	struct nl *nl;                /* NULL: no conntrack */
+	struct metrics *m;            /* NULL: no --metrics-addr */
+	uint8_t query[DNS_MAX_QUERY];
+	size_t qlen;
+	uint16_t ids[32];             /* query IDs, one getrandom(2) per 32 */
+	size_t ids_left;
+	int fatal;                    /* errno that ended the loop, or 0 */
+	struct counters st;
+	/* from the blackhole event until our flow is seen healthy again */
+	int bh_active;
+	uint32_t bh_id;
+	int seen_blackhole;           /* ever: for the exit status */
+	/* the current outage episode */
+	int out_open;
+	uint64_t out_start, out_failed;
+	enum cause out_cause;
+};
+
+/* Flow events name the flow: src= and server= on every line. */
+static void begin_flow(const struct tester *t, struct line *l, const char *level, const char *event)
+{
+	log_begin(l, level, event);
+	log_kv(l, "src", t->src_s);
+	log_kv(l, "server", t->server_s);
+}
+
+/* ---- our own conntrack entry -------------------------------------- */
+
+/* One GET of our exact tuple, and what the mode does with the answer:
+ * a DNAT'd entry is deleted when may_delete (the query is answered or
+ * given up, never while its reply may be on the way) unless --monitor;
+ * a blackholed one is deleted by --heal. */
+static void look_entry(struct tester *t, int may_delete, struct look *lk)
+{
+	memset(lk, 0, sizeof *lk);
+	lk->state = CT_UNKNOWN;
+	if (!t->nl)
+		return;
+	int err = nl_get(t->nl, &t->flow, &lk->e);
+	if (err == -ENOENT) {
+		lk->state = CT_NONE;
+	} else if (err < 0) {
+		lk->err = err;
+	} else if (ct_is_dnat(&lk->e)) {
+		lk->state = CT_DNAT;
+		if (may_delete && t->o->mode != MODE_MONITOR) {
+			lk->action = ACT_DELETED;
+			lk->action_err = nl_delete(t->nl, &lk->e);
+		}
+	} else if (ct_seen_reply(&lk->e)) {
+		lk->state = CT_DIRECT;        /* the VIP answers for itself */
+	} else {
+		lk->state = CT_BLACKHOLE;
+		if (t->o->mode == MODE_HEAL) {
+			lk->action = ACT_HEALED;
+			lk->action_err = nl_delete(t->nl, &lk->e);
+		}
+	}
+}
+
+/* Conntrack lost for good (EPERM): say so once and go on with DNS. */
+static void conntrack_lost(struct tester *t, const char *why)
+{
+	struct line l;
+	begin_flow(t, &l, "warn", "conntrack_unavailable");
+	log_kv(&l, "reason", why);
+	log_kv(&l, "effect", "DNS only: blackholes cannot be named, timeouts get cause=unknown");
+	log_end(&l);
+	nl_close(t->nl);
+	t->nl = NULL;
+}
+
+/* A netlink failure: EPERM ends conntrack use; others are logged. */
+static void nl_failed(struct tester *t, const char *op, int err)
+{
+	struct line l;
+	if (err == -EPERM) {
+		conntrack_lost(t, !strcmp(op, "get") ? "netlink: operation not permitted (no CAP_NET_ADMIN)"
+		                                      : "netlink: operation not permitted (CAP_NET_ADMIN lost)");
+		return;
+	}
+	begin_flow(t, &l, "error", "conntrack_error");
+	log_kv(&l, "op", op);
+	log_kv(&l, "err", strerror(-err));
+	log_end(&l);
+}
+
+/* The command an operator would type to clear the entry by hand. */
+static void fix_command(const struct ct_entry *e, char *buf, size_t cap)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	ct_ntop(e->orig.family, e->orig.src.b, s, sizeof s);
+	ct_ntop(e->orig.family, e->orig.dst.b, d, sizeof d);
+	snprintf(buf, cap, "conntrack -D -f %s -p udp --orig-src %s --orig-dst %s --sport %u --dport %u",
+	         e->orig.family == AF_INET6 ? "ipv6" : "ipv4", s, d, e->orig.sport, e->orig.dport);
+}
+
+static void entry_line(const struct tester *t, const char *level, const char *event,
+                       const struct ct_entry *e, const char *explain)
+{
+	char entry[512], fix[256];
+	struct line l;
+	ct_format(e, entry, sizeof entry);
+	begin_flow(t, &l, level, event);
+	log_kv(&l, "entry", entry);
+	log_kvu(&l, "id", e->id);
+	if (explain) {
+		fix_command(e, fix, sizeof fix);
+		log_kv(&l, "explain", explain);
+		log_kv(&l, "fix", fix);
+	}
+	log_end(&l);
+}
+
+/* A blackhole is logged once, when it begins (a new entry ID). */
+static void note_blackhole(struct tester *t, const struct ct_entry *e)
+{
+	if (t->bh_active && t->bh_id == e->id)
+		return;
+	t->bh_active = 1;
+	t->bh_id = e->id;
+	t->seen_blackhole = 1;
+	t->st.blackholes++;
+	entry_line(t, "error", "blackhole", e,
+	           "conntrack entry to the VIP without DNAT: every query from this socket skips NAT");
+}
+
+static void note_action(struct tester *t, const struct look *lk)
+{
+	if (lk->action == ACT_NONE || lk->action_err == -ENOENT)
+		return;                       /* gone or replaced since read: leave it */
+	if (lk->action_err < 0) {
+		nl_failed(t, "delete", lk->action_err);
+		return;
+	}
+	if (lk->action == ACT_HEALED) {
+		t->st.heals++;
+		/* This state is over. A new entry can come back with the same
+		 * CTA_ID (the kernel hashes the slab address and the tuples),
+		 * so the ID alone cannot tell us it is a new blackhole. */
+		t->bh_active = 0;
+		entry_line(t, "info", "healed", &lk->e, NULL);
+		return;
+	}
+	t->st.deleted++;
+	if (logcfg.verbose)
+		entry_line(t, "debug", "conntrack_deleted", &lk->e, NULL);
+}
+
+/* The one place a look changes state and counters. */
+static void note_look(struct tester *t, const struct look *lk)
+{
+	if (lk->err) {
+		nl_failed(t, "get", lk->err);
+		return;
+	}
+	if (lk->state == CT_DNAT || lk->state == CT_DIRECT)
+		t->bh_active = 0;
+	if (lk->state == CT_BLACKHOLE)
+		note_blackhole(t, &lk->e);
+	note_action(t, lk);
+}
+
+/* A look during a query: applied, and remembered in the result. */
+static void look(struct tester *t, int may_delete, struct result *r)
+{
+	look_entry(t, may_delete, &r->last);
+	note_look(t, &r->last);
+	if (r->last.state == CT_BLACKHOLE) {
+		r->blackholed = 1;
+		r->healed |= r->last.action == ACT_HEALED && r->last.action_err == 0;
+	}
+}
+
+/* ---- outage accounting -------------------------------------------- */
+
+static void outage_failed(struct tester *t, enum cause c)
+{
+	if (!t->out_open) {
+		t->out_open = 1;
+		t->out_start = now_ns();
+		t->out_failed = 0;
+		t->out_cause = c;
+	}
+	t->out_failed++;
+	if (c == CAUSE_BLACKHOLE || t->out_cause != CAUSE_BLACKHOLE)
+		t->out_cause = c;             /* a blackhole names the episode */
+}
+
+static void outage_answered(struct tester *t)
+{
+	t->bh_active = 0;
+	if (!t->out_open)
+		return;
+	uint64_t len = now_ns() - t->out_start;
+	if (len > t->st.longest_outage_ns)
+		t->st.longest_outage_ns = len;
+	struct line l;
+	begin_flow(t, &l, "info", "recovered");
+	log_kvu(&l, "outage_ms", len / NS_PER_MS);
+	log_kvu(&l, "failed", t->out_failed);
+	log_kv(&l, "cause", cause_names[t->out_cause]);
+	log_end(&l);
+	t->out_open = 0;
+}
+
+static void log_stats(const struct tester *t, const char *event)
+{
+	const struct counters *s = &t->st;
+	uint64_t longest = s->longest_outage_ns, now = now_ns();
+	if (t->out_open && now - t->out_start > longest)
+		longest = now - t->out_start;
+	struct line l;
+	begin_flow(t, &l, "info", event);
+	log_kvu(&l, "sent", s->sent);
+	log_kvu(&l, "answered", s->answered);
+	log_kvu(&l, "timeouts", s->timeouts);
+	log_kvu(&l, "refused", s->refused);
+	log_kvu(&l, "send_errors", s->send_errors);
+	log_kvu(&l, "recv_errors", s->recv_errors);
+	log_kvu(&l, "blackholes", s->blackholes);
+	log_kvu(&l, "heals", s->heals);
+	log_kvu(&l, "deleted", s->deleted);
+	log_kvu(&l, "unexpected", s->unexpected);
+	log_kvu(&l, "skipped_ticks", s->skipped_ticks);
+	log_kvu(&l, "longest_outage_ms", longest / NS_PER_MS);
+	log_kv(&l, "blackholed_now", t->bh_active ? "true" : "false");
+	if (logcfg.dropped)
+		log_kvu(&l, "log_lines_dropped", logcfg.dropped);
+	if (logcfg.cut)
+		log_kvu(&l, "log_lines_cut", logcfg.cut);
+	log_end(&l);
+}
+
+/* ---- waiting: the one place the loop sleeps ------------------------ */
+
+enum wait { WAIT_STOP = -1, WAIT_DEADLINE = 0, WAIT_READABLE = 1 };
+
+static void view(const struct tester *t, struct metrics_view *v)
+{
+	v->c = &t->st;
+	v->server = t->server_s;
+	v->src = t->src_s;
+	v->blackholed = t->bh_active;
+	v->outage_ns = t->out_open ? now_ns() - t->out_start : 0;
+}
+
+/* Sleeps until deadline (monotonic) or until fd is readable (fd >= 0),
+ * serving metrics clients meanwhile. A ppoll failure other than EINTR
+ * (it cannot recover by itself) stops the loop with t->fatal set. */
+static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
+{
+	struct pollfd p[1 + METRICS_FDS];
+	for (;;) {
+		if (stop_signal || t->fatal)
+			return WAIT_STOP;
+		uint64_t now = now_ns(), until = deadline;
+		if (now >= deadline)
+			return WAIT_DEADLINE;
+		p[0] = (struct pollfd){.fd = fd, .events = POLLIN};   /* fd -1: ignored */
+		size_t nm = t->m ? metrics_pollfds(t->m, p + 1, now, &until) : 0;
+		uint64_t left = until - now;
+		struct timespec ts = {(time_t)(left / NS_PER_S), (long)(left % NS_PER_S)};
+		int r = ppoll(p, 1 + nm, &ts, t->wait_mask);
+		if (r < 0 && errno != EINTR)
+			t->fatal = errno;
+		if (r <= 0)
+			continue;                 /* EINTR or a deadline: recheck */
+		if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR)))
+			return WAIT_READABLE;
+		if (nm) {
+			struct metrics_view v;
+			view(t, &v);
+			metrics_serve(t->m, p + 1, nm, &v);
+		}
+	}
+}
+
+/* ---- one cycle ---------------------------------------------------- */
+
+enum rx { RX_NONE, RX_ANSWER, RX_REFUSED, RX_ERROR, RX_BAD };
+
+/* One datagram (or error) from the socket. RX_BAD: it does not answer
+ * our query, *why says how, *bytes its size. RX_ERROR: *err is errno. */
+static enum rx recv_one(struct tester *t, struct dns_reply *r, int *err, const char **why, size_t *bytes)
+{
+	uint8_t buf[4096];
+	ssize_t n;
+	while ((n = recv(t->fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC)) < 0 && errno == EINTR)
+		;
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return RX_NONE;
+		*err = errno;                 /* an ICMP error for our flow */
+		return errno == ECONNREFUSED ? RX_REFUSED : RX_ERROR;
+	}
+	*bytes = (size_t)n;
+	if ((size_t)n > sizeof buf) {
+		*why = "oversized";
+		return RX_BAD;
+	}
+	int rc = dns_parse_reply(buf, (size_t)n, t->query, t->qlen, r);
+	if (rc == DNS_OK)
+		return RX_ANSWER;
+	*why = dns_result_str(rc);
+	return RX_BAD;
+}
+
+/* A datagram that does not answer us: counted; in a flood, one line a
+ * cycle (every one with --verbose). */
+static void note_unexpected(struct tester *t, int *logged, const char *why, size_t bytes)
+{
+	t->st.unexpected++;
+	if (*logged && !logcfg.verbose)
+		return;
+	struct line l;
+	begin_flow(t, &l, "warn", "unexpected_reply");
+	log_kv(&l, "reason", why);
+	log_kvu(&l, "bytes", bytes);
+	log_end(&l);
+	*logged = 1;
+}
+
+/* Query IDs from getrandom(2), 32 at a time: one syscall per 32 cycles. */
+static uint16_t random_id(struct tester *t)
+{
+	if (!t->ids_left) {
+		if (getrandom(t->ids, sizeof t->ids, GRND_NONBLOCK) != (ssize_t)sizeof t->ids) {
+			/* No getrandom (old kernel, strict seccomp): the clock's low bits. */
+			uint64_t n = now_ns();
+			return (uint16_t)(n ^ n >> 16 ^ n >> 32);
+		}
+		t->ids_left = sizeof t->ids / sizeof *t->ids;
+	}
+	return t->ids[--t->ids_left];
+}
+
+/* How long after sending to look at our entry if no reply has come:
+ * soon enough to name a blackhole within one interval, late enough
+ * that a healthy server has answered and set SEEN_REPLY. */
+static uint64_t probe_delay(const struct opts *o)
+{
+	uint64_t d = (o->interval < o->timeout ? o->interval : o->timeout) / 4;
+	return d > 250 * NS_PER_MS ? 250 * NS_PER_MS : d;
+}
+
+/* Waits for the answer to the query sent at sent_at, looking at our
+ * entry once meanwhile; fills r. */
+static void await_reply(struct tester *t, uint64_t sent_at, struct result *r)
+{
+	uint64_t deadline = sent_at + t->o->timeout, probe_at = sent_at + probe_delay(t->o);
+	int probed = t->nl == NULL, logged = 0;
+	const char *why = NULL;
+	size_t bytes = 0;
+	for (;;) {
+		enum wait w = wait_for(t, t->fd, probed ? deadline : probe_at);
+		if (w == WAIT_STOP)
+			return;                   /* stopping: this query does not count */
+		if (w == WAIT_DEADLINE && !probed) {
+			probed = 1;
+			look(t, 0, r);
+			/* Healed: this query went to the VIP untranslated and its
+			 * entry is gone; no answer can come. Give it up now so
+			 * the next tick is not delayed. */
+			if (!r->healed)
+				continue;
+		}
+		r->elapsed = now_ns() - sent_at;
+		if (w == WAIT_DEADLINE) {
+			r->outcome = OUT_TIMEOUT;
+			return;
+		}
+		switch (recv_one(t, &r->reply, &r->err, &why, &bytes)) {
+		case RX_ANSWER: r->outcome = OUT_ANSWER; return;
+		case RX_REFUSED: r->outcome = OUT_REFUSED; return;
+		case RX_ERROR: r->outcome = OUT_RECV_ERROR; return;
+		case RX_BAD: note_unexpected(t, &logged, why, bytes); break;
+		case RX_NONE: break;
+		}
+	}
+}
+
+static void log_reply(const struct tester *t, const struct dns_reply *r, uint64_t rtt)
+{
+	char addr[INET6_ADDRSTRLEN] = "", tbuf[16];
+	struct line l;
+	int bad = r->rcode != 0;
+	if (!logcfg.verbose && !bad)
+		return;
+	if (r->addr_family)
+		ct_ntop(r->addr_family, r->addr, addr, sizeof addr);
+	begin_flow(t, &l, bad ? "warn" : "info", "reply");
+	log_kvu(&l, "seq", t->st.sent);
+	log_kvu(&l, "id", r->id);
+	log_kv(&l, "rcode", dns_rcode_str(r->rcode));
+	log_kv(&l, "type", dns_type_str(t->o->qtype, tbuf, sizeof tbuf));
+	log_kvu(&l, "answers", r->ancount);
+	if (*addr)
+		log_kv(&l, "addr", addr);
+	if (r->tc)
+		log_kv(&l, "truncated", "true");
+	log_kv_ms(&l, "rtt_ms", rtt);
+	log_end(&l);
+}
+
+static void log_failure(struct tester *t, const char *event, enum cause c,
+                        const struct result *r, const char *err)
+{
+	char entry[512];
+	struct line l;
+	begin_flow(t, &l, "error", event);
+	log_kvu(&l, "seq", t->st.sent);
+	log_kv(&l, "cause", cause_names[c]);
+	if (r->elapsed)
+		log_kv_ms(&l, "waited_ms", r->elapsed);
+	if (err)
+		log_kv(&l, "err", err);
+	if (r->healed)                    /* given up early: entry deleted */
+		log_kv(&l, "healed", "true");
+	if (r->last.state != CT_UNKNOWN && r->last.state != CT_NONE) {
+		ct_format(&r->last.e, entry, sizeof entry);
+		log_kv(&l, "entry", entry);
+	}
+	log_end(&l);
+	outage_failed(t, c);
+}
+
+/* Why a query timed out, from what the looks found. */
+static enum cause timeout_cause(const struct result *r)
+{
+	if (r->blackholed)
+		return CAUSE_BLACKHOLE;
+	switch (r->last.state) {
+	case CT_DNAT: case CT_DIRECT: return CAUSE_NO_REPLY;
+	case CT_NONE: return CAUSE_NO_ENTRY;
+	default: return CAUSE_UNKNOWN;
+	}
+}
+
+/* The one place a query's result changes counters and the outage. */
+static void note_result(struct tester *t, const struct result *r)
+{
+	char why[160];
+	enum cause c;
+	switch (r->outcome) {
+	case OUT_STOPPED:
+		return;
+	case OUT_ANSWER:
+		t->st.answered++;
+		counters_latency(&t->st, r->elapsed);
+		log_reply(t, &r->reply, r->elapsed);
+		outage_answered(t);
+		return;
+	case OUT_REFUSED:
+		t->st.refused++;
+		log_failure(t, "refused", CAUSE_REFUSED, r, "connection refused (ICMP port unreachable)");
+		return;
+	case OUT_RECV_ERROR:
+		t->st.recv_errors++;
+		log_failure(t, "recv_error", CAUSE_RECV, r, strerror(r->err));
+		return;
+	case OUT_SEND_ERROR:
+		c = r->err == ECONNREFUSED ? CAUSE_REFUSED : CAUSE_SEND;
+		if (c == CAUSE_REFUSED)
+			t->st.refused++;
+		else
+			t->st.send_errors++;
+		snprintf(why, sizeof why, "%s%s", strerror(r->err), r->err == EPERM ?
+		         " (netfilter dropped it: conntrack table full, or a DROP/REJECT rule)" : "");
+		log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, r, why);
+		return;
+	case OUT_TIMEOUT:
+		c = timeout_cause(r);
+		t->st.timeouts++;
+		t->st.timeouts_by[c]++;
+		log_failure(t, "timeout", c, r, NULL);
+		return;
+	}
+}
+
+static void cycle(struct tester *t)
+{
+	struct result r;
+	memset(&r, 0, sizeof r);
+	r.last.state = CT_UNKNOWN;
+	/* The query is encoded once at start; each cycle gets a fresh ID. */
+	uint16_t id = random_id(t);
+	t->query[0] = (uint8_t)(id >> 8);
+	t->query[1] = (uint8_t)id;
+	uint64_t sent_at = now_ns();
+	int sent = send(t->fd, t->query, t->qlen, 0) >= 0;
+	t->st.sent++;
+	if (!sent) {
+		struct look lk;
+		r.outcome = OUT_SEND_ERROR;   /* the line names no entry */
+		r.err = errno;
+		note_result(t, &r);
+		look_entry(t, 1, &lk);        /* a DNAT'd entry is still deleted */
+		note_look(t, &lk);
+		return;
+	}
+	await_reply(t, sent_at, &r);
+	/* Our entry once the query is over: answered, or given up (the
+	 * entry is known when --heal has just deleted it). */
+	if (r.outcome != OUT_STOPPED && !r.healed)
+		look(t, 1, &r);
+	note_result(t, &r);
+}
+
+/* ---- set-up and the loop ------------------------------------------ */
+
+/* The one socket: bound (if asked), connected, kept for life; and our
+ * flow as conntrack sees it in the original direction. Returns 0, or -1
+ * after one line on stderr. */
+static int open_socket(struct tester *t)
+{
+	const struct opts *o = t->o;
+	struct sockaddr_storage src;
+	socklen_t len = sizeof src;
+	char a[64];
+	struct ct_tuple me;
+	if ((t->fd = socket(o->server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP)) < 0) {
+		err_line("socket: %s", strerror(errno));
+		return -1;
+	}
+	if (o->have_source && bind(t->fd, (const struct sockaddr *)&o->source, sa_len(&o->source)) < 0) {
+		fmt_addr(&o->source, a, sizeof a);
+		err_line("bind %s: %s", a, strerror(errno));
+		return -1;
+	}
+	if (connect(t->fd, (const struct sockaddr *)&o->server, sa_len(&o->server)) < 0) {
+		err_line("connect %s: %s", t->server_s, strerror(errno));
+		return -1;
+	}
+	if (getsockname(t->fd, (struct sockaddr *)&src, &len) < 0) {
+		err_line("getsockname: %s", strerror(errno));
+		return -1;
+	}
+	fmt_addr(&src, t->src_s, sizeof t->src_s);
+	sockaddr_to_tuple(&o->server, &t->flow);
+	sockaddr_to_tuple(&src, &me);
+	t->flow.src = me.dst;
+	t->flow.sport = me.dport;
+	return 0;
+}
+
+/* Opens ctnetlink and proves it works with one GET of our own tuple.
+ * Returns NULL and a reason in why[cap] when conntrack cannot be used. */
+static struct nl *open_conntrack(struct tester *t, char *why, size_t cap)
+{
+	struct ct_entry e;
+	struct nl *nl = nl_open();
+	if (!nl) {
+		snprintf(why, cap, "cannot open a netfilter netlink socket: %s", strerror(errno));
+		return NULL;
+	}
+	int err = nl_get(nl, &t->flow, &e);
+	if (err == 0 || err == -ENOENT)
+		return nl;
+	snprintf(why, cap, "ctnetlink refused a lookup: %s%s", strerror(-err),
+	         err == -EPERM ? " (no CAP_NET_ADMIN)" : "");
+	nl_close(nl);
+	return NULL;
+}
+
+static void log_start(const struct tester *t)
+{
+	static const char *const modes[] = {"delete", "monitor", "heal"};
+	char iv[32], to[32], tbuf[16], a[64];
+	const char *node = getenv("NODE_NAME");
+	struct line l;
+	fmt_duration(t->o->interval, iv, sizeof iv);
+	fmt_duration(t->o->timeout, to, sizeof to);
+	begin_flow(t, &l, "info", "start");
+	log_kv(&l, "version", VERSION);
+	log_kv(&l, "name", t->o->name);
+	log_kv(&l, "type", dns_type_str(t->o->qtype, tbuf, sizeof tbuf));
+	log_kv(&l, "interval", iv);
+	log_kv(&l, "timeout", to);
+	log_kv(&l, "mode", t->nl ? modes[t->o->mode] : "no-conntrack");
+	log_kv(&l, "conntrack", t->nl ? "on" : "off");
+	if (t->o->count)
+		log_kvu(&l, "count", t->o->count);
+	if (node && *node)
+		log_kv(&l, "node", node);
+	if (t->m) {
+		fmt_addr(&t->o->metrics, a, sizeof a);
+		log_kv(&l, "metrics", a);
+	}
+	log_kvu(&l, "pid", (uint64_t)getpid());
+	log_end(&l);
+}
+
+static void log_stop(const struct tester *t)
+{
+	struct line l;
+	if (t->fatal) {
+		begin_flow(t, &l, "error", "fatal");
+		log_kv(&l, "op", "ppoll");
+		log_kv(&l, "err", strerror(t->fatal));
+		log_end(&l);
+	}
+	begin_flow(t, &l, "info", "stop");
+	log_kv(&l, "reason", t->fatal ? "error" : stop_signal == SIGINT ? "SIGINT"
+	                    : stop_signal ? "SIGTERM" : "count");
+	log_end(&l);
+}
+
+/* Cycles on an absolute tick grid until the count or a signal. */
+static void loop(struct tester *t)
+{
+	uint64_t t0 = now_ns(), k = 0, next_stats = t0 + STATS_EVERY, iv = t->o->interval;
+	while (wait_for(t, -1, t0 + k * iv) != WAIT_STOP) {
+		cycle(t);
+		if (t->o->count && t->st.sent >= t->o->count)
+			break;
+		/* Next tick on the absolute grid; skip the ones we overran. */
+		uint64_t now = now_ns(), next = k + 1;
+		if (now > t0 + next * iv)
+			next = (now - t0) / iv + 1;
+		t->st.skipped_ticks += next - k - 1;
+		k = next;
+		if (now >= next_stats) {
+			log_stats(t, "stats");
+			next_stats += STATS_EVERY * ((now - next_stats) / STATS_EVERY + 1);
+		}
+	}
+}
+
+static int exit_status(const struct tester *t)
+{
+	if (t->seen_blackhole)
+		return EXIT_BLACKHOLE;
+	if (t->fatal || (!stop_signal && t->st.answered < t->st.sent))
+		return EXIT_FAILED;
+	return EXIT_OK;
+}
+
+/* Everything the loop needs: the socket, the query, metrics, conntrack. */
+static int setup(struct tester *t, char *why, size_t cap)
+{
+	const char *err;
+	char a[64];
+	fmt_addr(&t->o->server, t->server_s, sizeof t->server_s);
+	if (open_socket(t) < 0)
+		return -1;
+	int qlen = dns_build_query(t->query, sizeof t->query, 0, t->o->name, t->o->qtype);
+	if (qlen < 0) {                   /* opts checked the name: never */
+		err_line("cannot encode a query for '%s'", t->o->name);
+		return -1;
+	}
+	t->qlen = (size_t)qlen;
+	/* Wake-ups within a microsecond of the tick, not the default 50. */
+	prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+	if (t->o->have_metrics && !(t->m = metrics_open(&t->o->metrics, &err))) {
+		fmt_addr(&t->o->metrics, a, sizeof a);
+		err_line("cannot serve metrics on %s: %s", a, err);
+		return -1;
+	}
+	if (!t->o->no_conntrack)
+		t->nl = open_conntrack(t, why, cap);
+	return 0;
+}
+
+int tester_run(const struct opts *o, const sigset_t *wait_mask)
+{
+	struct tester *t = calloc(1, sizeof *t);
+	char why[160] = "";
+	int rc = EXIT_USAGE;
+	if (!t) {
+		err_line("out of memory");
+		return EXIT_FAILED;
+	}
+	t->o = o;
+	t->wait_mask = wait_mask;
+	t->fd = -1;
+	if (setup(t, why, sizeof why) == 0) {
+		log_start(t);
+		if (*why)
+			conntrack_lost(t, why);
+		loop(t);
+		log_stats(t, "stats");
+		log_stop(t);
+		rc = exit_status(t);
+	}
+	nl_close(t->nl);
+	metrics_close(t->m);
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t);
+	return rc;
+}
