@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 const char *const cause_names[NCAUSES] = {
-	"none", "blackhole", "no_reply", "no_entry", "unknown", "refused", "send_error",
-	"recv_error",
+	"none", "blackhole", "no_reply", "no_entry", "unknown", "nat_missing", "refused",
+	"send_error", "recv_error",
 };
 
 const uint32_t lat_bounds[NLAT] = {
@@ -27,18 +27,23 @@ const uint32_t lat_bounds[NLAT] = {
 	1000000, 2500000, 5000000,
 };
 
-void counters_latency(struct counters *c, uint64_t ns)
+const uint32_t win_bounds[NWIN] = {
+	100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000,
+	60000000, 120000000, 300000000,
+};
+
+void hist_add(struct hist *h, const uint32_t *bounds, size_t n, uint64_t ns)
 {
 	size_t i = 0;
-	while (i < NLAT && ns > (uint64_t)lat_bounds[i] * 1000)
+	while (i < n && ns > (uint64_t)bounds[i] * 1000)
 		i++;
-	c->lat_count[i]++;
-	c->lat_sum_ns += ns;
+	h->count[i]++;
+	h->sum_ns += ns;
 }
 
 #define MAX_CLIENTS (METRICS_FDS - 1)
 #define HTTP_REQ_MAX 2048
-#define HTTP_BODY_MAX 16384        /* 30 series x the longest labels */
+#define HTTP_BODY_MAX 32768        /* 52 series x the longest labels */
 #define HTTP_OUT_MAX (HTTP_BODY_MAX + 256)
 #define HTTP_DEADLINE (2 * NS_PER_S)
 
@@ -159,8 +164,10 @@ static void render_counters(const struct metrics_view *v, const char *lab, char 
 		{"recv_errors_total", "Queries ended by an ICMP error other than port unreachable.", offsetof(struct counters, recv_errors)},
 		{"unexpected_replies_total", "Datagrams ignored: wrong ID, question or format.", offsetof(struct counters, unexpected)},
 		{"conntrack_deletions_total", "Own DNAT'd conntrack entries deleted.", offsetof(struct counters, deleted)},
-		{"blackholes_total", "Blackholes seen (own entry to the VIP without DNAT, never replied).", offsetof(struct counters, blackholes)},
+		{"blackholes_total", "Blackholes proven: own entry to the VIP without DNAT, never replied, while a probe to the same VIP is DNAT'd.", offsetof(struct counters, blackholes)},
 		{"heals_total", "Blackholed own entries deleted by --heal.", offsetof(struct counters, heals)},
+		{"probes_total", "Probes sent: a new flow to the server, to learn whether its DNAT rule is in place.", offsetof(struct counters, probes)},
+		{"restart_windows_total", "Restart windows seen: a new flow to the NAT'd server created without DNAT.", offsetof(struct counters, windows)},
 	};
 	for (size_t i = 0; i < sizeof counters / sizeof *counters; i++) {
 		uint64_t val;
@@ -170,26 +177,34 @@ static void render_counters(const struct metrics_view *v, const char *lab, char 
 	}
 	out(b, cap, n, "# HELP " M "timeouts_total Queries that got no reply in time, by cause.\n"
 	               "# TYPE " M "timeouts_total counter\n");
-	for (int c = CAUSE_BLACKHOLE; c <= CAUSE_UNKNOWN; c++)
+	for (int c = CAUSE_BLACKHOLE; c <= CAUSE_NAT_MISSING; c++)
 		out(b, cap, n, M "timeouts_total{%s,cause=\"%s\"} %" PRIu64 "\n", lab, cause_names[c],
 		    v->c->timeouts_by[c]);
 }
 
-static void render_latency(const struct counters *c, const char *lab, char *b, size_t cap, size_t *n)
+static void render_hist(const char *name, const char *help, const struct hist *h, const uint32_t *bounds,
+                        size_t nb, const char *lab, char *b, size_t cap, size_t *n)
 {
 	uint64_t cum = 0;
-	out(b, cap, n, "# HELP " M "reply_latency_seconds Time from query to matching reply.\n"
-	               "# TYPE " M "reply_latency_seconds histogram\n");
-	for (size_t i = 0; i <= NLAT; i++) {
+	out(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s histogram\n", name, help, name);
+	for (size_t i = 0; i <= nb; i++) {
 		char le[16] = "+Inf";
-		cum += c->lat_count[i];
-		if (i < NLAT)
-			fmt_seconds_us(lat_bounds[i], le, sizeof le);
-		out(b, cap, n, M "reply_latency_seconds_bucket{%s,le=\"%s\"} %" PRIu64 "\n", lab, le, cum);
+		cum += h->count[i];
+		if (i < nb)
+			fmt_seconds_us(bounds[i], le, sizeof le);
+		out(b, cap, n, M "%s_bucket{%s,le=\"%s\"} %" PRIu64 "\n", name, lab, le, cum);
 	}
-	out(b, cap, n, M "reply_latency_seconds_sum{%s} %" PRIu64 ".%09" PRIu64 "\n", lab,
-	    c->lat_sum_ns / NS_PER_S, c->lat_sum_ns % NS_PER_S);
-	out(b, cap, n, M "reply_latency_seconds_count{%s} %" PRIu64 "\n", lab, cum);
+	out(b, cap, n, M "%s_sum{%s} %" PRIu64 ".%09" PRIu64 "\n", name, lab,
+	    h->sum_ns / NS_PER_S, h->sum_ns % NS_PER_S);
+	out(b, cap, n, M "%s_count{%s} %" PRIu64 "\n", name, lab, cum);
+}
+
+/* Seconds with milliseconds: 12.345. */
+static void gauge_seconds(const char *name, const char *help, uint64_t ns, const char *lab,
+                          char *b, size_t cap, size_t *n)
+{
+	out(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s gauge\n" M "%s{%s} %" PRIu64 ".%03" PRIu64 "\n",
+	    name, help, name, name, lab, ns / NS_PER_S, ns % NS_PER_S / NS_PER_MS);
 }
 
 size_t metrics_render(const struct metrics_view *v, char *b, size_t cap)
@@ -200,10 +215,13 @@ size_t metrics_render(const struct metrics_view *v, char *b, size_t cap)
 	render_counters(v, lab, b, cap, &n);
 	out(b, cap, &n, "# HELP " M "blackholed 1 while our own flow is blackholed.\n# TYPE " M "blackholed gauge\n"
 	                M "blackholed{%s} %d\n", lab, v->blackholed);
-	out(b, cap, &n, "# HELP " M "outage_seconds Age of the current outage (0: none).\n# TYPE " M "outage_seconds gauge\n"
-	                M "outage_seconds{%s} %" PRIu64 ".%03" PRIu64 "\n", lab,
-	    v->outage_ns / NS_PER_S, v->outage_ns % NS_PER_S / NS_PER_MS);
-	render_latency(v->c, lab, b, cap, &n);
+	gauge_seconds("outage_seconds", "Age of the current outage (0: none).", v->outage_ns, lab, b, cap, &n);
+	render_hist("reply_latency_seconds", "Time from query to matching reply.", &v->c->latency,
+	            lat_bounds, NLAT, lab, b, cap, &n);
+	gauge_seconds("restart_window_last_seconds", "Length of the last restart window seen (0: none yet).",
+	              v->c->last_window_ns, lab, b, cap, &n);
+	render_hist("restart_window_seconds", "Restart windows: from the first query that found the VIP's rule missing to the first flow that found it back.",
+	            &v->c->window, win_bounds, NWIN, lab, b, cap, &n);
 	out(b, cap, &n, "# HELP " M "build_info Build of the running tester.\n# TYPE " M "build_info gauge\n"
 	                M "build_info{version=\"%s\"} 1\n", VERSION);
 	return n;

@@ -11,23 +11,29 @@
 
 /* Why a query failed. */
 enum cause { CAUSE_NONE, CAUSE_BLACKHOLE, CAUSE_NO_REPLY, CAUSE_NO_ENTRY,
-             CAUSE_UNKNOWN, CAUSE_REFUSED, CAUSE_SEND, CAUSE_RECV, NCAUSES };
+             CAUSE_UNKNOWN, CAUSE_NAT_MISSING, CAUSE_REFUSED, CAUSE_SEND, CAUSE_RECV,
+             NCAUSES };
 extern const char *const cause_names[NCAUSES];
 
-/* Reply latency histogram bounds, in microseconds (printed in seconds:
- * 0.0005 ... 5); one more bucket counts +Inf only. */
+/* Histogram bucket bounds in microseconds (printed in seconds); one more
+ * bucket counts +Inf only. Reply latency: 0.0005 ... 5 s; restart
+ * windows: 0.1 ... 300 s. */
 #define NLAT 13
-extern const uint32_t lat_bounds[NLAT];
+#define NWIN 11
+extern const uint32_t lat_bounds[NLAT], win_bounds[NWIN];
+
+struct hist { uint64_t count[NLAT + 1], sum_ns; };   /* NLAT: the most buckets */
+void hist_add(struct hist *h, const uint32_t *bounds, size_t n, uint64_t ns);
 
 struct counters {
 	uint64_t sent, answered, timeouts, refused, send_errors, recv_errors, unexpected;
 	uint64_t timeouts_by[NCAUSES];      /* by enum cause */
-	uint64_t lat_count[NLAT + 1], lat_sum_ns;
+	struct hist latency;
 	uint64_t blackholes, heals, deleted, skipped_ticks;
 	uint64_t longest_outage_ns;
+	uint64_t probes, windows, last_window_ns;
+	struct hist window;
 };
-
-void counters_latency(struct counters *c, uint64_t ns);
 
 /* What a scrape shows: a read-only view, taken when a client is served. */
 struct metrics_view {

@@ -1,15 +1,23 @@
-/* scan.c - the `scan` subcommand: one kernel-filtered dump of the
- * entries to the DNS VIPs, the blackholed ones listed, and with --fix
- * deleted one by one, each re-read and guarded by its CTA_ID. */
+/* scan.c - the `scan` subcommand: a probe per DNS VIP (is its DNAT rule
+ * in place now?), one kernel-filtered dump of the entries to the VIPs,
+ * and a verdict per VIP: entries not DNAT'd and never replied are
+ * blackholed only where the probe proves the rule is back; where a new
+ * flow is not DNAT'd either, they wait for the rule (nat_missing); a VIP
+ * no flow to is DNAT'd is not a Service VIP and nothing is listed. With
+ * --fix the blackholed ones are deleted one by one, each re-read and
+ * guarded by its CTA_ID. */
 #define _GNU_SOURCE
 #include "scan.h"
 #include "log.h"
 #include "nl.h"
 #include "opts.h"
+#include "probe.h"
+#include "dns.h"
 #include "tester.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,9 +26,20 @@
 
 #define SCAN_MAX_VIPS 16
 #define SCAN_TRIES 3
+#define PROBE_WAIT (500 * NS_PER_MS)   /* for the probe's reply, so it leaves no trace */
+
+/* What is known of one VIP. */
+struct vip {
+	enum probe_verdict pv;         /* is a new flow to it DNAT'd now? */
+	struct ct_entry proof;         /* the probe's entry */
+	int probe_err;                 /* -errno when PROBE_FAILED */
+	int nat_seen;                  /* an entry to it in the dump is DNAT'd */
+	uint64_t stale;                /* entries to it not DNAT'd, never replied */
+};
 
 struct scan {
 	struct ct_tuple vips[SCAN_MAX_VIPS];
+	struct vip vip[SCAN_MAX_VIPS];
 	size_t nvips;
 	uint8_t proto;
 	int fix, kernel_filter;
@@ -33,10 +52,14 @@ struct scan {
 
 static const char scan_usage[] =
 "Usage: " PROG " scan [-d VIP[:PORT]]... [-p udp|tcp] [--fix] [--log-format FMT]\n"
-"Lists every conntrack entry to one of the VIP:PORTs (default: resolv.conf's\n"
-"nameserver, port 53) that is not DNAT'd and has never seen a reply: a client\n"
-"blackholed by kubernetes/kubernetes#126468. With --fix, deletes exactly those\n"
-"entries, each guarded by its conntrack ID.\n"
+"Lists every conntrack entry to one of the DNS VIP:PORTs (default: resolv.conf's\n"
+"nameserver, port 53) that is not DNAT'd and has never seen a reply. A probe\n"
+"(one DNS query from a fresh port) first tells whether each VIP's DNAT rule is\n"
+"in place now: if it is, those entries are clients blackholed by\n"
+"kubernetes/kubernetes#126468 (event=blackholed); if a new flow is not DNAT'd\n"
+"either, the rule is missing now and they wait for it (event=nat_missing); a VIP\n"
+"no flow to is DNAT'd is not a Service VIP and nothing is listed. With --fix,\n"
+"deletes exactly the blackholed entries, each guarded by its conntrack ID.\n"
 "\n"
 "  -d, --server VIP[:PORT]   a Service VIP to check (repeatable, IPv4 or IPv6)\n"
 "  -p, --proto udp|tcp       protocol (default udp)\n"
@@ -45,14 +68,29 @@ static const char scan_usage[] =
 "                            back to user space if the kernel refuses)\n"
 "      --log-format FMT      logfmt (default) or json\n"
 "\n"
-"Exit status: 0 none found; 3 found (with --fix: found and all deleted);\n"
-"1 the dump or a deletion failed; 2 usage.\n";
+"Exit status: 0 none blackholed; 3 blackholed found (with --fix: found and all\n"
+"deleted); 1 a probe, the dump or a deletion failed; 2 usage.\n";
+
+/* Which of our VIPs e goes to (the dump's filter made sure one does). */
+static struct vip *vip_of(struct scan *s, const struct ct_entry *e)
+{
+	for (size_t i = 0; i < s->nvips; i++) {
+		const struct ct_tuple *v = &s->vips[i];
+		if (v->family == e->orig.family && v->dport == e->orig.dport &&
+		    !memcmp(v->dst.b, e->orig.dst.b, v->family == AF_INET6 ? 16 : 4))
+			return &s->vip[i];
+	}
+	return NULL;
+}
 
 static int scan_collect(const struct ct_entry *e, void *arg)
 {
 	struct scan *s = arg;
+	struct vip *v = vip_of(s, e);
 	s->examined++;
-	if (ct_is_dnat(e) || ct_seen_reply(e))
+	if (v && ct_is_dnat(e))
+		v->nat_seen = 1;                /* the VIP is a Service's */
+	if (!v || ct_is_dnat(e) || ct_seen_reply(e))
 		return 0;                       /* healthy, or a local server */
 	for (size_t i = 0; i < s->nfound; i++)
 		if (s->found[i].id == e->id && ct_tuple_equal(&s->found[i].orig, &e->orig))
@@ -68,6 +106,7 @@ static int scan_collect(const struct ct_entry *e, void *arg)
 		s->cap = cap;
 	}
 	s->found[s->nfound++] = *e;
+	v->stale++;
 	return 0;
 }
 
@@ -152,15 +191,21 @@ static int scan_args(int argc, char **argv, struct scan *s, char *err, size_t ca
 	return 0;
 }
 
-static void scan_log_entry(const char *level, const char *event, const struct ct_entry *e,
-                           const char *err)
+static void fmt_vip(const struct ct_tuple *t, char *buf, size_t cap)
 {
-	char entry[512], src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], vip[INET6_ADDRSTRLEN + 8];
+	char dst[INET6_ADDRSTRLEN];
+	ct_ntop(t->family, t->dst.b, dst, sizeof dst);
+	snprintf(buf, cap, t->family == AF_INET6 ? "[%s]:%u" : "%s:%u", dst, t->dport);
+}
+
+static void scan_log_entry(const char *level, const char *event, const struct ct_entry *e,
+                           const struct ct_entry *proof, const char *err)
+{
+	char entry[512], src[INET6_ADDRSTRLEN], vip[INET6_ADDRSTRLEN + 8];
 	struct line l;
 	ct_format(e, entry, sizeof entry);
 	ct_ntop(e->orig.family, e->orig.src.b, src, sizeof src);
-	ct_ntop(e->orig.family, e->orig.dst.b, dst, sizeof dst);
-	snprintf(vip, sizeof vip, e->orig.family == AF_INET6 ? "[%s]:%u" : "%s:%u", dst, e->orig.dport);
+	fmt_vip(&e->orig, vip, sizeof vip);
 	log_begin(&l, level, event);
 	log_kv(&l, "vip", vip);
 	log_kv(&l, "client", src);
@@ -169,6 +214,71 @@ static void scan_log_entry(const char *level, const char *event, const struct ct
 	if (err)
 		log_kv(&l, "err", err);
 	log_kv(&l, "entry", entry);
+	if (proof) {
+		ct_format(proof, entry, sizeof entry);
+		log_kv(&l, "proof", entry);
+	}
+	log_end(&l);
+}
+
+/* Is the rule of VIP i in place now? One probe from the address the
+ * kernel picks for it, its reply awaited (a probe leaves no trace). */
+static void scan_probe(struct nl *nl, struct scan *s, size_t i, const uint8_t *q, size_t qlen)
+{
+	struct sockaddr_storage any, vip;
+	struct probe p;
+	struct vip *v = &s->vip[i];
+	memset(&any, 0, sizeof any);
+	memset(&vip, 0, sizeof vip);
+	any.ss_family = vip.ss_family = s->vips[i].family;
+	if (vip.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&vip)->sin6_addr = s->vips[i].dst.v6;
+		((struct sockaddr_in6 *)&vip)->sin6_port = htons(s->vips[i].dport);
+	} else {
+		((struct sockaddr_in *)&vip)->sin_addr = s->vips[i].dst.v4;
+		((struct sockaddr_in *)&vip)->sin_port = htons(s->vips[i].dport);
+	}
+	probe_init(&p);
+	v->pv = probe_send(&p, nl, &any, &vip, q, qlen, now_ns(), PROBE_WAIT, &v->probe_err);
+	v->proof = p.e;
+	while (probe_fd(&p) >= 0) {
+		struct pollfd pfd = {.fd = probe_fd(&p), .events = POLLIN};
+		uint64_t now = now_ns();
+		int wait = p.until > now ? (int)((p.until - now) / NS_PER_MS) + 1 : 0;
+		int r = poll(&pfd, 1, wait);
+		if (probe_poll(&p, nl, r > 0, now_ns()) < 0 || r < 0)
+			probe_finish(&p, nl);
+	}
+}
+
+/* The VIP's verdict, once the probe and the dump are in. */
+static void scan_vip_line(const struct scan *s, size_t i)
+{
+	const struct vip *v = &s->vip[i];
+	char vip[INET6_ADDRSTRLEN + 8], entry[512];
+	struct line l;
+	fmt_vip(&s->vips[i], vip, sizeof vip);
+	if (v->pv == PROBE_DNAT) {
+		log_begin(&l, "info", "scan_vip");
+		log_kv(&l, "vip", vip);
+		log_kv(&l, "nat", "in_place");
+	} else if (v->pv == PROBE_FAILED) {
+		log_begin(&l, "error", "scan_vip");
+		log_kv(&l, "vip", vip);
+		log_kv(&l, "nat", "unknown");
+		log_kv(&l, "err", strerror(-v->probe_err));
+	} else {
+		log_begin(&l, v->nat_seen ? "error" : "info", "scan_vip");
+		log_kv(&l, "vip", vip);
+		log_kv(&l, "nat", v->nat_seen ? "missing" : "none");
+		log_kv(&l, "explain", v->nat_seen ? "a new flow to this Service VIP is not DNAT'd: its rule is missing now; entries wait for it"
+		                                  : "no flow to it is DNAT'd: not a Service VIP; nothing listed");
+	}
+	log_kvu(&l, "stale", v->stale);
+	if (v->pv != PROBE_FAILED) {
+		ct_format(&v->proof, entry, sizeof entry);
+		log_kv(&l, "probe", entry);
+	}
 	log_end(&l);
 }
 
@@ -182,6 +292,8 @@ static int scan_dump(struct nl **nl, struct scan *s, int *kernel_filtered)
 	for (int try = 1; try <= SCAN_TRIES; try++) {
 		s->nfound = 0;
 		s->examined = 0;
+		for (size_t i = 0; i < s->nvips; i++)
+			s->vip[i].nat_seen = 0;
 		err = nl_dump(*nl, &f, scan_collect, s, kernel_filtered);
 		if (err == 0 || s->oom || err == -EPERM)
 			return err;
@@ -217,43 +329,82 @@ static int scan_fix_one(struct nl *nl, const struct ct_entry *listed)
 	return nl_delete(nl, &now);
 }
 
-/* --fix: every listed entry. Returns how many deletions failed. */
-static int scan_fix(struct nl *nl, const struct scan *s, uint64_t *deleted)
+/* What an entry not DNAT'd and never replied is, by its VIP's probe. */
+enum kind { K_BLACKHOLED, K_NAT_MISSING, K_UNPROVEN, K_NOT_NAT };
+
+static enum kind kind_of(const struct vip *v)
+{
+	if (v->pv == PROBE_DNAT)
+		return K_BLACKHOLED;
+	if (v->pv == PROBE_FAILED)
+		return K_UNPROVEN;
+	return v->nat_seen ? K_NAT_MISSING : K_NOT_NAT;
+}
+
+/* --fix: every entry proven blackholed. Returns how many deletions failed. */
+static int scan_fix(struct nl *nl, struct scan *s, uint64_t *deleted)
 {
 	int failures = 0;
 	for (size_t i = 0; i < s->nfound; i++) {
-		int err = scan_fix_one(nl, &s->found[i]);
+		const struct ct_entry *e = &s->found[i];
+		if (kind_of(vip_of(s, e)) != K_BLACKHOLED)
+			continue;                   /* never an entry not proven */
+		int err = scan_fix_one(nl, e);
 		if (err == 0) {
 			(*deleted)++;
-			scan_log_entry("info", "scan_deleted", &s->found[i], NULL);
+			scan_log_entry("info", "scan_deleted", e, NULL, NULL);
 		} else if (err == -ENOENT) {   /* gone or replaced: leave it */
-			scan_log_entry("warn", "scan_gone", &s->found[i], "entry gone or replaced since listed");
+			scan_log_entry("warn", "scan_gone", e, NULL, "entry gone or replaced since listed");
 		} else {
 			failures++;
-			scan_log_entry("error", "scan_delete_failed", &s->found[i], strerror(-err));
+			scan_log_entry("error", "scan_delete_failed", e, NULL, strerror(-err));
 		}
 	}
 	return failures;
 }
 
-static void scan_summary(const struct scan *s, uint64_t deleted, int kernel_filtered)
+/* Lists the entries by kind; n[kind] counts them. */
+static void scan_list(struct scan *s, uint64_t n[4])
+{
+	static const struct { const char *level, *event; } how[] = {
+		[K_BLACKHOLED] = {"error", "blackholed"},
+		[K_NAT_MISSING] = {"error", "nat_missing"},
+		[K_UNPROVEN] = {"warn", "unproven"},
+	};
+	for (size_t i = 0; i < s->nfound; i++) {
+		const struct vip *v = vip_of(s, &s->found[i]);
+		enum kind k = kind_of(v);
+		n[k]++;
+		if (k != K_NOT_NAT)
+			scan_log_entry(how[k].level, how[k].event, &s->found[i],
+			               k == K_BLACKHOLED ? &v->proof : NULL, NULL);
+	}
+}
+
+static void scan_summary(const struct scan *s, const uint64_t n[4], uint64_t deleted, int kernel_filtered)
 {
 	struct line l;
-	log_begin(&l, s->nfound ? "error" : "info", "scan_summary");
+	log_begin(&l, n[K_BLACKHOLED] || n[K_NAT_MISSING] ? "error" : "info", "scan_summary");
 	log_kvu(&l, "examined", s->examined);
-	log_kvu(&l, "blackholed", s->nfound);
+	log_kvu(&l, "blackholed", n[K_BLACKHOLED]);
+	log_kvu(&l, "nat_missing", n[K_NAT_MISSING]);
+	log_kvu(&l, "unproven", n[K_UNPROVEN]);
 	log_kvu(&l, "deleted", deleted);
 	log_kv(&l, "filter", kernel_filtered ? "kernel" : "user");
 	log_kv(&l, "proto", s->proto == IPPROTO_TCP ? "tcp" : "udp");
 	log_end(&l);
 }
 
-/* The dump, the list, the fixes; the exit status. */
+/* The probes, the dump, the list, the fixes; the exit status. */
 static int scan_run(struct scan *s, struct nl **nl)
 {
 	int kernel_filtered = 0, failures = 0;
-	uint64_t deleted = 0;
+	uint64_t deleted = 0, n[4] = {0};
+	uint8_t q[DNS_MAX_QUERY];
 	struct line l;
+	int qlen = dns_build_query(q, sizeof q, 0, "kubernetes.default.svc.cluster.local.", 1);
+	for (size_t i = 0; i < s->nvips && qlen > 0; i++)
+		scan_probe(*nl, s, i, q, (size_t)qlen);
 	int err = scan_dump(nl, s, &kernel_filtered);
 	if (err < 0) {
 		log_begin(&l, "error", "scan_failed");
@@ -263,16 +414,18 @@ static int scan_run(struct scan *s, struct nl **nl)
 		log_end(&l);
 		return EXIT_FAILED;
 	}
-	for (size_t i = 0; i < s->nfound; i++)
-		scan_log_entry("error", "blackholed", &s->found[i], NULL);
+	for (size_t i = 0; i < s->nvips; i++) {
+		scan_vip_line(s, i);
+		failures += s->vip[i].pv == PROBE_FAILED;
+	}
+	scan_list(s, n);
 	if (s->fix)
-		failures = scan_fix(*nl, s, &deleted);
-	scan_summary(s, deleted, kernel_filtered);
+		failures += scan_fix(*nl, s, &deleted);
+	scan_summary(s, n, deleted, kernel_filtered);
 	if (failures)
 		return EXIT_FAILED;
-	return s->nfound ? EXIT_BLACKHOLE : EXIT_OK;
+	return n[K_BLACKHOLED] ? EXIT_BLACKHOLE : EXIT_OK;
 }
-
 int scan_main(int argc, char **argv)
 {
 	struct scan s;

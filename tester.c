@@ -1,10 +1,9 @@
 /* tester.c - the tester's state, its cycle and loop, outage accounting.
  *
  * The data flows one way:
- *   look_entry()   one GET of our exact tuple (and the delete the mode
- *                  asks for) -> a struct look;
- *   note_look()    the one place a look changes the blackhole state and
- *                  the conntrack counters, and logs it;
+ *   flow_look()    (flow.c) one GET of our exact tuple, a probe when it
+ *                  is suspect, what they prove -> the query's struct look,
+ *                  applied to the flow's state there and only there;
  *   cycle()        send, wait (looking once meanwhile), read -> a struct
  *                  result;
  *   note_result()  the one place a result changes the query counters
@@ -14,6 +13,7 @@
 #include "tester.h"
 #include "dns.h"
 #include "log.h"
+#include "flow.h"
 #include "metrics.h"
 #include "nl.h"
 
@@ -32,19 +32,6 @@
 
 volatile sig_atomic_t stop_signal;
 
-/* What one look at our own entry found. */
-enum ct_state { CT_UNKNOWN, CT_NONE, CT_DNAT, CT_BLACKHOLE, CT_DIRECT };
-/* What the look did about it. */
-enum ct_action { ACT_NONE, ACT_DELETED, ACT_HEALED };
-
-struct look {
-	enum ct_state state;
-	int err;                      /* the GET's -errno when CT_UNKNOWN */
-	enum ct_action action;
-	int action_err;               /* the delete's -errno, 0 if done */
-	struct ct_entry e;            /* valid unless CT_UNKNOWN or CT_NONE */
-};
-
 /* How a query ended. */
 enum outcome { OUT_STOPPED, OUT_ANSWER, OUT_REFUSED, OUT_RECV_ERROR, OUT_SEND_ERROR, OUT_TIMEOUT };
 
@@ -53,18 +40,13 @@ struct result {
 	uint64_t elapsed;             /* the reply's rtt, or how long we waited */
 	int err;                      /* errno of a send or receive error */
 	struct dns_reply reply;
-	int blackholed;               /* a look during the query found it blackholed */
-	int healed;                   /* ... and --heal deleted the entry */
-	struct look last;             /* the last look at our entry */
+	struct look look;             /* what the looks at our entry found */
 };
 
 struct tester {
 	const struct opts *o;
 	const sigset_t *wait_mask;
-	int fd;                       /* the one UDP socket */
-	char src_s[64], server_s[64];
-	struct ct_tuple flow;         /* our own flow's original tuple */
-	struct nl *nl;                /* NULL: no conntrack */
+	struct flow f;                /* our socket, entry and what they prove */
 	struct metrics *m;            /* NULL: no --metrics-addr */
 	uint8_t query[DNS_MAX_QUERY];
 	size_t qlen;
@@ -72,171 +54,11 @@ struct tester {
 	size_t ids_left;
 	int fatal;                    /* errno that ended the loop, or 0 */
 	struct counters st;
-	/* from the blackhole event until our flow is seen healthy again */
-	int bh_active;
-	uint32_t bh_id;
-	int seen_blackhole;           /* ever: for the exit status */
 	/* the current outage episode */
 	int out_open;
 	uint64_t out_start, out_failed;
 	enum cause out_cause;
 };
-
-/* Flow events name the flow: src= and server= on every line. */
-static void begin_flow(const struct tester *t, struct line *l, const char *level, const char *event)
-{
-	log_begin(l, level, event);
-	log_kv(l, "src", t->src_s);
-	log_kv(l, "server", t->server_s);
-}
-
-/* ---- our own conntrack entry -------------------------------------- */
-
-/* One GET of our exact tuple, and what the mode does with the answer:
- * a DNAT'd entry is deleted when may_delete (the query is answered or
- * given up, never while its reply may be on the way) unless --monitor;
- * a blackholed one is deleted by --heal. */
-static void look_entry(struct tester *t, int may_delete, struct look *lk)
-{
-	memset(lk, 0, sizeof *lk);
-	lk->state = CT_UNKNOWN;
-	if (!t->nl)
-		return;
-	int err = nl_get(t->nl, &t->flow, &lk->e);
-	if (err == -ENOENT) {
-		lk->state = CT_NONE;
-	} else if (err < 0) {
-		lk->err = err;
-	} else if (ct_is_dnat(&lk->e)) {
-		lk->state = CT_DNAT;
-		if (may_delete && t->o->mode != MODE_MONITOR) {
-			lk->action = ACT_DELETED;
-			lk->action_err = nl_delete(t->nl, &lk->e);
-		}
-	} else if (ct_seen_reply(&lk->e)) {
-		lk->state = CT_DIRECT;        /* the VIP answers for itself */
-	} else {
-		lk->state = CT_BLACKHOLE;
-		if (t->o->mode == MODE_HEAL) {
-			lk->action = ACT_HEALED;
-			lk->action_err = nl_delete(t->nl, &lk->e);
-		}
-	}
-}
-
-/* Conntrack lost for good (EPERM): say so once and go on with DNS. */
-static void conntrack_lost(struct tester *t, const char *why)
-{
-	struct line l;
-	begin_flow(t, &l, "warn", "conntrack_unavailable");
-	log_kv(&l, "reason", why);
-	log_kv(&l, "effect", "DNS only: blackholes cannot be named, timeouts get cause=unknown");
-	log_end(&l);
-	nl_close(t->nl);
-	t->nl = NULL;
-}
-
-/* A netlink failure: EPERM ends conntrack use; others are logged. */
-static void nl_failed(struct tester *t, const char *op, int err)
-{
-	struct line l;
-	if (err == -EPERM) {
-		conntrack_lost(t, !strcmp(op, "get") ? "netlink: operation not permitted (no CAP_NET_ADMIN)"
-		                                      : "netlink: operation not permitted (CAP_NET_ADMIN lost)");
-		return;
-	}
-	begin_flow(t, &l, "error", "conntrack_error");
-	log_kv(&l, "op", op);
-	log_kv(&l, "err", strerror(-err));
-	log_end(&l);
-}
-
-/* The command an operator would type to clear the entry by hand. */
-static void fix_command(const struct ct_entry *e, char *buf, size_t cap)
-{
-	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
-	ct_ntop(e->orig.family, e->orig.src.b, s, sizeof s);
-	ct_ntop(e->orig.family, e->orig.dst.b, d, sizeof d);
-	snprintf(buf, cap, "conntrack -D -f %s -p udp --orig-src %s --orig-dst %s --sport %u --dport %u",
-	         e->orig.family == AF_INET6 ? "ipv6" : "ipv4", s, d, e->orig.sport, e->orig.dport);
-}
-
-static void entry_line(const struct tester *t, const char *level, const char *event,
-                       const struct ct_entry *e, const char *explain)
-{
-	char entry[512], fix[256];
-	struct line l;
-	ct_format(e, entry, sizeof entry);
-	begin_flow(t, &l, level, event);
-	log_kv(&l, "entry", entry);
-	log_kvu(&l, "id", e->id);
-	if (explain) {
-		fix_command(e, fix, sizeof fix);
-		log_kv(&l, "explain", explain);
-		log_kv(&l, "fix", fix);
-	}
-	log_end(&l);
-}
-
-/* A blackhole is logged once, when it begins (a new entry ID). */
-static void note_blackhole(struct tester *t, const struct ct_entry *e)
-{
-	if (t->bh_active && t->bh_id == e->id)
-		return;
-	t->bh_active = 1;
-	t->bh_id = e->id;
-	t->seen_blackhole = 1;
-	t->st.blackholes++;
-	entry_line(t, "error", "blackhole", e,
-	           "conntrack entry to the VIP without DNAT: every query from this socket skips NAT");
-}
-
-static void note_action(struct tester *t, const struct look *lk)
-{
-	if (lk->action == ACT_NONE || lk->action_err == -ENOENT)
-		return;                       /* gone or replaced since read: leave it */
-	if (lk->action_err < 0) {
-		nl_failed(t, "delete", lk->action_err);
-		return;
-	}
-	if (lk->action == ACT_HEALED) {
-		t->st.heals++;
-		/* This state is over. A new entry can come back with the same
-		 * CTA_ID (the kernel hashes the slab address and the tuples),
-		 * so the ID alone cannot tell us it is a new blackhole. */
-		t->bh_active = 0;
-		entry_line(t, "info", "healed", &lk->e, NULL);
-		return;
-	}
-	t->st.deleted++;
-	if (logcfg.verbose)
-		entry_line(t, "debug", "conntrack_deleted", &lk->e, NULL);
-}
-
-/* The one place a look changes state and counters. */
-static void note_look(struct tester *t, const struct look *lk)
-{
-	if (lk->err) {
-		nl_failed(t, "get", lk->err);
-		return;
-	}
-	if (lk->state == CT_DNAT || lk->state == CT_DIRECT)
-		t->bh_active = 0;
-	if (lk->state == CT_BLACKHOLE)
-		note_blackhole(t, &lk->e);
-	note_action(t, lk);
-}
-
-/* A look during a query: applied, and remembered in the result. */
-static void look(struct tester *t, int may_delete, struct result *r)
-{
-	look_entry(t, may_delete, &r->last);
-	note_look(t, &r->last);
-	if (r->last.state == CT_BLACKHOLE) {
-		r->blackholed = 1;
-		r->healed |= r->last.action == ACT_HEALED && r->last.action_err == 0;
-	}
-}
 
 /* ---- outage accounting -------------------------------------------- */
 
@@ -255,14 +77,14 @@ static void outage_failed(struct tester *t, enum cause c)
 
 static void outage_answered(struct tester *t)
 {
-	t->bh_active = 0;
+	t->f.bh_active = 0;
 	if (!t->out_open)
 		return;
 	uint64_t len = now_ns() - t->out_start;
 	if (len > t->st.longest_outage_ns)
 		t->st.longest_outage_ns = len;
 	struct line l;
-	begin_flow(t, &l, "info", "recovered");
+	flow_begin(&t->f, &l, "info", "recovered");
 	log_kvu(&l, "outage_ms", len / NS_PER_MS);
 	log_kvu(&l, "failed", t->out_failed);
 	log_kv(&l, "cause", cause_names[t->out_cause]);
@@ -277,7 +99,7 @@ static void log_stats(const struct tester *t, const char *event)
 	if (t->out_open && now - t->out_start > longest)
 		longest = now - t->out_start;
 	struct line l;
-	begin_flow(t, &l, "info", event);
+	flow_begin(&t->f, &l, "info", event);
 	log_kvu(&l, "sent", s->sent);
 	log_kvu(&l, "answered", s->answered);
 	log_kvu(&l, "timeouts", s->timeouts);
@@ -287,10 +109,12 @@ static void log_stats(const struct tester *t, const char *event)
 	log_kvu(&l, "blackholes", s->blackholes);
 	log_kvu(&l, "heals", s->heals);
 	log_kvu(&l, "deleted", s->deleted);
+	log_kvu(&l, "probes", s->probes);
+	log_kvu(&l, "windows", s->windows);
 	log_kvu(&l, "unexpected", s->unexpected);
 	log_kvu(&l, "skipped_ticks", s->skipped_ticks);
 	log_kvu(&l, "longest_outage_ms", longest / NS_PER_MS);
-	log_kv(&l, "blackholed_now", t->bh_active ? "true" : "false");
+	log_kv(&l, "blackholed_now", t->f.bh_active ? "true" : "false");
 	if (logcfg.dropped)
 		log_kvu(&l, "log_lines_dropped", logcfg.dropped);
 	if (logcfg.cut)
@@ -305,39 +129,47 @@ enum wait { WAIT_STOP = -1, WAIT_DEADLINE = 0, WAIT_READABLE = 1 };
 static void view(const struct tester *t, struct metrics_view *v)
 {
 	v->c = &t->st;
-	v->server = t->server_s;
-	v->src = t->src_s;
-	v->blackholed = t->bh_active;
+	v->server = t->f.server_s;
+	v->src = t->f.src_s;
+	v->blackholed = t->f.bh_active;
 	v->outage_ns = t->out_open ? now_ns() - t->out_start : 0;
 }
 
 /* Sleeps until deadline (monotonic) or until fd is readable (fd >= 0),
- * serving metrics clients meanwhile. A ppoll failure other than EINTR
- * (it cannot recover by itself) stops the loop with t->fatal set. */
+ * serving a probe in flight and metrics clients meanwhile. A ppoll
+ * failure other than EINTR (it cannot recover by itself) stops the loop
+ * with t->fatal set. */
 static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 {
-	struct pollfd p[1 + METRICS_FDS];
+	struct pollfd p[2 + METRICS_FDS];
 	for (;;) {
 		if (stop_signal || t->fatal)
 			return WAIT_STOP;
 		uint64_t now = now_ns(), until = deadline;
+		if (probe_fd(&t->f.probe) >= 0 && now >= t->f.probe.until)
+			flow_probe_wake(&t->f, 0, now);
 		if (now >= deadline)
 			return WAIT_DEADLINE;
 		p[0] = (struct pollfd){.fd = fd, .events = POLLIN};   /* fd -1: ignored */
-		size_t nm = t->m ? metrics_pollfds(t->m, p + 1, now, &until) : 0;
+		p[1] = (struct pollfd){.fd = probe_fd(&t->f.probe), .events = POLLIN};
+		if (p[1].fd >= 0 && t->f.probe.until < until)
+			until = t->f.probe.until;
+		size_t nm = t->m ? metrics_pollfds(t->m, p + 2, now, &until) : 0;
 		uint64_t left = until - now;
 		struct timespec ts = {(time_t)(left / NS_PER_S), (long)(left % NS_PER_S)};
-		int r = ppoll(p, 1 + nm, &ts, t->wait_mask);
+		int r = ppoll(p, 2 + nm, &ts, t->wait_mask);
 		if (r < 0 && errno != EINTR)
 			t->fatal = errno;
 		if (r <= 0)
 			continue;                 /* EINTR or a deadline: recheck */
+		if (p[1].revents)
+			flow_probe_wake(&t->f, 1, now_ns());
 		if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR)))
 			return WAIT_READABLE;
 		if (nm) {
 			struct metrics_view v;
 			view(t, &v);
-			metrics_serve(t->m, p + 1, nm, &v);
+			metrics_serve(t->m, p + 2, nm, &v);
 		}
 	}
 }
@@ -352,7 +184,7 @@ static enum rx recv_one(struct tester *t, struct dns_reply *r, int *err, const c
 {
 	uint8_t buf[4096];
 	ssize_t n;
-	while ((n = recv(t->fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC)) < 0 && errno == EINTR)
+	while ((n = recv(t->f.fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC)) < 0 && errno == EINTR)
 		;
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -380,7 +212,7 @@ static void note_unexpected(struct tester *t, int *logged, const char *why, size
 	if (*logged && !logcfg.verbose)
 		return;
 	struct line l;
-	begin_flow(t, &l, "warn", "unexpected_reply");
+	flow_begin(&t->f, &l, "warn", "unexpected_reply");
 	log_kv(&l, "reason", why);
 	log_kvu(&l, "bytes", bytes);
 	log_end(&l);
@@ -404,7 +236,7 @@ static uint16_t random_id(struct tester *t)
 /* How long after sending to look at our entry if no reply has come:
  * soon enough to name a blackhole within one interval, late enough
  * that a healthy server has answered and set SEEN_REPLY. */
-static uint64_t probe_delay(const struct opts *o)
+static uint64_t look_delay(const struct opts *o)
 {
 	uint64_t d = (o->interval < o->timeout ? o->interval : o->timeout) / 4;
 	return d > 250 * NS_PER_MS ? 250 * NS_PER_MS : d;
@@ -414,21 +246,21 @@ static uint64_t probe_delay(const struct opts *o)
  * entry once meanwhile; fills r. */
 static void await_reply(struct tester *t, uint64_t sent_at, struct result *r)
 {
-	uint64_t deadline = sent_at + t->o->timeout, probe_at = sent_at + probe_delay(t->o);
-	int probed = t->nl == NULL, logged = 0;
+	uint64_t deadline = sent_at + t->o->timeout, look_at = sent_at + look_delay(t->o);
+	int looked = t->f.nl == NULL, logged = 0;
 	const char *why = NULL;
 	size_t bytes = 0;
 	for (;;) {
-		enum wait w = wait_for(t, t->fd, probed ? deadline : probe_at);
+		enum wait w = wait_for(t, t->f.fd, looked ? deadline : look_at);
 		if (w == WAIT_STOP)
 			return;                   /* stopping: this query does not count */
-		if (w == WAIT_DEADLINE && !probed) {
-			probed = 1;
-			look(t, 0, r);
+		if (w == WAIT_DEADLINE && !looked) {
+			looked = 1;
+			flow_look(&t->f, 0, &r->look);
 			/* Healed: this query went to the VIP untranslated and its
 			 * entry is gone; no answer can come. Give it up now so
 			 * the next tick is not delayed. */
-			if (!r->healed)
+			if (!r->look.healed)
 				continue;
 		}
 		r->elapsed = now_ns() - sent_at;
@@ -455,7 +287,7 @@ static void log_reply(const struct tester *t, const struct dns_reply *r, uint64_
 		return;
 	if (r->addr_family)
 		ct_ntop(r->addr_family, r->addr, addr, sizeof addr);
-	begin_flow(t, &l, bad ? "warn" : "info", "reply");
+	flow_begin(&t->f, &l, bad ? "warn" : "info", "reply");
 	log_kvu(&l, "seq", t->st.sent);
 	log_kvu(&l, "id", r->id);
 	log_kv(&l, "rcode", dns_rcode_str(r->rcode));
@@ -474,30 +306,34 @@ static void log_failure(struct tester *t, const char *event, enum cause c,
 {
 	char entry[512];
 	struct line l;
-	begin_flow(t, &l, "error", event);
+	flow_begin(&t->f, &l, "error", event);
 	log_kvu(&l, "seq", t->st.sent);
 	log_kv(&l, "cause", cause_names[c]);
 	if (r->elapsed)
 		log_kv_ms(&l, "waited_ms", r->elapsed);
 	if (err)
 		log_kv(&l, "err", err);
-	if (r->healed)                    /* given up early: entry deleted */
+	if (r->look.healed)                    /* given up early: entry deleted */
 		log_kv(&l, "healed", "true");
-	if (r->last.state != CT_UNKNOWN && r->last.state != CT_NONE) {
-		ct_format(&r->last.e, entry, sizeof entry);
+	if (r->look.state != CT_UNKNOWN && r->look.state != CT_NONE) {
+		ct_format(&r->look.e, entry, sizeof entry);
 		log_kv(&l, "entry", entry);
 	}
 	log_end(&l);
 	outage_failed(t, c);
 }
 
-/* Why a query timed out, from what the looks found. */
+/* Why a query timed out, from what the looks and the probe proved. A
+ * stale entry with no proof either way is a server that did not answer
+ * (a server never seen NAT'd is taken as direct). */
 static enum cause timeout_cause(const struct result *r)
 {
-	if (r->blackholed)
+	if (r->look.blackholed)
 		return CAUSE_BLACKHOLE;
-	switch (r->last.state) {
-	case CT_DNAT: case CT_DIRECT: return CAUSE_NO_REPLY;
+	if (r->look.nat_missing)
+		return CAUSE_NAT_MISSING;
+	switch (r->look.state) {
+	case CT_DNAT: case CT_DIRECT: case CT_STALE: return CAUSE_NO_REPLY;
 	case CT_NONE: return CAUSE_NO_ENTRY;
 	default: return CAUSE_UNKNOWN;
 	}
@@ -513,7 +349,7 @@ static void note_result(struct tester *t, const struct result *r)
 		return;
 	case OUT_ANSWER:
 		t->st.answered++;
-		counters_latency(&t->st, r->elapsed);
+		hist_add(&t->st.latency, lat_bounds, NLAT, r->elapsed);
 		log_reply(t, &r->reply, r->elapsed);
 		outage_answered(t);
 		return;
@@ -548,87 +384,31 @@ static void cycle(struct tester *t)
 {
 	struct result r;
 	memset(&r, 0, sizeof r);
-	r.last.state = CT_UNKNOWN;
+	r.look.state = CT_UNKNOWN;
 	/* The query is encoded once at start; each cycle gets a fresh ID. */
 	uint16_t id = random_id(t);
 	t->query[0] = (uint8_t)(id >> 8);
 	t->query[1] = (uint8_t)id;
-	uint64_t sent_at = now_ns();
-	int sent = send(t->fd, t->query, t->qlen, 0) >= 0;
+	r.look.sent_at = now_ns();
+	int sent = send(t->f.fd, t->query, t->qlen, 0) >= 0;
 	t->st.sent++;
 	if (!sent) {
-		struct look lk;
+		struct result after = r;
 		r.outcome = OUT_SEND_ERROR;   /* the line names no entry */
 		r.err = errno;
 		note_result(t, &r);
-		look_entry(t, 1, &lk);        /* a DNAT'd entry is still deleted */
-		note_look(t, &lk);
+		flow_look(&t->f, 1, &after.look);   /* a DNAT'd entry is still deleted */
 		return;
 	}
-	await_reply(t, sent_at, &r);
+	await_reply(t, r.look.sent_at, &r);
 	/* Our entry once the query is over: answered, or given up (the
 	 * entry is known when --heal has just deleted it). */
-	if (r.outcome != OUT_STOPPED && !r.healed)
-		look(t, 1, &r);
+	if (r.outcome != OUT_STOPPED && !r.look.healed)
+		flow_look(&t->f, 1, &r.look);
 	note_result(t, &r);
 }
 
 /* ---- set-up and the loop ------------------------------------------ */
-
-/* The one socket: bound (if asked), connected, kept for life; and our
- * flow as conntrack sees it in the original direction. Returns 0, or -1
- * after one line on stderr. */
-static int open_socket(struct tester *t)
-{
-	const struct opts *o = t->o;
-	struct sockaddr_storage src;
-	socklen_t len = sizeof src;
-	char a[64];
-	struct ct_tuple me;
-	if ((t->fd = socket(o->server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP)) < 0) {
-		err_line("socket: %s", strerror(errno));
-		return -1;
-	}
-	if (o->have_source && bind(t->fd, (const struct sockaddr *)&o->source, sa_len(&o->source)) < 0) {
-		fmt_addr(&o->source, a, sizeof a);
-		err_line("bind %s: %s", a, strerror(errno));
-		return -1;
-	}
-	if (connect(t->fd, (const struct sockaddr *)&o->server, sa_len(&o->server)) < 0) {
-		err_line("connect %s: %s", t->server_s, strerror(errno));
-		return -1;
-	}
-	if (getsockname(t->fd, (struct sockaddr *)&src, &len) < 0) {
-		err_line("getsockname: %s", strerror(errno));
-		return -1;
-	}
-	fmt_addr(&src, t->src_s, sizeof t->src_s);
-	sockaddr_to_tuple(&o->server, &t->flow);
-	sockaddr_to_tuple(&src, &me);
-	t->flow.src = me.dst;
-	t->flow.sport = me.dport;
-	return 0;
-}
-
-/* Opens ctnetlink and proves it works with one GET of our own tuple.
- * Returns NULL and a reason in why[cap] when conntrack cannot be used. */
-static struct nl *open_conntrack(struct tester *t, char *why, size_t cap)
-{
-	struct ct_entry e;
-	struct nl *nl = nl_open();
-	if (!nl) {
-		snprintf(why, cap, "cannot open a netfilter netlink socket: %s", strerror(errno));
-		return NULL;
-	}
-	int err = nl_get(nl, &t->flow, &e);
-	if (err == 0 || err == -ENOENT)
-		return nl;
-	snprintf(why, cap, "ctnetlink refused a lookup: %s%s", strerror(-err),
-	         err == -EPERM ? " (no CAP_NET_ADMIN)" : "");
-	nl_close(nl);
-	return NULL;
-}
-
 static void log_start(const struct tester *t)
 {
 	static const char *const modes[] = {"delete", "monitor", "heal"};
@@ -637,14 +417,15 @@ static void log_start(const struct tester *t)
 	struct line l;
 	fmt_duration(t->o->interval, iv, sizeof iv);
 	fmt_duration(t->o->timeout, to, sizeof to);
-	begin_flow(t, &l, "info", "start");
+	flow_begin(&t->f, &l, "info", "start");
 	log_kv(&l, "version", VERSION);
 	log_kv(&l, "name", t->o->name);
 	log_kv(&l, "type", dns_type_str(t->o->qtype, tbuf, sizeof tbuf));
 	log_kv(&l, "interval", iv);
 	log_kv(&l, "timeout", to);
-	log_kv(&l, "mode", t->nl ? modes[t->o->mode] : "no-conntrack");
-	log_kv(&l, "conntrack", t->nl ? "on" : "off");
+	log_kv(&l, "mode", t->f.nl ? modes[t->o->mode] : "no-conntrack");
+	log_kv(&l, "conntrack", t->f.nl ? "on" : "off");
+	log_kv(&l, "nat", "unknown");         /* learned from the first DNAT'd flow */
 	if (t->o->count)
 		log_kvu(&l, "count", t->o->count);
 	if (node && *node)
@@ -661,12 +442,12 @@ static void log_stop(const struct tester *t)
 {
 	struct line l;
 	if (t->fatal) {
-		begin_flow(t, &l, "error", "fatal");
+		flow_begin(&t->f, &l, "error", "fatal");
 		log_kv(&l, "op", "ppoll");
 		log_kv(&l, "err", strerror(t->fatal));
 		log_end(&l);
 	}
-	begin_flow(t, &l, "info", "stop");
+	flow_begin(&t->f, &l, "info", "stop");
 	log_kv(&l, "reason", t->fatal ? "error" : stop_signal == SIGINT ? "SIGINT"
 	                    : stop_signal ? "SIGTERM" : "count");
 	log_end(&l);
@@ -695,7 +476,7 @@ static void loop(struct tester *t)
 
 static int exit_status(const struct tester *t)
 {
-	if (t->seen_blackhole)
+	if (t->f.seen_blackhole)
 		return EXIT_BLACKHOLE;
 	if (t->fatal || (!stop_signal && t->st.answered < t->st.sent))
 		return EXIT_FAILED;
@@ -707,8 +488,8 @@ static int setup(struct tester *t, char *why, size_t cap)
 {
 	const char *err;
 	char a[64];
-	fmt_addr(&t->o->server, t->server_s, sizeof t->server_s);
-	if (open_socket(t) < 0)
+	fmt_addr(&t->o->server, t->f.server_s, sizeof t->f.server_s);
+	if (flow_open(&t->f) < 0)
 		return -1;
 	int qlen = dns_build_query(t->query, sizeof t->query, 0, t->o->name, t->o->qtype);
 	if (qlen < 0) {                   /* opts checked the name: never */
@@ -716,6 +497,8 @@ static int setup(struct tester *t, char *why, size_t cap)
 		return -1;
 	}
 	t->qlen = (size_t)qlen;
+	t->f.query = t->query;
+	t->f.qlen = t->qlen;
 	/* Wake-ups within a microsecond of the tick, not the default 50. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
 	if (t->o->have_metrics && !(t->m = metrics_open(&t->o->metrics, &err))) {
@@ -724,7 +507,7 @@ static int setup(struct tester *t, char *why, size_t cap)
 		return -1;
 	}
 	if (!t->o->no_conntrack)
-		t->nl = open_conntrack(t, why, cap);
+		t->f.nl = flow_conntrack(&t->f, why, cap);
 	return 0;
 }
 
@@ -739,20 +522,24 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 	}
 	t->o = o;
 	t->wait_mask = wait_mask;
-	t->fd = -1;
+	t->f.o = o;
+	t->f.st = &t->st;
+	t->f.fd = -1;
+	probe_init(&t->f.probe);
 	if (setup(t, why, sizeof why) == 0) {
 		log_start(t);
 		if (*why)
-			conntrack_lost(t, why);
+			flow_lost(&t->f, why);
 		loop(t);
 		log_stats(t, "stats");
 		log_stop(t);
 		rc = exit_status(t);
 	}
-	nl_close(t->nl);
+	probe_finish(&t->f.probe, t->f.nl);
+	nl_close(t->f.nl);
 	metrics_close(t->m);
-	if (t->fd >= 0)
-		close(t->fd);
+	if (t->f.fd >= 0)
+		close(t->f.fd);
 	free(t);
 	return rc;
 }

@@ -2,6 +2,8 @@
 # bench/size.sh - what each link choice costs in bytes of the stripped
 # amd64 binary (budget: under 100 KiB). Builds the tester the way the
 # Makefile does, then with one choice changed at a time:
+#   without -flto
+#   -Os instead of -Oz
 #   libmnl's unwind tables kept (nothing unwinds C linked with musl)
 #   -z relro           (a no-op at run time in a static musl binary: no
 #                       loader applies it; it only pads the data segment)
@@ -20,15 +22,19 @@ mkdir -p "$W"
 SRCS=$(sed -n 's/^SRCS *:= *//p' Makefile)
 VERSION=$(sed -n 's/^VERSION *?= *//p' Makefile)
 # the Makefile's flags (BASE, CFLAGS, STATIC), warnings aside
-CF="-std=c11 -DVERSION=\"$VERSION\" -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fstack-protector-strong -Os -DLIBMNL_GLIBC_COMPAT -isystem $D/include"
+CF="-std=c11 -DVERSION=\"$VERSION\" -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fstack-protector-strong -DLIBMNL_GLIBC_COMPAT -isystem $D/include"
 LF="-static -Wl,--gc-sections -s -Wl,-z,noexecstack"
+LTO=-flto
+OPT=-Oz
 build() {   # NAME LINK_FLAGS LIBMNL LABEL
 	# shellcheck disable=SC2086
-	musl-gcc $CF -o "$W/$1" $SRCS $LF $2 "$D/lib/$3" 2>"$W/$1.err" ||
+	musl-gcc $CF $OPT $LTO -o "$W/$1" $SRCS $LF $2 "$D/lib/$3" 2>"$W/$1.err" ||
 		{ cat "$W/$1.err" >&2; exit 1; }
 	printf '%-62s %7d bytes\n' "$4" "$(stat -c %s "$W/$1")"
 }
-build shipped "-Wl,-z,norelro" libmnl-nounwind.a "as shipped (norelro, separate-code, libmnl without .eh_frame)"
+build shipped "-Wl,-z,norelro" libmnl-nounwind.a "as shipped (-Oz, lto, norelro, separate-code, libmnl without .eh_frame)"
+LTO= build nolto "-Wl,-z,norelro" libmnl-nounwind.a "without -flto"
+OPT=-Os build os "-Wl,-z,norelro" libmnl-nounwind.a "with -Os instead of -Oz"
 build unwind "-Wl,-z,norelro" libmnl.a "with libmnl's unwind tables"
 build relro "-Wl,-z,relro,-z,now" libmnl-nounwind.a "with -z relro,-z now"
 build joined "-Wl,-z,norelro -Wl,-z,noseparate-code" libmnl-nounwind.a "with -z noseparate-code (rodata executable: not shipped)"

@@ -33,6 +33,8 @@ Modes (the "bad" datagrams are never a valid answer to the query):
   tc         the right answer with TC set and its answer record cut off
              (a server telling the client to retry over TCP): an answer
   good       the right answer only
+  slow       the right answer only, --delay seconds (default 0.6) late: a
+             real server that is slow, never a blackhole
 
 Whatever the mode, a datagram that is not a well-formed standard query is
 not answered (and, with --dump, recorded).
@@ -125,7 +127,8 @@ def main():
     ap.add_argument("--bind", action="append", required=True)
     ap.add_argument("--port", type=int, default=53)
     ap.add_argument("--mode", required=True,
-                    choices=sorted(MODE_KINDS) + ["flood", "late", "tc", "good"])
+                    choices=sorted(MODE_KINDS) + ["flood", "late", "tc", "good", "slow"])
+    ap.add_argument("--delay", type=float, default=0.6)
     ap.add_argument("--flood", type=int, default=50)
     ap.add_argument("--log", required=True)
     ap.add_argument("--ready", help="file to create once listening")
@@ -175,6 +178,10 @@ def main():
                 good = answer(q)
                 tc = good[:2] + bytes([good[2] | 0x02]) + good[3:question_end(q)]
                 s.sendto(tc, peer)
+                answered = 1
+            elif a.mode == "slow":
+                late.append((time.monotonic() + a.delay, s, answer(q), peer))
+                late.sort(key=lambda x: x[0])
                 answered = 1
             else:
                 s.sendto(answer(q), peer)

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""verdict.py - holds the tester's verdicts against the restart windows the
+test itself made (t_verdict.sh).
+
+  verdict.py windows LOG WINDOWS INTERVAL_MS [--heal]
+      WINDOWS has one line per window: "open O restore R close C" (epoch
+      ms): O just before the window's ruleset went in, R just before the
+      full one went back, C just after it was in. Checks, and prints one
+      line saying what it found:
+        - one event=nat_missing per window, stamped inside it [O, C];
+        - one event=nat_restored per window, after R and before the next
+          window, stuck=true, window_ms within one interval (+100 ms for
+          the scheduler) of the window the script made;
+        - every event=blackhole stamped after R of its window, never
+          while the rules were absent, proof= DNAT'd, one per window
+          (with --heal each is healed, so each window proves anew);
+        - no timeout called cause=blackhole while the rules were absent,
+          and cause=nat_missing only for queries sent in a window.
+  verdict.py probes LOG CONNTRACK_L
+      The probe ports (event=probe sport=, with -v) against a `conntrack
+      -L` taken after the run: no entry of a probe's flow is left.
+"""
+import re
+import sys
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from logcheck import parse  # noqa: E402
+
+
+def load_windows(path):
+    out = []
+    for line in open(path):
+        p = line.split()
+        out.append((int(p[1]), int(p[3]), int(p[5])))
+    return out
+
+
+def which(wins, t, lo, hi):
+    """Index of the window whose [lo(w), hi(w)] holds t, or None."""
+    for i, w in enumerate(wins):
+        if lo(i, w) <= t <= hi(i, w):
+            return i
+    return None
+
+
+def check_windows(log, wpath, interval, heal):
+    lines = parse(log)
+    wins = load_windows(wpath)
+    bad = []
+    nxt = lambda i: wins[i + 1][0] if i + 1 < len(wins) else 1 << 62
+    miss = [l for l in lines if l["event"] == "nat_missing"]
+    hit = [which(wins, l["_ms"], lambda i, w: w[0] - 1, lambda i, w: w[2] + 1) for l in miss]
+    if None in hit or sorted(hit) != list(range(len(wins))):
+        bad.append(f"nat_missing in windows {hit}, want one in each of {len(wins)}")
+    rest = [l for l in lines if l["event"] == "nat_restored"]
+    errs = []
+    for l in rest:
+        i = which(wins, l["_ms"], lambda i, w: w[1] - 1, lambda i, w: nxt(i))
+        if i is None:
+            bad.append(f"nat_restored at {l['_ms']} not after a window's restore")
+            continue
+        o, r, c = wins[i]
+        wm = int(l["window_ms"])
+        lo, hi = (r - o) - interval - 100, (c - o) + interval + 100
+        errs.append(wm - (c - o))
+        if not lo <= wm <= hi or l.get("stuck") != "true":
+            bad.append(f"window {i}: window_ms={wm} stuck={l.get('stuck')}, script's {r - o}-{c - o} ms")
+    if len(rest) != len(wins):
+        bad.append(f"{len(rest)} nat_restored for {len(wins)} windows")
+    bh = [l for l in lines if l["event"] == "blackhole"]
+    for l in bh:
+        if which(wins, l["_ms"], lambda i, w: w[0], lambda i, w: w[1] - 1) is not None:
+            bad.append(f"blackhole claimed at {l['_ms']} while the rules were absent")
+        if "[UNREPLIED]" in l.get("proof", "[UNREPLIED]") and " src=10.0.0.10 " in l.get("proof", ""):
+            bad.append(f"blackhole proof is not DNAT'd: {l.get('proof')}")
+    want_bh = len(wins) if heal else 1
+    if len(bh) != want_bh:
+        bad.append(f"{len(bh)} blackholes, want {want_bh}")
+    for l in lines:
+        if l["event"] != "timeout":
+            continue
+        sent = l["_ms"] - float(l.get("waited_ms", 0))
+        # classified (the line's ts) while the rules were absent
+        absent = which(wins, l["_ms"], lambda i, w: w[0], lambda i, w: w[1] - 1) is not None
+        inside = which(wins, sent, lambda i, w: w[0] - 1, lambda i, w: w[2] + 1) is not None
+        if l.get("cause") == "blackhole" and absent:
+            bad.append(f"timeout cause=blackhole at {l['_ms']}, rules absent")
+        if l.get("cause") == "nat_missing" and not inside:
+            bad.append(f"timeout cause=nat_missing for a query sent at {sent:.0f}, outside every window")
+    worst = max((abs(e) for e in errs), default=0)
+    print(f"windows={len(wins)} nat_missing={len(miss)} nat_restored={len(rest)} blackholes={len(bh)} "
+          f"window_ms_error_max={worst}ms")
+    for b in bad[:6]:
+        print("  " + b)
+    return 1 if bad else 0
+
+
+def check_probes(log, ctl):
+    ports = {l["sport"] for l in parse(log) if l["event"] == "probe" and "sport" in l}
+    left = []
+    for line in open(ctl):
+        if not line.startswith("udp"):
+            continue
+        for p in ports:
+            if re.search(rf"sport={p} dport=53 |sport=53 dport={p}( |$)", line):
+                left.append(line.strip())
+    print(f"probes={len(ports)} left_in_conntrack={len(left)}")
+    for l in left[:3]:
+        print("  " + l)
+    return 1 if left or not ports else 0
+
+
+def main(a):
+    if a[0] == "windows":
+        return check_windows(a[1], a[2], int(a[3]), "--heal" in a[4:])
+    if a[0] == "probes":
+        return check_probes(a[1], a[2])
+    print("verdict.py windows|probes ...", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
