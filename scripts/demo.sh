@@ -49,10 +49,14 @@ show 1.0
 ENTRY=$(lab_ct -L -p udp --orig-port-src "$SPORT" 2>/dev/null)
 note "a query sent into the window created this conntrack entry - straight to the VIP, no NAT:"
 note "  $ENTRY"
+note "the tester does not call that a blackhole yet: a probe (a fresh socket, one query) is not"
+note "DNAT'd either, so the VIP has no rule right now - event=nat_missing, the restart window itself."
 
 say "kube-proxy finishes: the kube-dns rules are back"
 lab_rules full
-note "but the tester keeps its socket, so its queries keep matching that entry, skip NAT, and die at the gateway:"
+note "but the tester keeps its socket, so its queries keep matching that entry, skip NAT, and die at the gateway."
+note "now a probe IS DNAT'd while our entry is not: that is the proof (event=blackhole, proof=), and the"
+note "window is measured (event=nat_restored window_ms=, stuck=true):"
 show 3.2
 note "a client on another fixed port that sent nothing during the window is answered:"
 lab_client 40053 4 2 0.1 0.5 | sed 's/^/      /'
@@ -65,7 +69,22 @@ show 1.2
 kill -TERM "$TPID" 2>/dev/null; wait "$TPID"; RC=$?
 show 0
 
+say "A real DNS server that is slow is never called a blackhole"
+note "the pod's own address (no NAT), a server answering after 0.6 s, a 250 ms first look:"
+lab_dns_stop
+lab_pod "$LAB_PY" "$TOP/tests/faults/hostile_dns.py" --bind "$POD4" --mode slow --delay 0.6 \
+	--log "$LAB_DIR/slow.q" --ready "$LAB_DIR/slow.ready" &
+i=0; while [ ! -e "$LAB_DIR/slow.ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+SLOW=$LAB_DIR/slow.log
+ip netns exec "$NS_NODE" "$BIN" -d "$POD4" -c 2 -i 1s -w 2s -v >"$SLOW" 2>&1; SRC=$?
+cut -c 1-"${COLS:-220}" "$SLOW" | grep -v 'event=stats' | sed "s/^/    $D/; s/\$/$R/"
+note "the probe was not DNAT'd and nothing to this server ever was: it is taken as direct, nothing is claimed."
+
 BH=$(/usr/bin/python3 "$TOP/tests/logcheck.py" count "$LOG" blackhole)
+NM=$(/usr/bin/python3 "$TOP/tests/logcheck.py" count "$LOG" nat_missing)
+WMS=$(fld nat_restored window_ms)
+SBH=$(/usr/bin/python3 "$TOP/tests/logcheck.py" count "$SLOW" blackhole)
+SANS=$(/usr/bin/python3 "$TOP/tests/logcheck.py" count "$SLOW" reply)
 LATE=$(/usr/bin/python3 "$TOP/tests/logcheck.py" count "$LOG" timeout cause=blackhole)
 REC=$(fld recovered outage_ms)
 cat <<SUMMARY
@@ -73,10 +92,12 @@ cat <<SUMMARY
 ${B}Summary${R} ($(($(date +%s) - T0)) s)
   reproduced   a query sent while kube-dns had no DNAT rule created
                ${ENTRY:-<no entry seen>}
-  detected     event=blackhole: $BH, the moment the tester saw it (exact entry + the conntrack -D to run)
-  persisted    $LATE queries timed out with cause=blackhole, most of them after the rules were back
+  window       event=nat_missing: $NM while the rules were gone; event=nat_restored window_ms=${WMS:-?}
+  detected     event=blackhole: $BH, proven by a DNAT'd probe once the rules were back (entry, proof, the conntrack -D to run)
+  persisted    $LATE queries timed out with cause=blackhole after the rules were back
   unaffected   another fixed-port client on the same node was answered
   healed       scan --fix deleted the entry (guarded by its conntrack ID); event=recovered after ${REC:-?} ms
-  exit status  $RC (3 = a blackhole was seen)
+  exit status  $RC (3 = a blackhole was proven)
+  slow server  $SANS answers after 0.6 s, blackholes claimed: $SBH, exit $SRC
   the tester:  $BIN  ($(stat -c %s "$BIN") bytes, static)
 SUMMARY

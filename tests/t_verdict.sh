@@ -6,7 +6,7 @@
 #
 #   sudo ./test.sh verdict
 #   sudo VERDICT_ONLY="window direct" ./test.sh verdict    some scenarios:
-#     window inside repeated direct scan
+#     window cleaned inside repeated direct scan
 #
 # The tester looks at its own entry a quarter interval after each query
 # (at most 250 ms); an entry not DNAT'd and never replied is only suspect
@@ -36,6 +36,14 @@ window() {
 	_r=$(now_ms); lab_rules full || return 1
 	echo "open $_o restore $_r close $(now_ms)" >>"$2"
 }
+# decoys_ok NAME: the 200 decoys put in by lab_decoys are all there, unchanged
+decoys_ok() {
+	if lab_decoys_check >"$W/decoys.bad"; then
+		pass "$1: 200 decoys (other clients' flows, DNAT'd or not, UDP and TCP) unchanged"
+	else
+		fail "$1: decoys unchanged" "$(head -n 3 "$W/decoys.bad" | tr '\n' ' ')"
+	fi
+}
 # no_trace NAME LOG: no conntrack entry of any probe of LOG is left
 no_trace() {
 	_f=$W/$(echo "$1" | tr '/ ' '__')
@@ -54,6 +62,7 @@ window_case() {   # MODE DNS FAMILY
 	n="window $1/$2/IPv$3"
 	L=$W/window-$1-$2-$3.log WL=$W/window-$1-$2-$3.windows
 	: >"$WL"
+	lab_decoys 200 || { fail "$n: lab_decoys"; return; }
 	# 150 ms timeout < 200 ms interval: one query a tick, so both ends of
 	# the window are measured on the tick grid.
 	tester "$L" -d "$srv" -t $typ -i 200ms -w 150ms -v
@@ -75,7 +84,7 @@ window_case() {   # MODE DNS FAMILY
 		fail "$n: proof and exit" "learned=$learned rc=$RC fix='$fix' $(grep -m1 event=blackhole "$L" | cut -c1-300)"
 	fi
 	no_trace "$n" "$L"
-
+	decoys_ok "$n"
 }
 if want window; then
 	( window_case iptables dnsmasq 4 )
@@ -83,6 +92,30 @@ if want window; then
 	( window_case iptables unbound 6 )
 	( window_case nftables dnsmasq 4 )
 fi
+
+# ---- a window that did not leave us stuck: kube-proxy 1.32+ cleans up ----
+# Its conntrack reconciler deletes entries to the Service IP that no rule
+# translates; emulated here by deleting them as the rules come back. Our
+# next query then makes a new, DNAT'd entry: stuck=false, no blackhole.
+if want cleaned; then (
+	lab_up || { fail "cleaned: lab_up"; exit 0; }
+	L=$W/cleaned.log WL=$W/cleaned.windows
+	tester "$L" -d "$VIP4" -i 200ms -w 150ms -v
+	sleep 1.2
+	o=$(now_ms); lab_rules window; sleep 1.2
+	lab_rules full && lab_ct -D -p udp --orig-dst "$VIP4" --dport 53 >/dev/null 2>&1
+	echo "open $o close $(now_ms)" >"$WL"
+	sleep 1.2
+	stop_tester
+	wm=$($LC field "$L" nat_restored window_ms)
+	if [ "$($LC count "$L" nat_missing)" = 1 ] && [ "$($LC count "$L" nat_restored stuck=false)" = 1 ] &&
+	   [ "$($LC count "$L" blackhole)" = 0 ] && [ "$($LC count "$L" timeout cause=blackhole)" = 0 ] && [ "$RC" = 0 ]; then
+		pass "a window whose stale entry was cleaned up at restore: nat_missing, nat_restored stuck=false window_ms=$wm, no blackhole, exit 0"
+	else
+		fail "a window cleaned up at restore" "nat_missing=$($LC count "$L" nat_missing) restored=$(grep -m1 event=nat_restored "$L" | sed 's/.*server=[^ ]* //') blackholes=$($LC count "$L" blackhole) rc=$RC"
+	fi
+	no_trace "cleaned" "$L"
+); fi
 
 # ---- a tester started inside a window knows nothing, then proves it -----
 if want inside; then for fam in 4 6; do (
@@ -117,6 +150,7 @@ if want repeated; then (
 	lab_up || { fail "repeated: lab_up"; exit 0; }
 	L=$W/repeated.log WL=$W/repeated.windows
 	: >"$WL"
+	lab_decoys 200 || { fail "repeated: lab_decoys"; exit 0; }
 	tester "$L" -d "$VIP4" -i 100ms -w 80ms --heal -v
 	sleep 0.8
 	ok=0
@@ -135,6 +169,7 @@ if want repeated; then (
 	fi
 	expect_eq "repeated: every proven blackhole healed" "$($LC count "$L" healed)" "$($LC count "$L" blackhole)"
 	no_trace "repeated" "$L"
+	decoys_ok "repeated"
 ); fi
 
 # ---- real servers, no NAT: slow, silent, down: never a blackhole --------
@@ -176,7 +211,6 @@ direct_case() {   # KIND FAMILY
 		fail "$n" "rc=$rc (want $want_rc) claims=$claims outcome=$outcome (want $want_out) probes=$probes $(grep -m2 'level=error' "$L" | cut -c1-200)"
 	fi
 	[ "$1" = down ] || no_trace "$n" "$L"
-
 }
 if want direct; then
 	for kind in slow silent down; do for fam in 4 6; do
