@@ -41,6 +41,7 @@ struct result {
 	int err;                      /* errno of a send or receive error */
 	struct dns_reply reply;
 	struct look look;             /* what the looks at our entry found */
+	int gave_up;                  /* ended at the look: no answer could come */
 };
 
 struct tester {
@@ -257,10 +258,13 @@ static void await_reply(struct tester *t, uint64_t sent_at, struct result *r)
 		if (w == WAIT_DEADLINE && !looked) {
 			looked = 1;
 			flow_look(&t->f, 0, &r->look);
-			/* Healed: this query went to the VIP untranslated and its
-			 * entry is gone; no answer can come. Give it up now so
-			 * the next tick is not delayed. */
-			if (!r->look.healed)
+			/* Blackholed or in a restart window: this query went to
+			 * the VIP untranslated, and nobody owns a VIP; no answer
+			 * can come. Give it up now so that the next tick is on
+			 * time: the window is then measured, and the blackhole
+			 * proven, to one interval whatever the timeout. */
+			r->gave_up = r->look.healed || r->look.blackholed || r->look.nat_missing;
+			if (!r->gave_up)
 				continue;
 		}
 		r->elapsed = now_ns() - sent_at;
@@ -315,6 +319,8 @@ static void log_failure(struct tester *t, const char *event, enum cause c,
 		log_kv(&l, "err", err);
 	if (r->look.healed)                    /* given up early: entry deleted */
 		log_kv(&l, "healed", "true");
+	else if (r->gave_up)
+		log_kv(&l, "gave_up", "true");
 	if (r->look.state != CT_UNKNOWN && r->look.state != CT_NONE) {
 		ct_format(&r->look.e, entry, sizeof entry);
 		log_kv(&l, "entry", entry);

@@ -17,8 +17,8 @@
 #   3. Tick accuracy: BENCH_TICKS cycles at 10 ms; each query's kernel
 #      timestamp on pod0 against the grid anchored at the first query.
 #   4. Detection latency: BENCH_DETECTS restart windows per setting, each
-#      at a random phase; from the first blackholed query leaving gw0 to
-#      the moment the tester's event=blackhole line is read from its pipe.
+#      at a random phase; from the rules' return to the moment the tester's
+#      event=blackhole line (proven by a DNAT'd probe) is read from its pipe.
 #   5. BENCH_RUNS rounds over the table sizes in BENCH_SIZES (smallest,
 #      largest, then the rest; odd rounds in reverse), so every size is
 #      measured spread over the whole run, the smallest and the largest
@@ -159,18 +159,23 @@ ip netns exec "$N" "$H" stamp -i pod0 -p 53 -n "$TICKS" -t $((TICKS / 100 + 30))
 	"$BIN" -d "$VIP4" -i 10ms -w 1s -c "$TICKS" >"$RAW/ticks.txt" || say "ticks: fewer queries seen than sent"
 
 # ---- 4. detection latency ------------------------------------------------
-# One trial: a fresh tester, a restart window opened at a random phase of
-# its grid, closed once the tester has named the blackhole; the fix
-# command the tester printed then clears the blackholed entry it left.
+# One trial: a fresh tester, a restart window of 1.5 s opened at a random
+# phase of its grid. A blackhole is proven only once the rules are back
+# (a probe DNAT'd while our entry is not), so the latency runs from the
+# rules' return (stamped just before they go back) to the moment the
+# tester's event=blackhole line is read; the fix command the tester
+# printed then clears the blackholed entry it left.
 detect() {   # NAME INTERVAL TIMEOUT TRIAL
 	f=$RAW/detect.$1.$4
-	ip netns exec "$N" "$H" stamp -i gw0 -p 53 -n 1 -l event=blackhole -t 15 -- \
+	ip netns exec "$N" "$H" stamp -i gw0 -p 53 -n 1 -l event=blackhole -t 20 -- \
 		"$BIN" -d "$VIP4" -i "$2" -w "$3" >"$f" &
 	hpid=$!
 	sleep "$(awk -v s="$(date +%N)" 'BEGIN { srand(s); printf "%.3f", 1 + rand() * 1.5 }')"
 	lab_rules window
-	wait "$hpid" || say "detect $1 trial $4: no blackhole seen"
+	sleep 1.5
+	echo "restore $(date +%s%N)" >"$RAW/restore.$1.$4"
 	lab_rules full
+	wait "$hpid" || say "detect $1 trial $4: no blackhole seen"
 	fix=$(sed -n 's/.* fix="\([^"]*\)".*/\1/p' "$f")
 	[ -n "$fix" ] && ip netns exec "$N" sh -c "$fix" >/dev/null 2>&1
 }

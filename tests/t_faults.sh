@@ -432,9 +432,10 @@ if want enobufs; then (
 		fail "ENOBUFS on a netlink answer" "rc=$rc $(head -n 1 "$W/enobufs-get.rep" 2>/dev/null) $(brief "$L" 5)"
 	fi
 	# injected in the middle of a dump: README says a dump cut short is
-	# retried from scratch and never reported as whole.
+	# retried from scratch and never reported as whole. (Recvs 1-4 are the
+	# two VIPs' probes: a GET and a DELETE's ACK each; 5 the dump's first.)
 	L=$W/enobufs-dump.log
-	ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_ENOBUFS_AT=2 FAULT_REPORT="$W/enobufs-dump.rep" \
+	ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_ENOBUFS_AT=6 FAULT_REPORT="$W/enobufs-dump.rep" \
 		"$DBG" $S >"$L" 2>&1; rc=$?
 	got=$(grep event=scan_summary "$L" | sed 's/.* examined=\([0-9]*\) blackholed=\([0-9]*\).*/examined=\1 blackholed=\2/')
 	if [ $rc = $rc0 ] && [ "$got" = "$base" ] && [ "$($LC count "$L" scan_retry)" = 1 ]; then
@@ -525,28 +526,38 @@ if want tablefull; then (
 # ---- SIGTERM / SIGINT mid-query ----------------------------------------
 # README: stop within one tick (the query in flight is abandoned, not
 # counted), print stats then stop; exit 3 if a blackhole was seen, else 0.
-sig_case() {   # NAME SIGNAL WANT_RC SETUP
-	name=$1 sig=$2 wantrc=$3
+sig_case() {   # NAME SIGNAL WANT_RC [WANT_TIMEOUTS [TESTER ARGS...]]
+	name=$1 sig=$2 wantrc=$3 wantto=${4:-0}
+	shift 3; [ $# -gt 0 ] && shift
 	L=$W/signal-$name.log
-	tester "$L" -d "$VIP4" -i 2s -w 10s; p=$TPID
+	tester "$L" -d "$VIP4" -i 2s -w 10s "$@"; p=$TPID
 	sleep 1                         # the first query waits for its 10 s timeout
 	signal_stop "$p" "$sig"; rc=$RC
 	# sent=1: it ended before the next tick (2 s); timeouts=0: without
-	# waiting out the 10 s timeout.
+	# waiting out the 10 s timeout (a proven blackhole's query is given
+	# up at the look, 250 ms in: timeouts=1 then, cause=blackhole).
 	if sane "$L" $rc && [ -z "$HUNG" ] && [ $rc = "$wantrc" ] && grep -q "event=stop.*reason=SIG$sig" "$L" &&
-	   [ "$(sv "$L" sent)" = 1 ] && [ "$(sv "$L" timeouts)" = 0 ] && [ "$(sv "$L" answered)" = 0 ]; then
-		pass "SIG$sig mid-query ($name): exited $TOOK ms after the signal, before the next tick (interval 2 s) and without waiting out the query (timeout 10 s): stats (sent=1, in-flight query not counted as a failure) and stop lines, exit $rc"
+	   [ "$(sv "$L" sent)" = 1 ] && [ "$(sv "$L" timeouts)" = "$wantto" ] && [ "$(sv "$L" answered)" = 0 ] &&
+	   { [ "$wantto" = 0 ] || [ "$($LC count "$L" timeout cause=blackhole gave_up=true)" = 1 ]; }; then
+		pass "SIG$sig ($name): exited $TOOK ms after the signal, before the next tick (interval 2 s) and without waiting out the query (timeout 10 s): stats (sent=1, timeouts=$wantto) and stop lines, exit $rc"
 	else
 		fail "SIG$sig mid-query ($name)" "rc=$rc (want $wantrc) took=${TOOK}ms $HUNG $(brief "$L" 5)"
 	fi
 }
+# stale_entry PORT: a conntrack entry for NODE4:PORT -> VIP4:53 straight to
+# the VIP, as a restart window leaves it; the rules are back, so a tester
+# bound to PORT is proven blackholed by its first look's probe.
+stale_entry() {
+	lab_ct -I -p udp -s "$NODE4" -d "$VIP4" --sport "$1" --dport 53 -r "$VIP4" -q "$NODE4" \
+		--reply-port-src 53 --reply-port-dst "$1" -t 120 >/dev/null 2>&1
+}
 if want signals; then (
 	lab_up || { fail "signals: lab_up"; exit 0; }
 	decoys_in signals || exit 0
-	lab_rules window                  # the query is blackholed: named at 250 ms
-	sig_case blackholed TERM 3
-	sig_case blackholed-int INT 3
-	lab_rules full
+	stale_entry 31101 || fail "signals: stale entry"
+	sig_case blackholed TERM 3 1 -s "$NODE4:31101"
+	stale_entry 31102 || fail "signals: stale entry"
+	sig_case blackholed-int INT 3 1 -s "$NODE4:31102"
 	lab_pod iptables -I INPUT -p udp --dport 53 -j DROP   # silent server
 	sig_case silent TERM 0
 	sig_case silent-int INT 0

@@ -159,9 +159,20 @@ def consistent(url, log, state, outfile):
     if not len(fails) <= sent <= len(fails_hi) + 1:
         bad.append("sent=%g, log has %d..%d finished queries" % (sent, len(fails), len(fails_hi)))
     out.append("sent=%g" % sent)
-    for c in ("blackhole", "no_reply", "no_entry", "unknown"):
+    for c in ("blackhole", "no_reply", "no_entry", "unknown", "nat_missing"):
         out.append(between("timeouts{%s}" % c, one(s, "timeouts_total", cause=c), "timeout", cause=c))
     out.append(between("blackholes", one(s, "blackholes_total"), "blackhole"))
+    out.append(between("windows", one(s, "restart_windows_total"), "nat_missing"))
+    if any(l["event"] == "probe" for l in hi):      # probes are logged with -v
+        out.append(between("probes", one(s, "probes_total"), "probe"))
+    restored = [l for l in hi if l["event"] == "nat_restored"]
+    last_w = one(s, "restart_window_last_seconds")
+    if restored and abs(last_w * 1000 - int(restored[-1]["window_ms"])) > 1.5 and \
+            len([l for l in lo if l["event"] == "nat_restored"]) == len(restored):
+        bad.append("restart_window_last_seconds=%g, log says window_ms=%s" % (last_w, restored[-1]["window_ms"]))
+    wc = one(s, "restart_window_seconds_count")
+    if not len([l for l in lo if l["event"] == "nat_restored"]) <= wc <= len(restored):
+        bad.append("restart_window_seconds_count=%g, log has %d nat_restored" % (wc, len(restored)))
     out.append(between("heals", one(s, "heals_total"), "healed"))
     out.append(between("deletions", one(s, "conntrack_deletions_total"), "conntrack_deleted"))
     out.append(between("refused", one(s, "refused_total"), "refused"))
