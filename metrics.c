@@ -154,26 +154,39 @@ static void flow_labels(const struct metrics_view *v, char *lab, size_t cap)
 	         nlen ? ",node=\"" : "", nlen, nlen ? node : "", nlen ? "\"" : "");
 }
 
+#define F(stat, metric, help, field) {stat, metric, help, offsetof(struct counters, field)}
+const struct counter_field counter_fields[] = {
+	F("sent", "queries_sent_total", "DNS queries sent.", sent),
+	F("answered", "queries_answered_total", "Queries answered by a matching reply.", answered),
+	F("timeouts", NULL, NULL, timeouts),
+	F("refused", "refused_total", "Queries refused (ICMP port unreachable).", refused),
+	F("send_errors", "send_errors_total", "Queries that could not be sent.", send_errors),
+	F("recv_errors", "recv_errors_total", "Queries ended by an ICMP error other than port unreachable.", recv_errors),
+	F("blackholes", "blackholes_total", "Blackholes proven: own entry to the VIP without DNAT, never replied, while a probe to the same VIP is DNAT'd.", blackholes),
+	F("heals", "heals_total", "Blackholed own entries deleted by --heal.", heals),
+	F("deleted", "conntrack_deletions_total", "Own DNAT'd conntrack entries deleted.", deleted),
+	F("probes", "probes_total", "Probes sent: a new flow to the server, to learn whether its DNAT rule is in place.", probes),
+	F("windows", "restart_windows_total", "Restart windows seen: a new flow to the NAT'd server created without DNAT.", windows),
+	F("unexpected", "unexpected_replies_total", "Datagrams ignored: wrong ID, question or format.", unexpected),
+	F("skipped_ticks", NULL, NULL, skipped_ticks),
+};
+#undef F
+const size_t ncounter_fields = sizeof counter_fields / sizeof *counter_fields;
+
+uint64_t counter_value(const struct counters *c, const struct counter_field *f)
+{
+	uint64_t v;
+	memcpy(&v, (const char *)c + f->off, sizeof v);
+	return v;
+}
+
 static void render_counters(const struct metrics_view *v, const char *lab, char *b, size_t cap, size_t *n)
 {
-	static const struct { const char *name, *help; size_t off; } counters[] = {
-		{"queries_sent_total", "DNS queries sent.", offsetof(struct counters, sent)},
-		{"queries_answered_total", "Queries answered by a matching reply.", offsetof(struct counters, answered)},
-		{"refused_total", "Queries refused (ICMP port unreachable).", offsetof(struct counters, refused)},
-		{"send_errors_total", "Queries that could not be sent.", offsetof(struct counters, send_errors)},
-		{"recv_errors_total", "Queries ended by an ICMP error other than port unreachable.", offsetof(struct counters, recv_errors)},
-		{"unexpected_replies_total", "Datagrams ignored: wrong ID, question or format.", offsetof(struct counters, unexpected)},
-		{"conntrack_deletions_total", "Own DNAT'd conntrack entries deleted.", offsetof(struct counters, deleted)},
-		{"blackholes_total", "Blackholes proven: own entry to the VIP without DNAT, never replied, while a probe to the same VIP is DNAT'd.", offsetof(struct counters, blackholes)},
-		{"heals_total", "Blackholed own entries deleted by --heal.", offsetof(struct counters, heals)},
-		{"probes_total", "Probes sent: a new flow to the server, to learn whether its DNAT rule is in place.", offsetof(struct counters, probes)},
-		{"restart_windows_total", "Restart windows seen: a new flow to the NAT'd server created without DNAT.", offsetof(struct counters, windows)},
-	};
-	for (size_t i = 0; i < sizeof counters / sizeof *counters; i++) {
-		uint64_t val;
-		memcpy(&val, (const char *)v->c + counters[i].off, sizeof val);
-		out(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s counter\n" M "%s{%s} %" PRIu64 "\n",
-		    counters[i].name, counters[i].help, counters[i].name, counters[i].name, lab, val);
+	for (size_t i = 0; i < ncounter_fields; i++) {
+		const struct counter_field *f = &counter_fields[i];
+		if (f->metric)
+			out(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s counter\n" M "%s{%s} %" PRIu64 "\n",
+			    f->metric, f->help, f->metric, f->metric, lab, counter_value(v->c, f));
 	}
 	out(b, cap, n, "# HELP " M "timeouts_total Queries that got no reply in time, by cause.\n"
 	               "# TYPE " M "timeouts_total counter\n");

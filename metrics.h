@@ -35,6 +35,13 @@ struct counters {
 	struct hist window;
 };
 
+/* Each counter, by its name on the stats line and as a Prometheus
+ * series (NULL: not exported), in the order the stats line lists them. */
+struct counter_field { const char *stat, *metric, *help; size_t off; };
+extern const struct counter_field counter_fields[];
+extern const size_t ncounter_fields;
+uint64_t counter_value(const struct counters *c, const struct counter_field *f);
+
 /* What a scrape shows: a read-only view, taken when a client is served. */
 struct metrics_view {
 	const struct counters *c;

@@ -101,19 +101,8 @@ static void log_stats(const struct tester *t, const char *event)
 		longest = now - t->out_start;
 	struct line l;
 	flow_begin(&t->f, &l, "info", event);
-	log_kvu(&l, "sent", s->sent);
-	log_kvu(&l, "answered", s->answered);
-	log_kvu(&l, "timeouts", s->timeouts);
-	log_kvu(&l, "refused", s->refused);
-	log_kvu(&l, "send_errors", s->send_errors);
-	log_kvu(&l, "recv_errors", s->recv_errors);
-	log_kvu(&l, "blackholes", s->blackholes);
-	log_kvu(&l, "heals", s->heals);
-	log_kvu(&l, "deleted", s->deleted);
-	log_kvu(&l, "probes", s->probes);
-	log_kvu(&l, "windows", s->windows);
-	log_kvu(&l, "unexpected", s->unexpected);
-	log_kvu(&l, "skipped_ticks", s->skipped_ticks);
+	for (size_t i = 0; i < ncounter_fields; i++)
+		log_kvu(&l, counter_fields[i].stat, counter_value(s, &counter_fields[i]));
 	log_kvu(&l, "longest_outage_ms", longest / NS_PER_MS);
 	log_kv(&l, "blackholed_now", t->f.bh_active ? "true" : "false");
 	if (logcfg.dropped)
