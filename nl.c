@@ -37,37 +37,30 @@
 
 struct nl {
 	int fd;
-	int is_open;                  /* zero-initialised: stays in .bss */
 	unsigned portid;
 	uint32_t seq;
 	char buf[NL_BUF];
 };
 
-/* One socket per process is all the tool needs: keep it off the heap
- * (a static binary without malloc is smaller and cannot leak). We use
- * libmnl for messages and attributes; the socket is a plain one. */
-static struct nl the_nl;
-
+/* A real handle: two may be open at once (scan retries a broken dump on
+ * a fresh one beside it). */
 struct nl *nl_open(void)
 {
-	struct nl *nl = &the_nl;
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	socklen_t len = sizeof sa;
-	if (nl->is_open) {
-		errno = EBUSY;
+	struct nl *nl = malloc(sizeof *nl);
+	if (!nl)
 		return NULL;
-	}
 	nl->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-	if (nl->fd < 0)
-		return NULL;
-	if (bind(nl->fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	if (nl->fd < 0 || bind(nl->fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
 	    getsockname(nl->fd, (struct sockaddr *)&sa, &len) < 0) {
 		int e = errno;
-		close(nl->fd);
+		if (nl->fd >= 0)
+			close(nl->fd);
+		free(nl);
 		errno = e;
 		return NULL;
 	}
-	nl->is_open = 1;
 	nl->portid = sa.nl_pid;
 	nl->seq = (uint32_t)time(NULL);
 	/* Never let the query loop hang on the kernel: bound each recv. */
@@ -78,10 +71,10 @@ struct nl *nl_open(void)
 
 void nl_close(struct nl *nl)
 {
-	if (!nl || !nl->is_open)
+	if (!nl)
 		return;
 	close(nl->fd);
-	nl->is_open = 0;
+	free(nl);
 }
 
 /* ---- building requests ------------------------------------------- */

@@ -221,12 +221,11 @@ static void scan_log_entry(const char *level, const char *event, const struct ct
 	log_end(&l);
 }
 
-/* Is the rule of VIP i in place now? One probe from the address the
- * kernel picks for it, its reply awaited (a probe leaves no trace). */
-static void scan_probe(struct nl *nl, struct scan *s, size_t i, const uint8_t *q, size_t qlen)
+/* Sends VIP i's probe from the address the kernel picks for it. */
+static void scan_probe(struct nl *nl, struct scan *s, size_t i, struct probe *p,
+                       const uint8_t *q, size_t qlen)
 {
 	struct sockaddr_storage any, vip;
-	struct probe p;
 	struct vip *v = &s->vip[i];
 	memset(&any, 0, sizeof any);
 	memset(&vip, 0, sizeof vip);
@@ -238,16 +237,36 @@ static void scan_probe(struct nl *nl, struct scan *s, size_t i, const uint8_t *q
 		((struct sockaddr_in *)&vip)->sin_addr = s->vips[i].dst.v4;
 		((struct sockaddr_in *)&vip)->sin_port = htons(s->vips[i].dport);
 	}
-	probe_init(&p);
-	v->pv = probe_send(&p, nl, &any, &vip, q, qlen, now_ns(), PROBE_WAIT, &v->probe_err);
-	v->proof = p.e;
-	while (probe_fd(&p) >= 0) {
-		struct pollfd pfd = {.fd = probe_fd(&p), .events = POLLIN};
-		uint64_t now = now_ns();
-		int wait = p.until > now ? (int)((p.until - now) / NS_PER_MS) + 1 : 0;
-		int r = poll(&pfd, 1, wait);
-		if (probe_poll(&p, nl, r > 0, now_ns()) < 0 || r < 0)
-			probe_finish(&p, nl);
+	v->pv = probe_send(p, nl, &any, &vip, q, qlen, now_ns(), PROBE_WAIT, &v->probe_err);
+	v->proof = p->e;
+}
+
+/* Is each VIP's rule in place now? All probes at once, then their
+ * replies awaited together (a probe leaves no trace), PROBE_WAIT at most. */
+static void scan_probes(struct nl *nl, struct scan *s)
+{
+	struct probe p[SCAN_MAX_VIPS];
+	uint8_t q[DNS_MAX_QUERY];
+	int qlen = dns_build_query(q, sizeof q, 0, "kubernetes.default.svc.cluster.local.", 1);
+	for (size_t i = 0; i < s->nvips; i++) {
+		probe_init(&p[i]);
+		if (qlen > 0)
+			scan_probe(nl, s, i, &p[i], q, (size_t)qlen);
+	}
+	for (;;) {
+		struct pollfd pfd[SCAN_MAX_VIPS];
+		uint64_t now = now_ns(), until = now;
+		for (size_t i = 0; i < s->nvips; i++) {
+			pfd[i] = (struct pollfd){.fd = probe_fd(&p[i]), .events = POLLIN};
+			if (pfd[i].fd >= 0 && p[i].until > until)
+				until = p[i].until;
+		}
+		if (until == now)
+			return;                   /* every probe is finished */
+		int r = poll(pfd, s->nvips, (int)((until - now) / NS_PER_MS) + 1);
+		for (size_t i = 0; i < s->nvips; i++)
+			if (probe_poll(&p[i], nl, r > 0 && pfd[i].revents, now_ns()) < 0 || r < 0)
+				probe_finish(&p[i], nl);
 	}
 }
 
@@ -400,11 +419,8 @@ static int scan_run(struct scan *s, struct nl **nl)
 {
 	int kernel_filtered = 0, failures = 0;
 	uint64_t deleted = 0, n[4] = {0};
-	uint8_t q[DNS_MAX_QUERY];
 	struct line l;
-	int qlen = dns_build_query(q, sizeof q, 0, "kubernetes.default.svc.cluster.local.", 1);
-	for (size_t i = 0; i < s->nvips && qlen > 0; i++)
-		scan_probe(*nl, s, i, q, (size_t)qlen);
+	scan_probes(*nl, s);
 	int err = scan_dump(nl, s, &kernel_filtered);
 	if (err < 0) {
 		log_begin(&l, "error", "scan_failed");

@@ -41,6 +41,34 @@ same() {
 	fi
 }
 
+# services: the other VIPs and ports the scans below name are Services
+# too, with a DNAT rule (to the pod's .3 / ::3, where nothing listens):
+# scan calls an entry blackholed only where its probe proves the VIP's rule
+# in place, and a VIP no flow to is DNAT'd is not a Service (t_verdict.sh).
+# A table of its own, beside kube-proxy's: lab_rules leaves it alone.
+services() {
+	lab_node nft -f - <<-EOF || { fail "nft: the test's extra Services"; return 1; }
+	table inet lab-services {
+		chain out {
+			type nat hook output priority -100; policy accept;
+			ip daddr { 10.0.0.20, 10.0.0.30, 10.0.0.41, 10.0.0.42, 10.0.0.43 } udp dport 53 dnat ip to $POD4B
+			ip6 daddr { fd00:96::14, fd00:96::1e } udp dport 53 dnat ip6 to $POD6B
+			ip daddr $VIP4 udp dport { 5353, 9153 } dnat ip to $POD4B
+			ip6 daddr $VIP6 udp dport { 5353, 9153 } dnat ip6 to $POD6B
+		}
+	}
+	EOF
+}
+# before_dump SYSCALL SCAN_ARGS...: how many SYSCALL (sendto|recvfrom)
+# calls a scan makes before its dump request (its probes come first), from
+# a dry run without --fix under strace: fault injections count from there.
+before_dump() {
+	_sc=$1; shift
+	ip netns exec "$NS_NODE" strace -f -qq -o "$OUT/scan-dry.strace" -e trace=sendto,recvfrom \
+		"$BIN" scan "$@" >/dev/null 2>&1
+	awk -v sc="$_sc" '/sendto\(.*NLM_F_DUMP/ { print n + 0; exit } index($0, sc "(") { n++ }' "$OUT/scan-dry.strace"
+}
+
 # ins PROTO SRC DST SPORT DPORT STATUS [conntrack -I options...]: one
 # hand-made entry whose reply comes from DST itself (no DNAT).
 ins() {
@@ -108,6 +136,7 @@ caught_scenario() {   # MODE DECOYS
 	ip netns exec "$NS_NODE" "$BIN" -d "[$VIP6]" -s "[$NODE6]:30022" -i 200ms -w 500ms >"$D-t6.log" 2>&1 & T6=$!
 	sleep 1.2
 	lab_rules full || { fail "$S: lab_rules full"; return; }
+	services || return
 	# shellcheck disable=SC2086
 	wait $pids $L4 $L6
 	bad=
@@ -209,7 +238,7 @@ caught_scenario() {   # MODE DECOYS
 	if /usr/bin/python3 -c '
 import json, sys
 ls = open(sys.argv[1]).read().splitlines()
-assert ls and all(json.loads(l)["event"] in ("blackholed", "scan_summary") for l in ls)' "$D-j.log" 2>"$D-j.err"; then
+assert ls and all(json.loads(l)["event"] in ("scan_vip", "blackholed", "scan_summary") for l in ls)' "$D-j.log" 2>"$D-j.err"; then
 		same "$S: --log-format json: one object a line, same set" "$D-j.log" "$D-pre.ct" udp "$VIP4" "[$VIP6]"
 	else
 		fail "$S: --log-format json" "$(tail -n 1 "$D-j.err")"
@@ -218,8 +247,9 @@ assert ls and all(json.loads(l)["event"] in ("blackholed", "scan_summary") for l
 	# A dump cut short is retried from scratch and still reported whole:
 	# strace makes the 3rd recv of the dump fail with ENOBUFS, once.
 	for f in kernel user; do
+		k=$(before_dump recvfrom --filter $f -d "$VIP4" -d "[$VIP6]")
 		ip netns exec "$NS_NODE" strace -f -qq -o "$D-cut$f.strace" -e trace=recvfrom \
-			-e inject=recvfrom:error=ENOBUFS:when=3 "$BIN" scan --filter $f -d "$VIP4" -d "[$VIP6]" >"$D-cut$f.log" 2>&1
+			-e inject=recvfrom:error=ENOBUFS:when=$((k + 3)) "$BIN" scan --filter $f -d "$VIP4" -d "[$VIP6]" >"$D-cut$f.log" 2>&1
 		rc=$?
 		OR listed "$D-cut$f.log" >"$D-cut$f.got"
 		if [ $rc = 3 ] && grep -q 'INJECTED' "$D-cut$f.strace" && grep -q 'event=scan_retry' "$D-cut$f.log" &&
@@ -233,9 +263,10 @@ assert ls and all(json.loads(l)["event"] in ("blackholed", "scan_summary") for l
 
 	# A kernel that refuses CTA_FILTER (EOPNOTSUPP, EINVAL: injected on the
 	# filtered request): the automatic fallback, not --filter user.
+	k=$(before_dump sendto -d "$VIP4" -d "[$VIP6]")
 	for e in EOPNOTSUPP EINVAL; do
 		ip netns exec "$NS_NODE" strace -f -qq -o "$D-ref$e.strace" -e trace=sendto \
-			-e inject=sendto:error=$e:when=1 "$BIN" scan -d "$VIP4" -d "[$VIP6]" >"$D-ref$e.log" 2>&1
+			-e inject=sendto:error=$e:when=$((k + 1)) "$BIN" scan -d "$VIP4" -d "[$VIP6]" >"$D-ref$e.log" 2>&1
 		rc=$?
 		OR listed "$D-ref$e.log" >"$D-ref$e.got"
 		if [ $rc = 3 ] && grep -q INJECTED "$D-ref$e.strace" && [ "$(summary "$D-ref$e.log" filter)" = user ] &&
@@ -316,6 +347,7 @@ fi
 if want edges; then (
 	S=edges D=$OUT/scan-edges
 	lab_up || { fail "$S: lab_up"; exit 0; }
+	services || exit 0
 	# A VIP served locally (10.0.0.40: answered by the node itself).
 	ins udp "$NODE4" 10.0.0.40 31002 53 SEEN_REPLY || exit 0
 	ins udp "$NODE6" fd00:96::28 31002 53 SEEN_REPLY || exit 0
@@ -331,9 +363,11 @@ if want edges; then (
 
 	# A deletion that fails: exit 1, scan_delete_failed, the rest deleted.
 	for p in 31011 31012 31013 31014; do ins udp "$NODE4" 10.0.0.41 $p 53 UNSET || exit 0; done
-	# --filter user: sendto #1 is the dump, #2.. the deletions; #3 fails.
+	# --filter user: after the probe, sendto #k+1 is the dump, then a GET
+	# and a DELETE per entry: #k+5 is the second entry's DELETE; it fails.
+	k=$(before_dump sendto --filter user -d 10.0.0.41)
 	ip netns exec "$NS_NODE" strace -f -qq -o "$D-delfail.strace" -e trace=sendto \
-		-e inject=sendto:error=EIO:when=3 "$BIN" scan --filter user -d 10.0.0.41 --fix >"$D-delfail.log" 2>&1
+		-e inject=sendto:error=EIO:when=$((k + 5)) "$BIN" scan --filter user -d 10.0.0.41 --fix >"$D-delfail.log" 2>&1
 	rc=$?
 	left=$(lab_ct -L -d 10.0.0.41 2>/dev/null | grep -c .)
 	if [ $rc = 1 ] && [ "$(count_events "$D-delfail.log" scan_delete_failed)" = 1 ] &&
@@ -348,8 +382,9 @@ if want edges; then (
 	# The entry is replaced between the dump and its deletion: the CTA_ID
 	# guard leaves the new one alone (scan_gone), exit still 3.
 	ins udp "$NODE4" 10.0.0.42 31021 53 UNSET || exit 0
+	k=$(before_dump sendto --filter user -d 10.0.0.42)
 	ip netns exec "$NS_NODE" strace -f -qq -o "$D-gone.strace" -e trace=sendto \
-		-e inject=sendto:delay_enter=1500000:when=2 "$BIN" scan --filter user -d 10.0.0.42 --fix >"$D-gone.log" 2>&1 & P=$!
+		-e inject=sendto:delay_enter=1500000:when=$((k + 2)) "$BIN" scan --filter user -d 10.0.0.42 --fix >"$D-gone.log" 2>&1 & P=$!
 	sleep 0.5
 	old=$(lab_ct -L -o id -d 10.0.0.42 2>/dev/null | sed -n 's/.* id=\([0-9]*\).*/\1/p')
 	new=$old k=0
