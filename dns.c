@@ -250,17 +250,16 @@ static const char *number_after(const char *prefix, unsigned v, char *buf, size_
 	return buf;
 }
 
-static const char *const rcodes[] = {
+/* Every value of the header's 4-bit RCODE (without EDNS, all there is). */
+static const char *const rcodes[16] = {
 	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
 	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
+	"RCODE11", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
 };
 
 const char *dns_rcode_str(int rcode)
 {
-	static char buf[16];
-	if (rcode >= 0 && rcode < (int)(sizeof rcodes / sizeof *rcodes))
-		return rcodes[rcode];
-	return number_after("RCODE", (unsigned)rcode & 0xff, buf, sizeof buf);
+	return rcode >= 0 && rcode < 16 ? rcodes[rcode] : "RCODE?";
 }
 
 static const struct { const char *name; uint16_t type; } types[] = {

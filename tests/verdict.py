@@ -87,9 +87,21 @@ def check_windows(log, wpath, interval, heal):
             bad.append(f"timeout cause=blackhole at {l['_ms']}, rules absent")
         if l.get("cause") == "nat_missing" and not inside:
             bad.append(f"timeout cause=nat_missing for a query sent at {sent:.0f}, outside every window")
+    # proven by the first query sent after the rules were back: no later
+    # query is still put down to the missing rule (the wall-clock delay,
+    # one interval plus the look delay at most, is reported, not judged)
+    lat = []
+    for o, r, c in wins:
+        after = [l for l in lines if l["event"] == "timeout" and l["_ms"] - float(l.get("waited_ms", 0)) > c + 2]
+        late = [l for l in after if l.get("cause") == "nat_missing"]
+        if late:
+            bad.append(f"a query sent {late[0]['_ms'] - c:.0f} ms after the rules were back still cause=nat_missing")
+        first = [l["_ms"] for l in bh if l["_ms"] >= r]
+        if first:
+            lat.append(first[0] - c)
     worst = max((abs(e) for e in errs), default=0)
     print(f"windows={len(wins)} nat_missing={len(miss)} nat_restored={len(rest)} blackholes={len(bh)} "
-          f"window_ms_error_max={worst}ms")
+          f"window_ms_error_max={worst}ms blackhole_after_rules_max={max(lat, default=0)}ms")
     for b in bad[:6]:
         print("  " + b)
     return 1 if bad else 0
