@@ -91,8 +91,9 @@ def check_windows(log, wpath, interval, heal):
     # query is still put down to the missing rule (the wall-clock delay,
     # one interval plus the look delay at most, is reported, not judged)
     lat = []
-    for o, r, c in wins:
-        after = [l for l in lines if l["event"] == "timeout" and l["_ms"] - float(l.get("waited_ms", 0)) > c + 2]
+    for i, (o, r, c) in enumerate(wins):
+        after = [l for l in lines if l["event"] == "timeout" and
+                 c + 2 < l["_ms"] - float(l.get("waited_ms", 0)) < nxt(i)]
         late = [l for l in after if l.get("cause") == "nat_missing"]
         if late:
             bad.append(f"a query sent {late[0]['_ms'] - c:.0f} ms after the rules were back still cause=nat_missing")
