@@ -84,7 +84,15 @@ build/host/nl_test: tests/nl_test.c nl.c nl.h build/host/.deps
 build/host/opts_test: tests/opts_test.c $(LIBSRCS) $(HDRS) build/host/.deps
 	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/opts_test.c $(LIBSRCS) $(HOSTMNL)/lib/libmnl.a
 
-host: build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test
+# ct_ntop against glibc's inet_ntop: the same program with each libc.
+build/host/ntop_diff: tests/ntop_diff.c nl.c nl.h build/host/.deps
+	$(HOSTCC) $(WARN) -O1 -I. -isystem $(HOSTMNL)/include -o $@ tests/ntop_diff.c nl.c $(HOSTMNL)/lib/libmnl.a
+
+build/host/ntop_diff-musl: tests/ntop_diff.c nl.c nl.h libmnl_compat.h $(DEPS)/lib/libmnl-nounwind.a
+	$(MUSLCC) $(WARN) -O1 -DLIBMNL_GLIBC_COMPAT -I. -isystem $(DEPS)/include -o $@ tests/ntop_diff.c nl.c \
+		-static $(DEPS)/lib/libmnl-nounwind.a
+
+host: build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test
 
 check: build/host/dns_test build/host/opts_test
 	build/host/dns_test

@@ -16,7 +16,9 @@
 #include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <linux/netlink.h>
 #include <unistd.h>
@@ -36,36 +38,34 @@
 #define NL_BUF 32768
 
 struct nl {
-	int fd;
+	struct mnl_socket *sock;
 	unsigned portid;
 	uint32_t seq;
 	char buf[NL_BUF];
 };
 
 /* A real handle: two may be open at once (scan retries a broken dump on
- * a fresh one beside it). */
+ * a fresh one beside it). libmnl's socket helpers; our own checks on
+ * what comes back (see transact). */
 struct nl *nl_open(void)
 {
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	socklen_t len = sizeof sa;
 	struct nl *nl = malloc(sizeof *nl);
 	if (!nl)
 		return NULL;
-	nl->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-	if (nl->fd < 0 || bind(nl->fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-	    getsockname(nl->fd, (struct sockaddr *)&sa, &len) < 0) {
+	nl->sock = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!nl->sock || mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
 		int e = errno;
-		if (nl->fd >= 0)
-			close(nl->fd);
+		if (nl->sock)
+			mnl_socket_close(nl->sock);
 		free(nl);
 		errno = e;
 		return NULL;
 	}
-	nl->portid = sa.nl_pid;
+	nl->portid = mnl_socket_get_portid(nl->sock);
 	nl->seq = (uint32_t)time(NULL);
 	/* Never let the query loop hang on the kernel: bound each recv. */
 	struct timeval tv = {.tv_sec = 2};
-	setsockopt(nl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(mnl_socket_get_fd(nl->sock), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	return nl;
 }
 
@@ -73,7 +73,7 @@ void nl_close(struct nl *nl)
 {
 	if (!nl)
 		return;
-	close(nl->fd);
+	mnl_socket_close(nl->sock);
 	free(nl);
 }
 
@@ -369,33 +369,42 @@ static int data_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* An answer to an earlier request (a GET we stopped reading after its
+ * entry, a dump given up): its sequence number is not ours. Only these
+ * are skipped; an error the kernel answers to this request is returned. */
+static int stale(const void *buf, size_t len, uint32_t seq)
+{
+	const struct nlmsghdr *nlh = buf;
+	return len >= sizeof *nlh && nlh->nlmsg_seq != seq;
+}
+
 /* Sends the request in nl->buf and reads until the ACK or DONE.
  * Returns 0 or -errno (the kernel's error, or a socket error). */
 static int transact(struct nl *nl, struct collect *c)
 {
 	struct nlmsghdr *nlh = (struct nlmsghdr *)nl->buf;
 	uint32_t seq = nlh->nlmsg_seq;
-	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-	if (sendto(nl->fd, nlh, nlh->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
+	if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	for (;;) {
-		ssize_t n = recv(nl->fd, nl->buf, sizeof nl->buf, MSG_TRUNC);
+		/* libmnl's recv refuses a batch cut short by the buffer
+		 * (ENOSPC): a cut batch is never parsed. */
+		ssize_t n = mnl_socket_recvfrom(nl->sock, nl->buf, sizeof nl->buf);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		if ((size_t)n > sizeof nl->buf)
-			return -EMSGSIZE;          /* never parse a cut batch */
+			return errno == EAGAIN ? -ETIMEDOUT : errno == ENOSPC ? -EMSGSIZE : -errno;
+		/* libmnl's mnl_nlmsg_ok() compares lengths as int: check
+		 * every length ourselves before it walks them. */
 		if (!batch_ok(nl->buf, (size_t)n))
 			return -EBADMSG;           /* lengths that lie: read nothing */
+		if (stale(nl->buf, (size_t)n, seq))
+			continue;
 		int ret = mnl_cb_run(nl->buf, (size_t)n, seq, nl->portid, data_cb, c);
 		if (ret == MNL_CB_STOP || (ret > 0 && c->single && c->msgs))
 			return c->cb_ret < 0 ? c->cb_ret : 0;
-		if (ret < 0) {
-			if (errno == ESRCH || errno == EPROTO)
-				continue;          /* an old request's answer: skip */
-			return -errno;
-		}
+		if (ret < 0)
+			return -errno;             /* the kernel's own error */
 	}
 }
 
@@ -552,112 +561,76 @@ static const char *tcp_state_name(uint8_t s)
 	return s < sizeof names / sizeof *names ? names[s] : "UNKNOWN";
 }
 
-/* Appends s to buf at *n, never past cap, always terminated; *n keeps
- * counting past cap, like snprintf's return. (No stdio: see ct_ntop.) */
-static void add(char *buf, size_t cap, size_t *n, const char *s)
+/* Appends to buf at *n like snprintf, never past cap; *n keeps counting
+ * past cap, as snprintf's return does. */
+static void add(char *buf, size_t cap, size_t *n, const char *f, ...)
+	__attribute__((format(printf, 4, 5)));
+static void add(char *buf, size_t cap, size_t *n, const char *f, ...)
 {
-	for (; *s; s++, (*n)++)
-		if (*n + 1 < cap)
-			buf[*n] = *s;
-	if (cap)
-		buf[*n < cap ? *n : cap - 1] = '\0';
+	va_list ap;
+	va_start(ap, f);
+	int w = vsnprintf(buf + (*n < cap ? *n : cap), *n < cap ? cap - *n : 0, f, ap);
+	va_end(ap);
+	if (w > 0)
+		*n += (size_t)w;
 }
 
-/* v in decimal, written backwards from the end of d[24]. */
-static const char *decimal(char d[24], unsigned long v)
+/* Zero groups from group i on. */
+static int zero_run(const unsigned w[8], int i)
 {
-	char *p = d + 23;
-	*p = '\0';
-	do
-		*--p = (char)('0' + v % 10);
-	while (v /= 10);
-	return p;
+	int n = 0;
+	while (i + n < 8 && !w[i + n])
+		n++;
+	return n;
 }
 
-/* " KEY=VALUE" pieces end in a blank; see ct_format. */
-static void add_u(char *buf, size_t cap, size_t *n, const char *key, unsigned long v)
-{
-	char d[24];
-	add(buf, cap, n, key);
-	add(buf, cap, n, decimal(d, v));
-	add(buf, cap, n, " ");
-}
-
-/* An address as glibc's inet_ntop prints it, so our entries read exactly
- * as conntrack -L prints them (musl's differs for ::a.b.c.d), and without
- * musl's inet_ntop, which would link its printf: IPv6 per RFC 5952 - the
- * longest run of two or more zero groups (the first of equal runs) as
- * "::", lower-case hex - except that ::a.b.c.d and ::ffff:a.b.c.d keep
- * their IPv4 tail in dotted form. buf needs INET6_ADDRSTRLEN bytes. */
+/* An address as conntrack-tools prints it, which is glibc's inet_ntop.
+ * musl's differs in two IPv6 forms (tests/ntop_diff.c holds a musl and a
+ * glibc build against each other over 200,000 addresses): glibc keeps the
+ * dotted tail of an IPv4-compatible ::a.b.c.d, and when a leading run of
+ * zero groups is as long as a later one glibc compresses the first, musl
+ * the later (its text is one ':' longer). Those two forms are written
+ * here; every other address is libc's own inet_ntop. */
 const char *ct_ntop(int family, const void *addr, char *buf, size_t cap)
 {
 	const uint8_t *a = addr;
+	unsigned w[8] = {0};
+	int lead = 0, later = 0;
 	size_t n = 0;
-	if (family == AF_INET) {
-		for (int i = 0; i < 4; i++) {
-			char d[24];
-			if (i)
-				add(buf, cap, &n, ".");
-			add(buf, cap, &n, decimal(d, a[i]));
-		}
-		return buf;
+	if (family == AF_INET6) {
+		for (int i = 0; i < 8; i++)
+			w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+		lead = zero_run(w, 0);
+		for (int i = lead + 1; i < 8; i++)
+			if (zero_run(w, i) > later)
+				later = zero_run(w, i);
 	}
-	unsigned w[8];
-	int best = -1, bestlen = 0;
-	for (int i = 0; i < 8; i++)
-		w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
-	for (int i = 0; i < 8;) {                    /* the longest zero run */
-		int j = i;
-		while (j < 8 && !w[j])
-			j++;
-		if (j - i > bestlen && j - i >= 2) {
-			best = i;
-			bestlen = j - i;
-		}
-		i = j > i ? j : i + 1;
-	}
-	for (int i = 0; i < 8; i++) {
-		if (i == best) {
-			add(buf, cap, &n, "::");
-			i += bestlen - 1;
-			continue;
-		}
-		if (i && i != best + bestlen)
-			add(buf, cap, &n, ":");
-		if (i == 6 && best == 0 && (bestlen == 6 || (bestlen == 5 && w[5] == 0xffff))) {
-			char v4[INET_ADDRSTRLEN];
-			add(buf, cap, &n, ct_ntop(AF_INET, a + 12, v4, sizeof v4));
-			break;
-		}
-		char h[5], *p = h + sizeof h;
-		unsigned v = w[i];
-		*--p = '\0';
-		do
-			*--p = "0123456789abcdef"[v & 15];
-		while (v >>= 4);
-		add(buf, cap, &n, p);
+	if (cap)
+		buf[0] = '\0';
+	if (lead == 6 && w[6]) {
+		add(buf, cap, &n, "::%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+	} else if (lead >= 2 && lead < 8 && later == lead) {
+		add(buf, cap, &n, ":");
+		for (int i = lead; i < 8; i++)
+			add(buf, cap, &n, ":%x", w[i]);
+	} else if (!inet_ntop(family, addr, buf, (socklen_t)cap)) {
+		add(buf, cap, &n, "?");
 	}
 	return buf;
 }
 
 static void add_tuple(char *buf, size_t cap, size_t *n, const struct ct_tuple *t)
 {
-	char a[INET6_ADDRSTRLEN];
-	add(buf, cap, n, "src=");
-	add(buf, cap, n, ct_ntop(t->family, t->src.b, a, sizeof a));
-	add(buf, cap, n, " dst=");
-	add(buf, cap, n, ct_ntop(t->family, t->dst.b, a, sizeof a));
-	add(buf, cap, n, " ");
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	add(buf, cap, n, "src=%s dst=%s ", ct_ntop(t->family, t->src.b, s, sizeof s),
+	    ct_ntop(t->family, t->dst.b, d, sizeof d));
 	switch (t->proto) {
 	case IPPROTO_TCP: case IPPROTO_UDP: case IPPROTO_SCTP:
 	case IPPROTO_DCCP: case IPPROTO_UDPLITE:
-		add_u(buf, cap, n, "sport=", t->sport);
-		add_u(buf, cap, n, "dport=", t->dport);
+		add(buf, cap, n, "sport=%u dport=%u ", t->sport, t->dport);
 		break;
 	case IPPROTO_ICMP: case IPPROTO_ICMPV6:
-		add_u(buf, cap, n, "type=", t->icmp_type);
-		add_u(buf, cap, n, "code=", t->icmp_code);
-		add_u(buf, cap, n, "id=", t->sport);
+		add(buf, cap, n, "type=%u code=%u id=%u ", t->icmp_type, t->icmp_code, t->sport);
 		break;
 	}
 }
@@ -667,17 +640,11 @@ int ct_format(const struct ct_entry *e, char *buf, size_t cap)
 	size_t n = 0;
 	if (cap)
 		buf[0] = '\0';
-	const char *pn = proto_name(e->orig.proto);
-	add(buf, cap, &n, pn);
-	for (size_t i = strlen(pn); i < 8; i++)         /* "%-8s", as conntrack */
-		add(buf, cap, &n, " ");
-	add_u(buf, cap, &n, " ", e->orig.proto);
+	add(buf, cap, &n, "%-8s %u ", proto_name(e->orig.proto), e->orig.proto);   /* as conntrack */
 	if (e->have & CT_HAVE_TIMEOUT)
-		add_u(buf, cap, &n, "", e->timeout);
-	if (e->have & CT_HAVE_TCP_STATE) {
-		add(buf, cap, &n, tcp_state_name(e->tcp_state));
-		add(buf, cap, &n, " ");
-	}
+		add(buf, cap, &n, "%u ", e->timeout);
+	if (e->have & CT_HAVE_TCP_STATE)
+		add(buf, cap, &n, "%s ", tcp_state_name(e->tcp_state));
 	add_tuple(buf, cap, &n, &e->orig);
 	if (!(e->status & IPS_SEEN_REPLY))
 		add(buf, cap, &n, "[UNREPLIED] ");
@@ -688,11 +655,11 @@ int ct_format(const struct ct_entry *e, char *buf, size_t cap)
 	if (e->status & IPS_ASSURED)
 		add(buf, cap, &n, "[ASSURED] ");
 	if (e->have & CT_HAVE_MARK)
-		add_u(buf, cap, &n, "mark=", e->mark);
+		add(buf, cap, &n, "mark=%u ", e->mark);
 	if ((e->have & CT_HAVE_ZONE) && e->zone)
-		add_u(buf, cap, &n, "zone=", e->zone);
+		add(buf, cap, &n, "zone=%u ", e->zone);
 	if (e->have & CT_HAVE_USE)
-		add_u(buf, cap, &n, "use=", e->use);
+		add(buf, cap, &n, "use=%u ", e->use);
 	/* Every piece ends in a blank; conntrack-tools drops the last. */
 	if (n > 0) {
 		n--;

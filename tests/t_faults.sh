@@ -13,7 +13,7 @@
 #
 #   sudo ./test.sh faults
 #   sudo FAULTS_ONLY="hostile route" ./test.sh faults     some scenarios:
-#     hostile killed icmp icmperr ppoll route eperm enobufs tablefull signals stdout
+#     hostile killed icmp icmperr ppoll kerr route eperm enobufs tablefull signals stdout
 #     clock metrics
 #
 # $BIN is the binary under test (default the static one); the scenarios
@@ -300,6 +300,29 @@ if want ppoll; then (
 	else
 		fail "ppoll failing for good" "rc=$rc ppoll_failed=${failed:-none} $(brief "$L")"
 	fi
+); fi
+
+# ---- the kernel answers a netlink request with ESRCH or EPROTO ----------
+# Such an error is the kernel's answer to this very request (its sequence
+# number is ours), never a stale reply to skip: it must come back at once,
+# named. The preload gives the kernel's real ENOENT answer to the start-up
+# GET (no entry yet) another code.
+if want kerr; then (
+	if [ -z "$PRE" ]; then fail "kerr: needs tests/faults/preload.c built"; exit 0; fi
+	lab_up || { fail "kerr: lab_up"; exit 0; }
+	for e in 3:"No such process" 71:"Protocol error"; do
+		n=${e%%:*} msg=${e#*:}
+		L=$W/kerr-$n.log
+		ip netns exec "$NS_NODE" timeout -s KILL 20 env LD_PRELOAD="$PRE" FAULT_NL_ERRNO_AS=$n \
+			FAULT_REPORT="$W/kerr-$n.rep" "$DBG" -d "$VIP4" -c 2 -i 100ms -w 300ms >"$L" 2>&1; rc=$?
+		why=$($LC field "$L" conntrack_unavailable reason)
+		if sane "$L" $rc && [ "$rc" = 0 ] && [ "$why" = "ctnetlink refused a lookup: $msg" ] &&
+		   grep -q 'errors_rewritten=[1-9]' "$W/kerr-$n.rep" && [ "$(sv "$L" answered)" = 2 ]; then
+			pass "the kernel answers a GET with errno $n: returned as is (conntrack_unavailable reason=\"$why\"), not waited out as a stale reply; DNS goes on, exit 0"
+		else
+			fail "the kernel's errno $n answer is returned" "rc=$rc reason='$why' $(tail -n 1 "$W/kerr-$n.rep" 2>/dev/null) $(brief "$L" 3)"
+		fi
+	done
 ); fi
 
 # ---- the route to the VIP removed, then an unreachable / prohibit route --

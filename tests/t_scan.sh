@@ -59,12 +59,12 @@ services() {
 	}
 	EOF
 }
-# before_dump SYSCALL SCAN_ARGS...: how many SYSCALL (sendto|recvfrom)
+# before_dump SYSCALL SCAN_ARGS...: how many SYSCALL (sendto|recvmsg)
 # calls a scan makes before its dump request (its probes come first), from
 # a dry run without --fix under strace: fault injections count from there.
 before_dump() {
 	_sc=$1; shift
-	ip netns exec "$NS_NODE" strace -f -qq -o "$OUT/scan-dry.strace" -e trace=sendto,recvfrom \
+	ip netns exec "$NS_NODE" strace -f -qq -o "$OUT/scan-dry.strace" -e trace=sendto,recvmsg \
 		"$BIN" scan "$@" >/dev/null 2>&1
 	awk -v sc="$_sc" '/sendto\(.*NLM_F_DUMP/ { print n + 0; exit } index($0, sc "(") { n++ }' "$OUT/scan-dry.strace"
 }
@@ -247,9 +247,9 @@ assert ls and all(json.loads(l)["event"] in ("scan_vip", "blackholed", "scan_sum
 	# A dump cut short is retried from scratch and still reported whole:
 	# strace makes the 3rd recv of the dump fail with ENOBUFS, once.
 	for f in kernel user; do
-		k=$(before_dump recvfrom --filter $f -d "$VIP4" -d "[$VIP6]")
-		ip netns exec "$NS_NODE" strace -f -qq -o "$D-cut$f.strace" -e trace=recvfrom \
-			-e inject=recvfrom:error=ENOBUFS:when=$((k + 3)) "$BIN" scan --filter $f -d "$VIP4" -d "[$VIP6]" >"$D-cut$f.log" 2>&1
+		k=$(before_dump recvmsg --filter $f -d "$VIP4" -d "[$VIP6]")
+		ip netns exec "$NS_NODE" strace -f -qq -o "$D-cut$f.strace" -e trace=recvmsg \
+			-e inject=recvmsg:error=ENOBUFS:when=$((k + 3)) "$BIN" scan --filter $f -d "$VIP4" -d "[$VIP6]" >"$D-cut$f.log" 2>&1
 		rc=$?
 		OR listed "$D-cut$f.log" >"$D-cut$f.got"
 		if [ $rc = 3 ] && grep -q 'INJECTED' "$D-cut$f.strace" && grep -q 'event=scan_retry' "$D-cut$f.log" &&
@@ -407,8 +407,8 @@ if want edges; then (
 	fi
 
 	# The dump fails every time: exit 1 after three tries, nothing listed.
-	ip netns exec "$NS_NODE" strace -f -qq -o "$D-dumpfail.strace" -e trace=recvfrom \
-		-e inject=recvfrom:error=ENOBUFS:when=1+ "$BIN" scan -d "$VIP4" -d 10.0.0.41 >"$D-dumpfail.log" 2>&1
+	ip netns exec "$NS_NODE" strace -f -qq -o "$D-dumpfail.strace" -e trace=recvmsg \
+		-e inject=recvmsg:error=ENOBUFS:when=1+ "$BIN" scan -d "$VIP4" -d 10.0.0.41 >"$D-dumpfail.log" 2>&1
 	rc=$?
 	if [ $rc = 1 ] && [ "$(count_events "$D-dumpfail.log" scan_retry)" = 3 ] &&
 	   [ "$(count_events "$D-dumpfail.log" scan_failed)" = 1 ] && [ "$(count_events "$D-dumpfail.log" blackholed)" = 0 ] &&

@@ -12,7 +12,7 @@
  *   FAULT_NL_DROPCAP_AFTER=N  after N netlink requests, drop CAP_NET_ADMIN
  *                             from the effective set: the kernel answers
  *                             the next one with EPERM (a real refusal).
- *   FAULT_NL_ENOBUFS_AT=N     the Nth recv() on a netlink socket fails
+ *   FAULT_NL_ENOBUFS_AT=N     the Nth recvmsg() on a netlink socket fails
  *                             with ENOBUFS without reading anything, as
  *                             when the kernel sets sk_err (synthetic).
  *   FAULT_RT_JUMPS=S:OFF,...  S seconds (monotonic) after start, make
@@ -20,6 +20,11 @@
  *                             real clock (OFF may be negative): a clock
  *                             step as NTP or an operator would make it,
  *                             seen by this process only.
+ *   FAULT_NL_ERRNO_AS=E       every error the kernel answers on the netlink
+ *                             socket (NLMSG_ERROR with an errno, not an
+ *                             ACK) reads as errno E (a number: 3 ESRCH,
+ *                             71 EPROTO): the kernel's real answer, with
+ *                             another code.
  *   FAULT_PPOLL_FAIL_FROM=N   from the Nth ppoll() call on, every call
  *                             fails with EINVAL without sleeping, as a
  *                             ppoll the loop cannot recover from would.
@@ -31,6 +36,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/netlink.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -47,6 +53,7 @@ static int nl_fd = -1, saved_rcvbuf;
 static long nl_reqs, nl_recvs, injected_enobufs, cap_dropped, rcvbuf_restored;
 static long clock_calls[16], other_clock_calls;
 static long ppoll_calls, ppoll_failed, ppoll_fail_from = -1;
+static long errno_as = -1, errors_rewritten;
 static long rcvbuf_want = -1, rcvbuf_reqs = -1, dropcap_after = -1, enobufs_at = -1;
 static struct { double at; long off; } jumps[8];
 static int njumps;
@@ -75,6 +82,7 @@ __attribute__((constructor)) static void init(void)
 	dropcap_after = envl("FAULT_NL_DROPCAP_AFTER");
 	enobufs_at = envl("FAULT_NL_ENOBUFS_AT");
 	ppoll_fail_from = envl("FAULT_PPOLL_FAIL_FROM");
+	errno_as = envl("FAULT_NL_ERRNO_AS");
 	const char *j = getenv("FAULT_RT_JUMPS");
 	for (; j && *j && njumps < 8; ) {
 		char *end;
@@ -98,7 +106,8 @@ __attribute__((destructor)) static void report(void)
 	        nl_reqs, nl_recvs, injected_enobufs, cap_dropped, rcvbuf_restored);
 	fprintf(o, "clock_realtime=%ld clock_monotonic=%ld clock_other=%ld\n",
 	        clock_calls[CLOCK_REALTIME], clock_calls[CLOCK_MONOTONIC], other_clock_calls);
-	fprintf(o, "ppoll_calls=%ld ppoll_failed=%ld\n", ppoll_calls, ppoll_failed);
+	fprintf(o, "ppoll_calls=%ld ppoll_failed=%ld errors_rewritten=%ld\n", ppoll_calls, ppoll_failed,
+	        errors_rewritten);
 	fclose(o);
 }
 
@@ -149,17 +158,44 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 	return real(fd, buf, len, flags, to, tolen);
 }
 
-ssize_t recv(int fd, void *buf, size_t len, int flags)
+/* Every NLMSG_ERROR carrying an error (not an ACK) in buf gets errno_as. */
+static void rewrite_errors(void *buf, size_t len)
 {
-	static ssize_t (*real)(int, void *, size_t, int);
+	char *p = buf;
+	while (len >= sizeof(struct nlmsghdr)) {
+		struct nlmsghdr *h = (struct nlmsghdr *)p;
+		if (h->nlmsg_len < sizeof *h || h->nlmsg_len > len)
+			return;
+		if (h->nlmsg_type == NLMSG_ERROR && h->nlmsg_len >= sizeof *h + sizeof(struct nlmsgerr)) {
+			struct nlmsgerr *e = NLMSG_DATA(h);
+			if (e->error < 0) {
+				e->error = -(int)errno_as;
+				errors_rewritten++;
+			}
+		}
+		size_t step = NLMSG_ALIGN(h->nlmsg_len);
+		if (step > len)
+			return;
+		p += step;
+		len -= step;
+	}
+}
+
+/* libmnl's mnl_socket_recvfrom() reads with recvmsg(). */
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	static ssize_t (*real)(int, struct msghdr *, int);
 	if (!real)
-		real = dlsym(RTLD_NEXT, "recv");
+		real = dlsym(RTLD_NEXT, "recvmsg");
 	if (fd == nl_fd && ++nl_recvs == enobufs_at) {
 		injected_enobufs++;
 		errno = ENOBUFS;
 		return -1;
 	}
-	return real(fd, buf, len, flags);
+	ssize_t n = real(fd, msg, flags);
+	if (fd == nl_fd && n > 0 && errno_as > 0)
+		rewrite_errors(msg->msg_iov[0].iov_base, (size_t)n);
+	return n;
 }
 
 int clock_gettime(clockid_t id, struct timespec *ts)
