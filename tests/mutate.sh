@@ -67,12 +67,12 @@ wrappers() {
 }
 
 caught=0 missed=0 stale=0
-echo "$MUTATIONS" | grep -v '^long ' | while IFS='^' read -r id file find repl group envs check; do
+printf "%s\n" "$MUTATIONS" | grep -v '^long ' | while IFS='^' read -r id file find repl group envs check; do
 	id=$(echo $id) file=$(echo $file) group=$(echo $group) envs=$(echo $envs)
 	check=$(echo "$check" | sed 's/^ *//; s/ *$//')
 	if [ -n "$pick" ]; then
 		case " $pick " in *" $id "*) ;; *) continue ;; esac
-	elif [ $all = 0 ] && echo "$MUTATIONS" | grep -qx "long $id"; then
+	elif [ $all = 0 ] && printf "%s\n" "$MUTATIONS" | grep -qx "long $id"; then
 		continue
 	fi
 	t0=$(date +%s)
