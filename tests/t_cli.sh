@@ -15,49 +15,50 @@ done
 expect_eq "--help documents every option" "$missing" ""
 out=$("$BIN" -V); expect_eq "-V prints name and version" "${out%% *}" "dns-blackhole-tester"
 
-# bad ARGS...: exit 2, exactly one line on stderr naming the problem,
-# nothing on stdout, and no socket ever created (strace is the witness).
+# bad WHAT NAMES ARGS...: exit 2, exactly one line on stderr naming the
+# problem - it must contain NAMES, the option or value refused (any usage
+# error would do otherwise) -, nothing on stdout, and no socket ever
+# created (strace is the witness).
 bad() {
-	what=$1; shift
+	what=$1 names=$2; shift 2
 	strace -f -qq -e trace=socket -o "$OUT/cli.strace" "$BIN" "$@" >"$OUT/cli.out" 2>"$OUT/cli.err"
 	rc=$?
 	lines=$(wc -l <"$OUT/cli.err")
 	sockets=$(grep -c 'socket(' "$OUT/cli.strace")
 	if [ "$rc" = 2 ] && [ "$lines" = 1 ] && [ ! -s "$OUT/cli.out" ] && [ "$sockets" = 0 ] &&
-	   grep -q "^dns-blackhole-tester: " "$OUT/cli.err"; then
+	   grep -q "^dns-blackhole-tester: " "$OUT/cli.err" && grep -q -F -e "$names" "$OUT/cli.err"; then
 		pass "refuses $what: $(cat "$OUT/cli.err")"
 	else
-		fail "refuses $what" "rc=$rc stderr_lines=$lines sockets=$sockets stderr=$(head -c 200 "$OUT/cli.err")"
+		fail "refuses $what" "rc=$rc stderr_lines=$lines sockets=$sockets (want a line naming '$names') stderr=$(head -c 200 "$OUT/cli.err")"
 	fi
 }
 l64=$(printf 'a%.0s' $(seq 64))
 l63=$(printf 'a%.0s' $(seq 63))
 n254="$l63.$l63.$l63.$(printf 'b%.0s' $(seq 62))"       # 63*3+62+3 = 254
-bad "an unparsable server" -d not-an-ip
-bad "a server port out of range" -d 10.0.0.10:65536
-bad "server port 0" -d 10.0.0.10:0
-bad "an IPv6 server without closing bracket" -d '[fd00::a:53'
-bad "a zero interval" -d 10.0.0.10 -i 0
-bad "a negative interval" -d 10.0.0.10 -i -1s
-bad "an interval with an unknown unit" -d 10.0.0.10 -i 5parsecs
-bad "a zero timeout" -d 10.0.0.10 -w 0ms
-bad "a label over 63 bytes" -d 10.0.0.10 -n "$l64.example"
-bad "a name over 253 bytes" -d 10.0.0.10 -n "$n254"
-bad "an empty label" -d 10.0.0.10 -n "a..b"
-bad "an unknown option" -d 10.0.0.10 --frobnicate
-bad "an unknown short option" -d 10.0.0.10 -Z
-bad "a missing option value" -d
-bad "a missing long option value" --log-format
-grep -q null "$OUT/cli.err" && fail "error names the option" "$(cat "$OUT/cli.err")"
-bad "a zero count" -d 10.0.0.10 -c 0
-bad "a negative count" -d 10.0.0.10 -c -5
-bad "an unknown type" -d 10.0.0.10 -t NOPE
-bad "type 0" -d 10.0.0.10 -t 0
-bad "an unknown log format" -d 10.0.0.10 --log-format xml
-bad "--monitor with --heal" -d 10.0.0.10 --monitor --heal
-bad "a stray argument" -d 10.0.0.10 extra
-bad "a source of another family" -d 10.0.0.10 -s fd00::8
-bad "an unparsable source" -d 10.0.0.10 -s 10.0.0.x
+bad "an unparsable server" "--server 'not-an-ip'" -d not-an-ip
+bad "a server port out of range" "'10.0.0.10:65536': bad port" -d 10.0.0.10:65536
+bad "server port 0" "'10.0.0.10:0': bad port" -d 10.0.0.10:0
+bad "an IPv6 server without closing bracket" "'[fd00::a:53': missing ']'" -d '[fd00::a:53'
+bad "a zero interval" "--interval '0'" -d 10.0.0.10 -i 0
+bad "a negative interval" "--interval '-1s'" -d 10.0.0.10 -i -1s
+bad "an interval with an unknown unit" "--interval '5parsecs'" -d 10.0.0.10 -i 5parsecs
+bad "a zero timeout" "--timeout '0ms'" -d 10.0.0.10 -w 0ms
+bad "a label over 63 bytes" "label longer than 63" -d 10.0.0.10 -n "$l64.example"
+bad "a name over 253 bytes" "name longer than 253" -d 10.0.0.10 -n "$n254"
+bad "an empty label" "'a..b': empty label" -d 10.0.0.10 -n "a..b"
+bad "an unknown option" "--frobnicate" -d 10.0.0.10 --frobnicate
+bad "an unknown short option" "-Z" -d 10.0.0.10 -Z
+bad "a missing option value" "'-d' needs a value" -d
+bad "a missing long option value" "'--log-format' needs a value" --log-format
+bad "a zero count" "--count '0'" -d 10.0.0.10 -c 0
+bad "a negative count" "--count '-5'" -d 10.0.0.10 -c -5
+bad "an unknown type" "--type 'NOPE'" -d 10.0.0.10 -t NOPE
+bad "type 0" "--type '0'" -d 10.0.0.10 -t 0
+bad "an unknown log format" "--log-format 'xml'" -d 10.0.0.10 --log-format xml
+bad "--monitor with --heal" "--monitor and --heal" -d 10.0.0.10 --monitor --heal
+bad "a stray argument" "'extra'" -d 10.0.0.10 extra
+bad "a source of another family" "--source 'fd00::8' is not of the server's address family" -d 10.0.0.10 -s fd00::8
+bad "an unparsable source" "--source '10.0.0.x'" -d 10.0.0.10 -s 10.0.0.x
 
 # The longest legal name is accepted: 63-byte labels, 253 bytes in all.
 n253="$l63.$l63.$l63.$(printf 'b%.0s' $(seq 61))"
@@ -68,12 +69,19 @@ ip -n $ns link set lo up
 # A peer on the same veth pair inside the namespace gives 10.0.0.10 a route.
 ip -n $ns link add v0 type veth peer name v1
 ip -n $ns addr add 10.0.0.1/8 dev v0; ip -n $ns link set v0 up; ip -n $ns link set v1 up
-ip netns exec $ns "$BIN" -d 10.0.0.10 -n "$n253" -c 1 -w 50ms --no-conntrack >"$OUT/cli-long.log" 2>&1
+# Accepted means a query on the wire: strace sees the kernel take all
+# 271 bytes (12 header + 255 name + 4), and the one query ends in a
+# timeout, not in a send error (a failed encode would be send_failed).
+ip netns exec $ns strace -f -qq -e trace=sendto,sendmsg -e signal=none -o "$OUT/cli-long.strace" \
+	"$BIN" -d 10.0.0.10 -n "$n253" -c 1 -w 50ms --no-conntrack >"$OUT/cli-long.log" 2>&1
 rc=$?
-if grep -q "event=start" "$OUT/cli-long.log" && [ "$rc" = 1 ]; then
-	pass "a 253-byte name with 63-byte labels is accepted (query sent, exit 1 on timeout)"
+st=$(grep 'event=stats' "$OUT/cli-long.log")
+if grep -q "event=start" "$OUT/cli-long.log" && [ "$rc" = 1 ] && grep -Eq '^[0-9]+ +send(to|msg)\(.* = 271$' "$OUT/cli-long.strace" &&
+   [ "$(count_events "$OUT/cli-long.log" timeout)" = 1 ] && [ "$(count_events "$OUT/cli-long.log" send_failed)" = 0 ] &&
+   echo "$st" | grep -q ' sent=1 answered=0 timeouts=1 refused=0 send_errors=0 '; then
+	pass "a 253-byte name with 63-byte labels is accepted: a 271-byte query sent, one timeout, send_errors=0, exit 1"
 else
-	fail "a 253-byte name is accepted" "rc=$rc $(head -c 300 "$OUT/cli-long.log")"
+	fail "a 253-byte name is accepted" "rc=$rc sends: $(grep -o '= -*[0-9]*$' "$OUT/cli-long.strace" | tr '\n' ' ') $(grep -v event=start "$OUT/cli-long.log" | head -c 300)"
 fi
 
 # Default server: the first nameserver of resolv.conf, read in a private
@@ -109,8 +117,8 @@ for spelling in \
 		grep -E '^(server|name|type|interval|timeout|mode|count)=' | tr '\n' ' ' | sed 's/ $//')
 	expect_eq "options spelled '$spelling' parse alike" "$got" "$want"
 done
-bad "an ambiguous long prefix (--ver: --verbose or --version)" -d 10.0.0.10 --ver
-bad "a value given to a flag" -d 10.0.0.10 --monitor=yes
+bad "an ambiguous long prefix (--ver: --verbose or --version)" "'--ver'" -d 10.0.0.10 --ver
+bad "a value given to a flag" "option '--monitor' takes no value" -d 10.0.0.10 --monitor=yes
 
 # JSON logs: every line is one JSON object with ts, level, event.
 ip netns exec $ns "$BIN" -d 10.0.0.10 -c 2 -i 20ms -w 20ms --no-conntrack --log-format json >"$OUT/cli-json.log" 2>&1
@@ -131,18 +139,29 @@ else
 	fail "--log-format json" "$(tail -n 2 "$OUT/cli-json.err")"
 fi
 
-# logfmt: every line starts ts=<RFC 3339 ms Z> level=... event=...
-if grep -qvE '^ts=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z level=(debug|info|warn|error) event=[a-z_]+( |$)' "$OUT/cli-long.log"; then
-	fail "logfmt line shape" "$(grep -vE '^ts=' "$OUT/cli-long.log" | head -n 2)"
+# logfmt: every line of every logfmt run above starts ts=<RFC 3339 ms Z>
+# level=... event=...; each log must hold lines (grep -v on an empty or
+# missing file finds nothing wrong).
+shape='^ts=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z level=(debug|info|warn|error) event=[a-z_]+( |$)'
+badlogs= nlines=0
+for f in cli-long cli-resolv cli-spell1 cli-spell2 cli-spell3 cli-spell4; do
+	n=$(grep -c . "$OUT/$f.log" 2>/dev/null)
+	if ! num "$n" || [ "$n" -lt 3 ]; then
+		badlogs="$badlogs $f.log: ${n:-missing} lines;"
+	elif grep -qvE "$shape" "$OUT/$f.log"; then
+		badlogs="$badlogs $f.log: $(grep -vE "$shape" "$OUT/$f.log" | head -n 1 | cut -c1-120);"
+	fi
+	nlines=$((nlines + ${n:-0}))
+done
+if [ -z "$badlogs" ]; then
+	pass "logfmt: all $nlines lines of 6 runs begin ts=RFC3339 level= event="
 else
-	pass "logfmt lines begin ts=RFC3339 level= event="
+	fail "logfmt line shape" "$badlogs"
 fi
 
 # Under 1 ms the loop would spin: refused (named in the message), exit 2.
-bad "an interval under 1 ms (100us)" -d 10.0.0.10 -i 100us
-grep -q -- "--interval '100us': must be at least 1ms" "$OUT/cli.err" || fail "the sub-ms refusal names --interval" "$(cat "$OUT/cli.err")"
-bad "a timeout under 1 ms (999us)" -d 10.0.0.10 -w 999us
-grep -q -- "--timeout '999us': must be at least 1ms" "$OUT/cli.err" || fail "the sub-ms refusal names --timeout" "$(cat "$OUT/cli.err")"
+bad "an interval under 1 ms (100us)" "--interval '100us': must be at least 1ms" -d 10.0.0.10 -i 100us
+bad "a timeout under 1 ms (999us)" "--timeout '999us': must be at least 1ms" -d 10.0.0.10 -w 999us
 
 # A line too long for its buffer (a 5,000-byte NODE_NAME on the start
 # line) is still one valid JSON object: the pair that does not fit is

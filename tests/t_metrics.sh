@@ -12,7 +12,7 @@ need_root
 PY=$LAB_PY
 SCR=$TOP/tests/metrics/scrape.py
 
-want() { [ -z "${METRICS_ONLY:-}" ] || [ "$METRICS_ONLY" = "$1" ]; }
+FILTER_VAR=METRICS_ONLY     # (lib.sh: scenario)
 now_ms() { date +%s%3N; }
 
 # promtool comes with Debian's prometheus package. Its maintainer script
@@ -55,7 +55,7 @@ metric() {   # FILE NAME[{labels}]: the value of the first matching series
 }
 
 # ---- scraped before, during and after a blackhole ----------------------
-if want blackhole; then (
+if scenario blackhole; then (
 	S=blackhole D=$OUT/metrics-bh
 	lab_up || { fail "$S: lab_up"; exit 0; }
 	A=http://127.0.0.1:9797/metrics B="http://[::1]:9798/metrics"
@@ -110,16 +110,27 @@ if want blackhole; then (
 	wait "$TA"; ra=$?
 	wait "$TB"; rb=$?
 	expect_eq "$S: both testers exit 3 (a blackhole was seen)" "$ra $rb" "3 3"
-	# Without --metrics-addr nothing listens.
+	# Without --metrics-addr nothing listens. A tester that died at once
+	# would listen on nothing too: it must be alive, with its UDP socket
+	# open, before and after ss looks, and end its 5 queries cleanly.
 	ip netns exec "$NS_NODE" "$BIN" -d "$VIP4" -i 100ms -c 5 >"$D-off.log" 2>&1 & TO=$!
 	sleep 0.2
+	alive0=$(_lab_alive "$TO" && echo yes)
 	listen=$(ip netns exec "$NS_NODE" ss -Htln | grep -c .)
-	wait "$TO"
-	expect_eq "$S: without --metrics-addr no TCP socket listens" "$listen" 0
+	tcp=$(ip netns exec "$NS_NODE" ss -Htanp | grep -c "pid=$TO,")
+	udp=$(ip netns exec "$NS_NODE" ss -Huanp | grep -c "pid=$TO,")
+	alive1=$(_lab_alive "$TO" && echo yes)
+	wait "$TO"; ro=$?
+	if [ "$listen" = 0 ] && [ "$tcp" = 0 ] && [ "$alive0$alive1" = yesyes ] && [ "$udp" -ge 1 ] && [ "$ro" = 0 ] &&
+	   grep -q 'event=stats.* sent=5 answered=5 ' "$D-off.log"; then
+		pass "$S: without --metrics-addr no TCP socket listens (the tester was running, its UDP socket open; 5 answered, exit 0)"
+	else
+		fail "$S: without --metrics-addr no TCP socket listens" "listening=$listen tester_tcp=$tcp tester_udp=$udp alive=${alive0:-no}/${alive1:-no} rc=$ro $(head -c 200 "$D-off.log")"
+	fi
 ); fi
 
 # ---- hostile clients never move a tick ---------------------------------
-if want hostile; then (
+if scenario hostile; then (
 	S=hostile D=$OUT/metrics-hostile
 	lab_up --mode nftables || { fail "$S: lab_up"; exit 0; }
 	# A node name with a quote and a backslash: the label is cut there.
@@ -165,7 +176,7 @@ if want hostile; then (
 # An IPv6 cluster as a cloud builds it: the node has a full 39-character
 # address, a 51-character node name, and kube-dns's VIP is ::a of a /64
 # ULA service range. 30 series carry these labels.
-if want labels; then (
+if scenario labels; then (
 	S=labels D=$OUT/metrics-labels
 	lab_up || { fail "$S: lab_up"; exit 0; }
 	SRC6=fd12:3456:789a:bcde:f012:3456:789a:bcdf VIPL=fd8c:5e2b:1d3a:9f07::a
@@ -185,6 +196,16 @@ if want labels; then (
 		fail "$S: tester with long IPv6 addresses" "$(grep -m1 -e level=error -e event=stats "$D.log")"
 	fi
 	promcheck "$S: promtool check metrics: 39-char IPv6 src, 22-char IPv6 VIP, 51-char node name" "$D.prom"
+	# The label values themselves, whole, on every series that has them
+	# (a page cut or a label truncated to a buffer still passes promtool).
+	want="server=\"[$VIPL]:53\",src=\"[$SRC6]:54321\",node=\"$NODE_NAME\""
+	nlab=$(grep -c '^dns_blackhole_tester_[a-z_]*{.*node=' "$D.prom")
+	nfull=$(grep -c -F "$want" "$D.prom")
+	if [ "$nlab" -ge 10 ] && [ "$nfull" = "$nlab" ]; then
+		pass "$S: all $nlab labelled series carry $want"
+	else
+		fail "$S: label values whole" "$nfull of $nlab series carry $want; e.g. $(grep -m1 queries_sent_total "$D.prom")"
+	fi
 	if tail -n 1 "$D.prom" | grep -q '^dns_blackhole_tester_build_info{version="[^"]*"} 1$'; then
 		pass "$S: the page is whole (ends with build_info)"
 	else

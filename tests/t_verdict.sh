@@ -20,12 +20,7 @@ VC="$LAB_PY $TOP/tests/verdict.py"
 W=$OUT/verdict
 mkdir -p "$W"
 
-want() {
-	[ -z "${VERDICT_ONLY:-}" ] && return 0
-	case " $VERDICT_ONLY " in *" $1 "*) return 0 ;; esac
-	skip "verdict: $1" "filtered by VERDICT_ONLY"
-	return 1
-}
+FILTER_VAR=VERDICT_ONLY     # (lib.sh: scenario)
 now_ms() { date +%s%3N; }
 tester() { _l=$1; shift; ip netns exec "$NS_NODE" "$BIN" "$@" >"$_l" 2>&1 & TPID=$!; }
 stop_tester() { kill -TERM "$TPID" 2>/dev/null; wait "$TPID"; RC=$?; }
@@ -86,7 +81,7 @@ window_case() {   # MODE DNS FAMILY
 	no_trace "$n" "$L"
 	decoys_ok "$n"
 }
-if want window; then
+if scenario window; then
 	( window_case iptables dnsmasq 4 )
 	( window_case nftables unbound 6 )
 	( window_case iptables unbound 6 )
@@ -97,7 +92,7 @@ fi
 # Its conntrack reconciler deletes entries to the Service IP that no rule
 # translates; emulated here by deleting them as the rules come back. Our
 # next query then makes a new, DNAT'd entry: stuck=false, no blackhole.
-if want cleaned; then (
+if scenario cleaned; then (
 	lab_up || { fail "cleaned: lab_up"; exit 0; }
 	L=$W/cleaned.log WL=$W/cleaned.windows
 	tester "$L" -d "$VIP4" -i 200ms -w 150ms -v
@@ -118,7 +113,7 @@ if want cleaned; then (
 ); fi
 
 # ---- a tester started inside a window knows nothing, then proves it -----
-if want inside; then for fam in 4 6; do (
+if scenario inside; then for fam in 4 6; do (
 	lab_up --mode nftables || { fail "inside IPv$fam: lab_up"; exit 0; }
 	if [ $fam = 4 ]; then srv=$VIP4 typ=A; else srv="[$VIP6]" typ=AAAA; fi
 	L=$W/inside-$fam.log
@@ -146,7 +141,7 @@ print(sum(1 for l in parse(sys.argv[1]) if l["event"] == "blackhole" and l["_ms"
 ); done; fi
 
 # ---- 20 windows of random length, --heal: each reported, measured, proven
-if want repeated; then (
+if scenario repeated; then (
 	lab_up || { fail "repeated: lab_up"; exit 0; }
 	L=$W/repeated.log WL=$W/repeated.windows
 	: >"$WL"
@@ -212,14 +207,14 @@ direct_case() {   # KIND FAMILY
 	fi
 	[ "$1" = down ] || no_trace "$n" "$L"
 }
-if want direct; then
+if scenario direct; then
 	for kind in slow silent down; do for fam in 4 6; do
 		( direct_case $kind $fam )
 	done; done
 fi
 
 # ---- scan: the same proof per VIP ----------------------------------------
-if want scan; then (
+if scenario scan; then (
 	lab_up || { fail "scan: lab_up"; exit 0; }
 	S=$W/scan
 	lab_rules window || { fail "scan: lab_rules"; exit 0; }

@@ -29,8 +29,11 @@
  *                             fails with EINVAL without sleeping, as a
  *                             ppoll the loop cannot recover from would.
  *   FAULT_REPORT=FILE         at exit, write what happened: requests,
- *                             injected faults, and clock_gettime calls by
- *                             clock id.
+ *                             injected faults, clock_gettime calls by
+ *                             clock id, and the smallest and largest
+ *                             SO_RCVBUF in force (getsockopt, read back at
+ *                             each netlink request) - what the kernel
+ *                             made of FAULT_NL_RCVBUF, not what we asked.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -51,6 +54,7 @@
 
 static int nl_fd = -1, saved_rcvbuf;
 static long nl_reqs, nl_recvs, injected_enobufs, cap_dropped, rcvbuf_restored;
+static long rcvbuf_min = -1, rcvbuf_max = -1;
 static long clock_calls[16], other_clock_calls;
 static long ppoll_calls, ppoll_failed, ppoll_fail_from = -1;
 static long errno_as = -1, errors_rewritten;
@@ -108,6 +112,7 @@ __attribute__((destructor)) static void report(void)
 	        clock_calls[CLOCK_REALTIME], clock_calls[CLOCK_MONOTONIC], other_clock_calls);
 	fprintf(o, "ppoll_calls=%ld ppoll_failed=%ld errors_rewritten=%ld\n", ppoll_calls, ppoll_failed,
 	        errors_rewritten);
+	fprintf(o, "nl_rcvbuf_min=%ld nl_rcvbuf_max=%ld\n", rcvbuf_min, rcvbuf_max);
 	fclose(o);
 }
 
@@ -152,6 +157,15 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 		if (rcvbuf_want >= 0 && rcvbuf_reqs >= 0 && nl_reqs == rcvbuf_reqs && !rcvbuf_restored) {
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &saved_rcvbuf, sizeof saved_rcvbuf);
 			rcvbuf_restored = 1;
+		}
+		/* the size in force for this request, as the kernel keeps it */
+		int cur;
+		socklen_t cl = sizeof cur;
+		if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cur, &cl) == 0) {
+			if (rcvbuf_min < 0 || cur < rcvbuf_min)
+				rcvbuf_min = cur;
+			if (cur > rcvbuf_max)
+				rcvbuf_max = cur;
 		}
 		nl_reqs++;
 	}

@@ -76,13 +76,17 @@ prop("resources: cpu and memory requests and limits, requests <= limits", () => 
 });
 prop("memory request >= 4x the measured peak RSS", () => {
 	const rss = Number(process.env.MEASURED_RSS_KIB);
-	if (!rss) return "MEASURED_RSS_KIB not given";
+	if (!(rss > 0) || !Number.isFinite(rss)) return `MEASURED_RSS_KIB not a positive measurement: '${process.env.MEASURED_RSS_KIB}'`;
 	const req = bytes(c.resources.requests.memory);
 	return req >= 4 * rss * 1024 || `request ${req} B < 4 x ${rss} KiB`;
 });
 prop("cpu request >= 10x the measured use at 1 query/s", () => {
-	const m = Number(process.env.MEASURED_CPU_MILLICORES);
-	if (!(m >= 0) || process.env.MEASURED_CPU_MILLICORES === undefined) return "MEASURED_CPU_MILLICORES not given";
+	// An empty, zero or unparsable measurement proves nothing: 10 x 0 is
+	// below any request.
+	const v = process.env.MEASURED_CPU_MILLICORES;
+	const m = Number(v);
+	if (v === undefined || v.trim() === "" || !(m > 0) || !Number.isFinite(m))
+		return `MEASURED_CPU_MILLICORES not a positive measurement: '${v === undefined ? "unset" : v}'`;
 	const req = millis(c.resources.requests.cpu);
 	return req >= 10 * m || `request ${req}m < 10 x ${m}m`;
 });

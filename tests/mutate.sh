@@ -1,0 +1,123 @@
+#!/bin/sh
+# tests/mutate.sh - the suite's checks can fail: each mutation below
+# breaks one feature on purpose, in a scratch copy of the tree, runs the
+# one group (and scenario) whose check guards it, and expects that check
+# to FAIL. A mutation the suite does not catch is a check that cannot
+# fail. Not part of test.sh (it rebuilds and reruns groups: see README).
+#
+#   sudo sh tests/mutate.sh            the quick ones (13; 225 s measured here)
+#   sudo sh tests/mutate.sh --all      also the ship and soak ones (estimated +8 min: t_ship is ~100 s a run)
+#   sudo sh tests/mutate.sh m01 m13    the named ones
+#
+# A mutation is data, one line:  ID ^ FILE ^ FIND ^ REPLACE ^ GROUP ^ ENV ^ CHECK
+#   FILE     a path in the tree; FIND must occur in it exactly once (else
+#            the mutation is stale: retarget it after a refactor); FIND and
+#            REPLACE take \n and \t. FILE "-" changes nothing in the tree.
+#   ENV      VAR=VALUE ... for the group's run (a filter keeps it short);
+#            BIN=@NAME is one of the wrappers below, in place of the binary.
+#   CHECK    the start of the check's name: "FAIL GROUP: CHECK" must appear.
+# Lines of the form "long ID" mark the slow ones (not run without --all).
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" = 0 ] || { echo "mutate.sh: needs root (sudo)" >&2; exit 2; }
+
+MUTATIONS=$(cat <<'EOF_M'
+m01 ^ - ^  ^  ^ e2e ^ BIN=@exit2 E2E_ONLY=decoys ^ decoys: the 6 tester runs really ran
+m02 ^ main.c ^ if (stop_signal)\n\t\t\treturn -1; ^ if (stop_signal && now_ns() >= deadline)\n\t\t\treturn -1; ^ faults ^ FAULTS_ONLY=signals ^ SIGTERM between ticks
+m03 ^ main.c ^ dns_build_query(t.query, sizeof t.query, 0, ^ dns_build_query(t.query, 260, 0, ^ cli ^  ^ a 253-byte name is accepted
+m04 ^ tests/t_scan.sh ^ --reply-port-src 5353 --reply-port-dst 31006 ^ --reply-port-src 5353 --reply-port-dst 31006 --no-such-flag ^ scan ^ SCAN_ONLY=caught ^ expected checks: scenario caught
+m05 ^ - ^  ^  ^ cli ^ BIN=@nostdout ^ logfmt line shape
+m06 ^ - ^  ^  ^ metrics ^ BIN=@crash_unless_metrics METRICS_ONLY=blackhole ^ blackhole: without --metrics-addr no TCP socket listens
+m07 ^ tests/t_faults.sh ^ FAULT_NL_RCVBUF=1 FAULT_REPORT="$W/enobufs-tiny.rep" ^ FAULT_NL_RCVBUF_UNSET=1 FAULT_REPORT="$W/enobufs-tiny.rep" ^ faults ^ FAULTS_ONLY=enobufs ^ tiny netlink buffer, tester
+m08 ^ tests/lab.sh ^ \t\t_lab_i=$((_lab_i + 1))\n ^ \t\t_lab_i=$((_lab_i + 1)); [ $_lab_i -lt 3 ] || return 0\n ^ e2e ^ E2E_ONLY=repeated ^ 20 restart windows
+m09 ^ - ^  ^  ^ cli ^ BIN=@exit2 ^ refuses an unparsable server
+m09s ^ - ^  ^  ^ scan ^ BIN=@exit2 SCAN_ONLY=usage ^ scan refuses an unknown protocol
+m10 ^ Makefile ^ -Wl,-z,norelro ^ -Wl,-z,norelro -Wl,-N ^ ship ^  ^ amd64: W^X and non-executable .rodata
+m11 ^ tests/t_ship.sh ^ ticks=$(awk '{print $14 + $15}' "/proc/$mp/stat" 2>/dev/null) ^ ticks=0 ^ ship ^  ^ measured RSS and CPU
+m12 ^ tests/k8s/validate.js ^ \twalkDts(modelsDir);\n ^ \twalkDts(modelsDir); throw new Error("mutant");\n ^ ship ^  ^ validator refuses ds.yaml with s/readOnlyRootFilesystem
+m13 ^ main.c ^ char nodev[254] = ""; ^ char nodev[40] = ""; ^ metrics ^ METRICS_ONLY=labels ^ labels: label values whole
+m14 ^ main.c ^ begin_flow(t, &l, "error", "blackhole");\n\tkv(&l, "entry", entry); ^ begin_flow(t, &l, "error", "blackhole"); ^ e2e ^ E2E_ONLY=window ^ window iptables/dnsmasq/IPv4: blackhole entry= is conntrack -G's line
+m14s ^ main.c ^ kvu(&l, "refused", s->refused); ^ kvu(&l, "refusd", s->refused); ^ soak ^ SOAK_CYCLES=3000 ^ queries accounted for
+m15 ^ main.c ^ log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, why); ^ log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, why);\n\t\tif (t->st.sent % 2) log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, why); ^ faults ^ FAULTS_ONLY=route ^ VIP route removed, IPv4
+long m10
+long m11
+long m12
+long m14s
+EOF_M
+)
+
+all=0; pick=
+for a in "$@"; do case $a in --all) all=1 ;; *) pick="$pick $a" ;; esac; done
+W=$TOP/build/mutate
+mkdir -p "$W"
+: >"$W/report.txt"
+start=$(date +%s)
+
+# wrappers NAME: stand-ins for the binary, written into the scratch tree
+wrappers() {
+	d=$1/build/mutants real=$1/dns-blackhole-tester
+	mkdir -p "$d"
+	# any run: a usage error at once (what a tester killed by a bad flag does)
+	printf '#!/bin/sh\necho "dns-blackhole-tester: usage error (see --help)" >&2\nexit 2\n' >"$d/exit2"
+	# the real tester, its log lost (an empty log file)
+	printf '#!/bin/sh\nexec "%s" "$@" >/dev/null\n' "$real" >"$d/nostdout"
+	# the real tester when serving metrics; otherwise a crash at start
+	printf '#!/bin/sh\ncase " $* " in *" --metrics-addr "*) exec "%s" "$@" ;; esac\nkill -SEGV $$\n' "$real" >"$d/crash_unless_metrics"
+	chmod +x "$d"/*
+}
+
+caught=0 missed=0 stale=0
+printf "%s\n" "$MUTATIONS" | grep -v '^long ' | while IFS='^' read -r id file find repl group envs check; do
+	id=$(echo $id) file=$(echo $file) group=$(echo $group) envs=$(echo $envs)
+	check=$(echo "$check" | sed 's/^ *//; s/ *$//')
+	if [ -n "$pick" ]; then
+		case " $pick " in *" $id "*) ;; *) continue ;; esac
+	elif [ $all = 0 ] && printf "%s\n" "$MUTATIONS" | grep -qx "long $id"; then
+		continue
+	fi
+	t0=$(date +%s)
+	S=$W/$id
+	rm -rf "$S"; mkdir -p "$S"
+	# the tree as it is now, built parts and fetched deps included; no logs
+	x=--exclude=./build/ship-root; [ "$group" = ship ] && x=
+	(cd "$TOP" && tar -cf - --exclude=./build/out --exclude=./build/mutate --exclude='./build/lab-*' \
+		--exclude=./build/results.txt --exclude=./build/fuzz $x . ) | (cd "$S" && tar -xf -)
+	if [ "$file" != - ]; then
+		if ! python3 - "$S/$file" "$find" "$repl" <<'EOF_P'
+import sys
+p, f, r = sys.argv[1], sys.argv[2].strip(" "), sys.argv[3].strip(" ")
+f = f.replace("\\n", "\n").replace("\\t", "\t")
+r = r.replace("\\n", "\n").replace("\\t", "\t")
+s = open(p).read()
+if s.count(f) != 1:
+    print("found %d times" % s.count(f)); sys.exit(1)
+open(p, "w").write(s.replace(f, r))
+EOF_P
+		then
+			echo "STALE $id: '$find' is not once in $file: retarget it" | tee -a "$W/report.txt"
+			continue
+		fi
+	fi
+	wrappers "$S"
+	(cd "$S" && make -s && make -s host) >"$S/build.log" 2>&1 ||
+		{ echo "STALE $id: the mutant does not build: $(tail -n 1 "$S/build.log")" | tee -a "$W/report.txt"; continue; }
+	envs=$(echo "$envs" | sed "s|BIN=@|BIN=$S/build/mutants/|")
+	mkdir -p "$S/build/out"
+	: >"$S/build/results.txt"
+	# shellcheck disable=SC2086
+	(cd "$S" && env TOP="$S" RESULTS="$S/build/results.txt" OUT="$S/build/out" GROUP="$group" $envs \
+		sh "tests/t_$group.sh" >"$S/run.log" 2>&1)
+	# as test.sh does: the counts too
+	(cd "$S" && TOP="$S" sh tests/counts.sh "$group" "$S/build/results.txt") |
+		sed "s/^/FAIL $group: expected checks: /" >>"$S/build/results.txt"
+	took=$(($(date +%s) - t0))
+	if grep -q -F "FAIL $group: $check" "$S/build/results.txt"; then
+		echo "caught $id ($took s): FAIL $group: $check" | tee -a "$W/report.txt"
+	else
+		echo "MISSED $id ($took s): no 'FAIL $group: $check' ($(grep -c '^FAIL' "$S/build/results.txt") FAIL lines)" | tee -a "$W/report.txt"
+	fi
+	rm -rf "$S/build/deps" "$S/build/k8s" "$S/build/ship-root"
+done
+n_c=$(grep -c '^caught' "$W/report.txt") n_m=$(grep -c '^MISSED' "$W/report.txt") n_s=$(grep -c '^STALE' "$W/report.txt")
+echo "mutate.sh: $n_c caught, $n_m missed, $n_s stale in $(($(date +%s) - start)) s"
+[ "$n_m" = 0 ] && [ "$n_s" = 0 ] && [ "$n_c" -gt 0 ]
