@@ -23,22 +23,25 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 
 MUTATIONS=$(cat <<'EOF_M'
 m01 ^ - ^  ^  ^ e2e ^ BIN=@exit2 E2E_ONLY=decoys ^ decoys: the 6 tester runs really ran
-m02 ^ main.c ^ if (stop_signal)\n\t\t\treturn -1; ^ if (stop_signal && now_ns() >= deadline)\n\t\t\treturn -1; ^ faults ^ FAULTS_ONLY=signals ^ SIGTERM between ticks
-m03 ^ main.c ^ dns_build_query(t.query, sizeof t.query, 0, ^ dns_build_query(t.query, 260, 0, ^ cli ^  ^ a 253-byte name is accepted
+m02 ^ tester.c ^ if (stop_signal || t->fatal)\n\t\t\treturn WAIT_STOP; ^ if ((stop_signal || t->fatal) && now_ns() >= deadline)\n\t\t\treturn WAIT_STOP; ^ faults ^ FAULTS_ONLY=signals ^ SIGTERM between ticks
+m03 ^ tester.c ^ dns_build_query(t->query, sizeof t->query, 0, ^ dns_build_query(t->query, 260, 0, ^ cli ^  ^ a 253-byte name is accepted
 m04 ^ tests/t_scan.sh ^ --reply-port-src 5353 --reply-port-dst 31006 ^ --reply-port-src 5353 --reply-port-dst 31006 --no-such-flag ^ scan ^ SCAN_ONLY=caught ^ expected checks: scenario caught
 m05 ^ - ^  ^  ^ cli ^ BIN=@nostdout ^ logfmt line shape
 m06 ^ - ^  ^  ^ metrics ^ BIN=@crash_unless_metrics METRICS_ONLY=blackhole ^ blackhole: without --metrics-addr no TCP socket listens
 m07 ^ tests/t_faults.sh ^ FAULT_NL_RCVBUF=1 FAULT_REPORT="$W/enobufs-tiny.rep" ^ FAULT_NL_RCVBUF_UNSET=1 FAULT_REPORT="$W/enobufs-tiny.rep" ^ faults ^ FAULTS_ONLY=enobufs ^ tiny netlink buffer, tester
-m08 ^ tests/lab.sh ^ \t\t_lab_i=$((_lab_i + 1))\n ^ \t\t_lab_i=$((_lab_i + 1)); [ $_lab_i -lt 3 ] || return 0\n ^ e2e ^ E2E_ONLY=repeated ^ 20 restart windows
+m08 ^ tests/t_verdict.sh ^ \t_o=$(now_ms); lab_rules window || return 1\n ^ \t[ "$(wc -l <"$2")" -lt 3 ] || return 0\n\t_o=$(now_ms); lab_rules window || return 1\n ^ verdict ^ VERDICT_ONLY=repeated ^ repeated: 20 windows made
 m09 ^ - ^  ^  ^ cli ^ BIN=@exit2 ^ refuses an unparsable server
 m09s ^ - ^  ^  ^ scan ^ BIN=@exit2 SCAN_ONLY=usage ^ scan refuses an unknown protocol
 m10 ^ Makefile ^ -Wl,-z,norelro ^ -Wl,-z,norelro -Wl,-N ^ ship ^  ^ amd64: W^X and non-executable .rodata
 m11 ^ tests/t_ship.sh ^ ticks=$(awk '{print $14 + $15}' "/proc/$mp/stat" 2>/dev/null) ^ ticks=0 ^ ship ^  ^ measured RSS and CPU
 m12 ^ tests/k8s/validate.js ^ \twalkDts(modelsDir);\n ^ \twalkDts(modelsDir); throw new Error("mutant");\n ^ ship ^  ^ validator refuses ds.yaml with s/readOnlyRootFilesystem
-m13 ^ main.c ^ char nodev[254] = ""; ^ char nodev[40] = ""; ^ metrics ^ METRICS_ONLY=labels ^ labels: label values whole
-m14 ^ main.c ^ begin_flow(t, &l, "error", "blackhole");\n\tkv(&l, "entry", entry); ^ begin_flow(t, &l, "error", "blackhole"); ^ e2e ^ E2E_ONLY=window ^ window iptables/dnsmasq/IPv4: blackhole entry= is conntrack -G's line
-m14s ^ main.c ^ kvu(&l, "refused", s->refused); ^ kvu(&l, "refusd", s->refused); ^ soak ^ SOAK_CYCLES=3000 ^ queries accounted for
-m15 ^ main.c ^ log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, why); ^ log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, why);\n\t\tif (t->st.sent % 2) log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, 0, NULL, why); ^ faults ^ FAULTS_ONLY=route ^ VIP route removed, IPv4
+m13 ^ metrics.c ^ if (nlen > 253)\n\t\tnlen = 253; ^ if (nlen > 40)\n\t\tnlen = 40; ^ metrics ^ METRICS_ONLY=labels ^ labels: label values whole
+m14 ^ flow.c ^ flow_begin(f, &l, "error", "blackhole");\n\t\tlog_entry(&l, "entry", e); ^ flow_begin(f, &l, "error", "blackhole"); ^ e2e ^ E2E_ONLY=window ^ window iptables/dnsmasq/IPv4: blackhole entry= is conntrack -G's line
+m14s ^ metrics.c ^ F("refused", "refused_total" ^ F("refusd", "refused_total" ^ soak ^ SOAK_CYCLES=3000 ^ queries accounted for
+m15 ^ tester.c ^ log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, r, why); ^ log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, r, why);\n\t\tif (t->st.sent % 2) log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, r, why); ^ faults ^ FAULTS_ONLY=route ^ VIP route removed, IPv4
+m16 ^ nl.c ^ if (lead == 6 && w[6]) { ^ if (0) { ^ nl ^  ^ ct_ntop (musl build) prints as glibc's inet_ntop
+m17 ^ tester.c ^ if (r < 0 && errno != EINTR)\n\t\t\tt->fatal = errno; ^ (void)0; ^ faults ^ FAULTS_ONLY=ppoll ^ ppoll failing for good
+m18 ^ flow.c ^ if (lk->pv == PROBE_DNAT) { ^ if (lk->pv != PROBE_FAILED) { ^ verdict ^ VERDICT_ONLY=direct ^ direct silent server, IPv4
 long m10
 long m11
 long m12

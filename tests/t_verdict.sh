@@ -156,7 +156,7 @@ if scenario repeated; then (
 		sleep "$gap"
 	done
 	stop_tester
-	expect_eq "repeated: 20 windows made" "$ok" 20
+	expect_eq "repeated: 20 windows made" "$ok $(wc -l <"$WL")" "20 20"
 	if $VC windows "$L" "$WL" 100 --heal >"$W/check"; then
 		pass "20 windows of random length (--heal): $(head -n1 "$W/check"), $($LC count "$L" healed) healed"
 	else
