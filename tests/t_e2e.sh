@@ -234,29 +234,29 @@ if scenario decoys; then (
 	runs=
 	for mode in "" --heal --monitor; do
 		# (wait for these two by PID: the lab's DNS server is a child too)
-		ip netns exec "$NS_NODE" "$BIN" -d "$VIP4" -i 100ms -w 300ms -c 8 $mode >"$OUT/decoys$mode.log" 2>&1 & p4=$!
-		ip netns exec "$NS_NODE" "$BIN" -d "[$VIP6]" -i 100ms -w 300ms -c 8 $mode >"$OUT/decoys6$mode.log" 2>&1 & p6=$!
+		ip netns exec "$NS_NODE" "$BIN" -d "$VIP4" -i 100ms -w 300ms -c 12 $mode >"$OUT/decoys$mode.log" 2>&1 & p4=$!
+		ip netns exec "$NS_NODE" "$BIN" -d "[$VIP6]" -i 100ms -w 300ms -c 12 $mode >"$OUT/decoys6$mode.log" 2>&1 & p6=$!
 		sleep 0.3; lab_window 0.4 1 0 || runs="$runs lab_window${mode:+ $mode} failed;"
 		wait $p4; r4=$?; wait $p6; r6=$?
-		# Each run must have really run: 8 queries, each with an outcome,
-		# a clean stop, and the window met: a blackhole (exit 3) in the
-		# modes that delete their entry each cycle; --monitor keeps its
-		# DNAT'd entry from before the window, so all 8 are answered (exit
-		# 0). A tester that died at once (a usage error) touches no decoy
+		# Each run must have really run: 12 queries, each with an outcome,
+		# a clean stop, and the window met: a blackhole proven once the
+		# rules are back (exit 3) in the modes that delete their entry each
+		# cycle; --monitor keeps its DNAT'd entry from before the window, so
+		# all 12 are answered (exit 0). A tester that died at once (a usage error) touches no decoy
 		# and would prove nothing.
 		if [ "$mode" = --monitor ]; then wrc=0 wbh=0; else wrc=3 wbh=1; fi
 		for f in 4:$r4 6:$r6; do
 			lg=$OUT/decoys${f%%:*}$mode.log; [ "${f%%:*}" = 4 ] && lg=$OUT/decoys$mode.log
 			s=$(sv "$lg" sent) a=$(sv "$lg" answered) t=$(sv "$lg" timeouts) r=$(sv "$lg" refused) e=$(sv "$lg" send_errors) b=$(sv "$lg" blackholes)
-			if ! num "$s" "$a" "$t" "$r" "$e" "$b" || [ "${f#*:}" != $wrc ] || [ "$s" != 8 ] ||
-			   [ $((a + t + r + e)) != 8 ] || { [ $wbh = 1 ] && [ "$b" -lt 1 ]; } || { [ $wbh = 0 ] && [ "$a" != 8 ]; } ||
+			if ! num "$s" "$a" "$t" "$r" "$e" "$b" || [ "${f#*:}" != $wrc ] || [ "$s" != 12 ] ||
+			   [ $((a + t + r + e)) != 12 ] || { [ $wbh = 1 ] && [ "$b" -lt 1 ]; } || { [ $wbh = 0 ] && [ "$a" != 12 ]; } ||
 			   ! grep -q 'event=stop' "$lg"; then
 				runs="$runs IPv${f%%:*}${mode:+ $mode}: rc=${f#*:} sent=$s answered=$a timeouts=$t blackholes=$b $(grep -m1 -v event= "$lg" | head -c 100);"
 			fi
 		done
 	done
 	if [ -z "$runs" ]; then
-		pass "decoys: all 6 runs (IPv4/IPv6 x default/--heal/--monitor) sent 8 queries, each with an outcome; default and --heal met the window (blackhole, exit 3), --monitor was answered 8/8 (exit 0)"
+		pass "decoys: all 6 runs (IPv4/IPv6 x default/--heal/--monitor) sent 12 queries, each with an outcome; default and --heal met the window (blackhole proven after it, exit 3), --monitor was answered 12/12 (exit 0)"
 	else
 		fail "decoys: the 6 tester runs really ran" "$runs"
 	fi
