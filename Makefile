@@ -81,18 +81,18 @@ build/host/dns_test: tests/dns_test.c dns.c dns.h
 	@mkdir -p build/host
 	$(HOSTCC) $(WARN) $(SAN) -I. -o $@ tests/dns_test.c dns.c
 
-build/host/nl_test: tests/nl_test.c nl.c nl.h build/host/.deps
-	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/nl_test.c nl.c $(HOSTMNL)/lib/libmnl.a
+build/host/nl_test: tests/nl_test.c nl.c nl.h log.c log.h build/host/.deps
+	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/nl_test.c nl.c log.c $(HOSTMNL)/lib/libmnl.a
 
 build/host/opts_test: tests/opts_test.c $(LIBSRCS) $(HDRS) build/host/.deps
 	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/opts_test.c $(LIBSRCS) $(HOSTMNL)/lib/libmnl.a
 
 # ct_ntop against glibc's inet_ntop: the same program with each libc.
-build/host/ntop_diff: tests/ntop_diff.c nl.c nl.h build/host/.deps
-	$(HOSTCC) $(WARN) -O1 -I. -isystem $(HOSTMNL)/include -o $@ tests/ntop_diff.c nl.c $(HOSTMNL)/lib/libmnl.a
+build/host/ntop_diff: tests/ntop_diff.c nl.c nl.h log.c build/host/.deps
+	$(HOSTCC) $(WARN) -O1 -I. -isystem $(HOSTMNL)/include -o $@ tests/ntop_diff.c nl.c log.c $(HOSTMNL)/lib/libmnl.a
 
-build/host/ntop_diff-musl: tests/ntop_diff.c nl.c nl.h libmnl_compat.h $(DEPS)/lib/libmnl-nounwind.a
-	$(MUSLCC) $(WARN) -O1 -DLIBMNL_GLIBC_COMPAT -I. -isystem $(DEPS)/include -o $@ tests/ntop_diff.c nl.c \
+build/host/ntop_diff-musl: tests/ntop_diff.c nl.c nl.h log.c libmnl_compat.h $(DEPS)/lib/libmnl-nounwind.a
+	$(MUSLCC) $(WARN) -O1 -DLIBMNL_GLIBC_COMPAT -I. -isystem $(DEPS)/include -o $@ tests/ntop_diff.c nl.c log.c \
 		-static $(DEPS)/lib/libmnl-nounwind.a
 
 host: build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test

@@ -172,6 +172,16 @@ void err_line(const char *f, ...)
 	write_all(STDERR_FILENO, b, len);
 }
 
+void text_add(char *buf, size_t cap, size_t *n, const char *f, ...)
+{
+	va_list ap;
+	va_start(ap, f);
+	int w = vsnprintf(buf + (*n < cap ? *n : cap), *n < cap ? cap - *n : 0, f, ap);
+	va_end(ap);
+	if (w > 0)
+		*n += (size_t)w;
+}
+
 void fmt_rfc3339(const struct timespec *ts, char *buf, size_t cap)
 {
 	struct tm tm;

@@ -48,6 +48,12 @@ void err_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* write(2) all of it across EINTR and short writes; 0 or -1. */
 int write_all(int fd, const char *p, size_t len);
 
+/* Appends to buf at *n as snprintf would, never past cap; *n counts on
+ * past cap, like snprintf's return, so a caller can tell text that did
+ * not fit (metrics bodies, conntrack entry lines). */
+void text_add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* RFC 3339 in UTC with milliseconds: 2026-11-26T10:46:55.938Z. */
 void fmt_rfc3339(const struct timespec *ts, char *buf, size_t cap);
 /* CLOCK_MONOTONIC in nanoseconds: every deadline and duration. */

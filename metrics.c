@@ -114,20 +114,6 @@ int http_parse_request(const char *buf, size_t len, size_t cap, int *head)
 
 /* ---- the exposition ----------------------------------------------- */
 
-/* Appends to a fixed buffer; *n counts past cap, as snprintf does, so
- * the caller can tell a body that did not fit. */
-static void out(char *buf, size_t cap, size_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void out(char *buf, size_t cap, size_t *n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int w = vsnprintf(buf + (*n < cap ? *n : cap), *n < cap ? cap - *n : 0, fmt, ap);
-	va_end(ap);
-	if (w > 0)
-		*n += (size_t)w;
-}
-
 #define M "dns_blackhole_tester_"
 
 /* Microseconds as the shortest decimal seconds: 0.0005, 1, 2.5. */
@@ -185,13 +171,13 @@ static void render_counters(const struct metrics_view *v, const char *lab, char 
 	for (size_t i = 0; i < ncounter_fields; i++) {
 		const struct counter_field *f = &counter_fields[i];
 		if (f->metric)
-			out(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s counter\n" M "%s{%s} %" PRIu64 "\n",
+			text_add(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s counter\n" M "%s{%s} %" PRIu64 "\n",
 			    f->metric, f->help, f->metric, f->metric, lab, counter_value(v->c, f));
 	}
-	out(b, cap, n, "# HELP " M "timeouts_total Queries that got no reply in time, by cause.\n"
+	text_add(b, cap, n, "# HELP " M "timeouts_total Queries that got no reply in time, by cause.\n"
 	               "# TYPE " M "timeouts_total counter\n");
 	for (int c = CAUSE_BLACKHOLE; c <= CAUSE_NAT_MISSING; c++)
-		out(b, cap, n, M "timeouts_total{%s,cause=\"%s\"} %" PRIu64 "\n", lab, cause_names[c],
+		text_add(b, cap, n, M "timeouts_total{%s,cause=\"%s\"} %" PRIu64 "\n", lab, cause_names[c],
 		    v->c->timeouts_by[c]);
 }
 
@@ -199,24 +185,24 @@ static void render_hist(const char *name, const char *help, const struct hist *h
                         size_t nb, const char *lab, char *b, size_t cap, size_t *n)
 {
 	uint64_t cum = 0;
-	out(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s histogram\n", name, help, name);
+	text_add(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s histogram\n", name, help, name);
 	for (size_t i = 0; i <= nb; i++) {
 		char le[16] = "+Inf";
 		cum += h->count[i];
 		if (i < nb)
 			fmt_seconds_us(bounds[i], le, sizeof le);
-		out(b, cap, n, M "%s_bucket{%s,le=\"%s\"} %" PRIu64 "\n", name, lab, le, cum);
+		text_add(b, cap, n, M "%s_bucket{%s,le=\"%s\"} %" PRIu64 "\n", name, lab, le, cum);
 	}
-	out(b, cap, n, M "%s_sum{%s} %" PRIu64 ".%09" PRIu64 "\n", name, lab,
+	text_add(b, cap, n, M "%s_sum{%s} %" PRIu64 ".%09" PRIu64 "\n", name, lab,
 	    h->sum_ns / NS_PER_S, h->sum_ns % NS_PER_S);
-	out(b, cap, n, M "%s_count{%s} %" PRIu64 "\n", name, lab, cum);
+	text_add(b, cap, n, M "%s_count{%s} %" PRIu64 "\n", name, lab, cum);
 }
 
 /* Seconds with milliseconds: 12.345. */
 static void gauge_seconds(const char *name, const char *help, uint64_t ns, const char *lab,
                           char *b, size_t cap, size_t *n)
 {
-	out(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s gauge\n" M "%s{%s} %" PRIu64 ".%03" PRIu64 "\n",
+	text_add(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s gauge\n" M "%s{%s} %" PRIu64 ".%03" PRIu64 "\n",
 	    name, help, name, name, lab, ns / NS_PER_S, ns % NS_PER_S / NS_PER_MS);
 }
 
@@ -226,7 +212,7 @@ size_t metrics_render(const struct metrics_view *v, char *b, size_t cap)
 	size_t n = 0;
 	flow_labels(v, lab, sizeof lab);
 	render_counters(v, lab, b, cap, &n);
-	out(b, cap, &n, "# HELP " M "blackholed 1 while our own flow is blackholed.\n# TYPE " M "blackholed gauge\n"
+	text_add(b, cap, &n, "# HELP " M "blackholed 1 while our own flow is blackholed.\n# TYPE " M "blackholed gauge\n"
 	                M "blackholed{%s} %d\n", lab, v->blackholed);
 	gauge_seconds("outage_seconds", "Age of the current outage (0: none).", v->outage_ns, lab, b, cap, &n);
 	render_hist("reply_latency_seconds", "Time from query to matching reply.", &v->c->latency,
@@ -235,7 +221,7 @@ size_t metrics_render(const struct metrics_view *v, char *b, size_t cap)
 	              v->c->last_window_ns, lab, b, cap, &n);
 	render_hist("restart_window_seconds", "Restart windows: from the first query that found the VIP's rule missing to the first flow that found it back.",
 	            &v->c->window, win_bounds, NWIN, lab, b, cap, &n);
-	out(b, cap, &n, "# HELP " M "build_info Build of the running tester.\n# TYPE " M "build_info gauge\n"
+	text_add(b, cap, &n, "# HELP " M "build_info Build of the running tester.\n# TYPE " M "build_info gauge\n"
 	                M "build_info{version=\"%s\"} 1\n", VERSION);
 	return n;
 }
@@ -272,7 +258,7 @@ static void client_respond(struct metrics *m, struct client *c, int code, int he
 	if (code != 200)
 		blen = (size_t)snprintf(m->body, sizeof m->body, "%d %s\n", code, status_text(code));
 	c->out = 0;
-	out(c->resp, sizeof c->resp, &c->out,
+	text_add(c->resp, sizeof c->resp, &c->out,
 	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
 	    code, status_text(code),
 	    code == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8",

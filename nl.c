@@ -5,6 +5,7 @@
  * libmnl's examples/netfilter/nfct-dump.c. */
 #define _GNU_SOURCE
 #include "nl.h"
+#include "log.h"
 #ifdef LIBMNL_GLIBC_COMPAT
 #include "libmnl_compat.h"
 #endif
@@ -561,20 +562,6 @@ static const char *tcp_state_name(uint8_t s)
 	return s < sizeof names / sizeof *names ? names[s] : "UNKNOWN";
 }
 
-/* Appends to buf at *n like snprintf, never past cap; *n keeps counting
- * past cap, as snprintf's return does. */
-static void add(char *buf, size_t cap, size_t *n, const char *f, ...)
-	__attribute__((format(printf, 4, 5)));
-static void add(char *buf, size_t cap, size_t *n, const char *f, ...)
-{
-	va_list ap;
-	va_start(ap, f);
-	int w = vsnprintf(buf + (*n < cap ? *n : cap), *n < cap ? cap - *n : 0, f, ap);
-	va_end(ap);
-	if (w > 0)
-		*n += (size_t)w;
-}
-
 /* Zero groups from group i on. */
 static int zero_run(const unsigned w[8], int i)
 {
@@ -608,13 +595,13 @@ const char *ct_ntop(int family, const void *addr, char *buf, size_t cap)
 	if (cap)
 		buf[0] = '\0';
 	if (lead == 6 && w[6]) {
-		add(buf, cap, &n, "::%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+		text_add(buf, cap, &n, "::%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
 	} else if (lead >= 2 && lead < 8 && later == lead) {
-		add(buf, cap, &n, ":");
+		text_add(buf, cap, &n, ":");
 		for (int i = lead; i < 8; i++)
-			add(buf, cap, &n, ":%x", w[i]);
+			text_add(buf, cap, &n, ":%x", w[i]);
 	} else if (!inet_ntop(family, addr, buf, (socklen_t)cap)) {
-		add(buf, cap, &n, "?");
+		text_add(buf, cap, &n, "?");
 	}
 	return buf;
 }
@@ -622,15 +609,15 @@ const char *ct_ntop(int family, const void *addr, char *buf, size_t cap)
 static void add_tuple(char *buf, size_t cap, size_t *n, const struct ct_tuple *t)
 {
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
-	add(buf, cap, n, "src=%s dst=%s ", ct_ntop(t->family, t->src.b, s, sizeof s),
+	text_add(buf, cap, n, "src=%s dst=%s ", ct_ntop(t->family, t->src.b, s, sizeof s),
 	    ct_ntop(t->family, t->dst.b, d, sizeof d));
 	switch (t->proto) {
 	case IPPROTO_TCP: case IPPROTO_UDP: case IPPROTO_SCTP:
 	case IPPROTO_DCCP: case IPPROTO_UDPLITE:
-		add(buf, cap, n, "sport=%u dport=%u ", t->sport, t->dport);
+		text_add(buf, cap, n, "sport=%u dport=%u ", t->sport, t->dport);
 		break;
 	case IPPROTO_ICMP: case IPPROTO_ICMPV6:
-		add(buf, cap, n, "type=%u code=%u id=%u ", t->icmp_type, t->icmp_code, t->sport);
+		text_add(buf, cap, n, "type=%u code=%u id=%u ", t->icmp_type, t->icmp_code, t->sport);
 		break;
 	}
 }
@@ -640,26 +627,26 @@ int ct_format(const struct ct_entry *e, char *buf, size_t cap)
 	size_t n = 0;
 	if (cap)
 		buf[0] = '\0';
-	add(buf, cap, &n, "%-8s %u ", proto_name(e->orig.proto), e->orig.proto);   /* as conntrack */
+	text_add(buf, cap, &n, "%-8s %u ", proto_name(e->orig.proto), e->orig.proto);   /* as conntrack */
 	if (e->have & CT_HAVE_TIMEOUT)
-		add(buf, cap, &n, "%u ", e->timeout);
+		text_add(buf, cap, &n, "%u ", e->timeout);
 	if (e->have & CT_HAVE_TCP_STATE)
-		add(buf, cap, &n, "%s ", tcp_state_name(e->tcp_state));
+		text_add(buf, cap, &n, "%s ", tcp_state_name(e->tcp_state));
 	add_tuple(buf, cap, &n, &e->orig);
 	if (!(e->status & IPS_SEEN_REPLY))
-		add(buf, cap, &n, "[UNREPLIED] ");
+		text_add(buf, cap, &n, "[UNREPLIED] ");
 	if (e->have & CT_HAVE_REPLY)
 		add_tuple(buf, cap, &n, &e->reply);
 	if (e->status & IPS_OFFLOAD)
-		add(buf, cap, &n, e->status & IPS_HW_OFFLOAD ? "[HW_OFFLOAD] " : "[OFFLOAD] ");
+		text_add(buf, cap, &n, e->status & IPS_HW_OFFLOAD ? "[HW_OFFLOAD] " : "[OFFLOAD] ");
 	if (e->status & IPS_ASSURED)
-		add(buf, cap, &n, "[ASSURED] ");
+		text_add(buf, cap, &n, "[ASSURED] ");
 	if (e->have & CT_HAVE_MARK)
-		add(buf, cap, &n, "mark=%u ", e->mark);
+		text_add(buf, cap, &n, "mark=%u ", e->mark);
 	if ((e->have & CT_HAVE_ZONE) && e->zone)
-		add(buf, cap, &n, "zone=%u ", e->zone);
+		text_add(buf, cap, &n, "zone=%u ", e->zone);
 	if (e->have & CT_HAVE_USE)
-		add(buf, cap, &n, "use=%u ", e->use);
+		text_add(buf, cap, &n, "use=%u ", e->use);
 	/* Every piece ends in a blank; conntrack-tools drops the last. */
 	if (n > 0) {
 		n--;

@@ -155,13 +155,10 @@ static int scan_opt(int c, const char *v, struct scan *s, char *err, size_t cap)
 /* 0 to scan, 1 for --help, -1 with the reason in err. */
 static int scan_args(int argc, char **argv, struct scan *s, char *err, size_t cap)
 {
-	static const struct option lo[] = {
-		{"server", required_argument, NULL, 'd'},
-		{"proto", required_argument, NULL, 'p'},
-		{"fix", no_argument, NULL, 'f'},
-		{"filter", required_argument, NULL, 'F'},
-		{"log-format", required_argument, NULL, 'L'},
-		{"help", no_argument, NULL, 'h'},
+	static const struct option lo[] = {   /* short ones: -d -p -h */
+		{"server", required_argument, NULL, 'd'}, {"proto", required_argument, NULL, 'p'},
+		{"fix", no_argument, NULL, 'f'}, {"filter", required_argument, NULL, 'F'},
+		{"log-format", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
 	struct sockaddr_storage ss;

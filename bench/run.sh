@@ -80,7 +80,7 @@ gcc -O2 -Wall -Wextra -std=gnu11 -o "$H" "$TOP/bench/harness.c" || die "building
 G=$TOP/build/bench/getloop
 D=$TOP/build/deps/$(dpkg --print-architecture 2>/dev/null || echo amd64)
 rm -f "$G"
-gcc -O2 -std=gnu11 -I"$TOP" -isystem "$D/include" -o "$G" "$TOP/bench/getloop.c" "$TOP/nl.c" "$D/lib/libmnl.a" ||
+gcc -O2 -std=gnu11 -I"$TOP" -isystem "$D/include" -o "$G" "$TOP/bench/getloop.c" "$TOP/nl.c" "$TOP/log.c" "$D/lib/libmnl.a" ||
 	say "building bench/getloop.c failed: no lookup-alone figures"
 GETS=${BENCH_GETS:-100000}
 for n in $SIZES; do case $n in ''|*[!0-9]*) die "BENCH_SIZES: '$n' is not a number" ;; esac; done

@@ -451,6 +451,16 @@ _lab_alive() {
 	! sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^Z'
 }
 
+# lab_each FUNCTION: FUNCTION MODE DNS FAMILY, each in a subshell of its
+# own (its own lab), for the four combinations the e2e-style groups cover:
+# iptables/dnsmasq/4, nftables/unbound/6, iptables/unbound/6, nftables/dnsmasq/4.
+lab_each() {
+	( "$1" iptables dnsmasq 4 )
+	( "$1" nftables unbound 6 )
+	( "$1" iptables unbound 6 )
+	( "$1" nftables dnsmasq 4 )
+}
+
 # ---------------------------------------------------------------- clients
 
 # lab_client PORT 4|6 COUNT INTERVAL_S [TIMEOUT_S]: client.py in the node

@@ -103,12 +103,7 @@ window_scenario() {   # MODE DNS FAMILY
 		fail "window $mode/$dns/IPv$fam: exit status" "rc=$RC"
 	fi
 }
-if scenario window; then
-	(window_scenario iptables dnsmasq 4)
-	(window_scenario nftables unbound 6)
-	(window_scenario iptables unbound 6)
-	(window_scenario nftables dnsmasq 4)
-fi
+if scenario window; then lab_each window_scenario; fi
 
 # ---- --monitor keeps the DNAT'd entry; default mode deletes it --------
 if scenario monitor; then (

@@ -67,6 +67,15 @@ signal_stop() {
 	HUNG=; if _lab_alive "$1"; then HUNG="still running 5 s after SIG$2"; kill -KILL "$1"; fi
 	{ wait "$1"; } 2>/dev/null; RC=$?; TOOK=$(($(now_ms) - _t0))
 }
+# both NAME ARGS...: the tester against VIP4 and [VIP6] (AAAA) at once in
+# the node namespace, to the end; logs $W/NAME-4.log and $W/NAME-6.log,
+# exit statuses RC4 and RC6.
+both() {
+	_n=$1; shift
+	ip netns exec "$NS_NODE" "$BIN" -d "$VIP4" "$@" >"$W/$_n-4.log" 2>&1 & _p4=$!
+	ip netns exec "$NS_NODE" "$BIN" -d "[$VIP6]" -t AAAA "$@" >"$W/$_n-6.log" 2>&1 & _p6=$!
+	wait $_p4; RC4=$?; wait $_p6; RC6=$?
+}
 # sv LOG KEY: KEY of the last stats line
 sv() { grep 'event=stats' "$1" | tail -n 1 | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; }
 # accounted LOG [ABANDONED_MAX]: every query sent has exactly one outcome
@@ -231,11 +240,9 @@ if scenario icmp; then (
 	# No ICMP rate limit in the pod, so that every query gets its ICMP.
 	lab_pod sysctl -q -w net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
 	lab_dns_stop
-	ip netns exec "$NS_NODE" "$BIN" -d "$VIP4" -i 100ms -w 500ms -c 10 >"$W/icmp-4.log" 2>&1 & p4=$!
-	ip netns exec "$NS_NODE" "$BIN" -d "[$VIP6]" -t AAAA -i 100ms -w 500ms -c 10 >"$W/icmp-6.log" 2>&1 & p6=$!
-	wait $p4; rc4=$?; wait $p6; rc6=$?
+	both icmp -i 100ms -w 500ms -c 10
 	for fam in 4 6; do
-		L=$W/icmp-$fam.log; [ $fam = 4 ] && rc=$rc4 || rc=$rc6
+		L=$W/icmp-$fam.log; [ $fam = 4 ] && rc=$RC4 || rc=$RC6
 		n=$($LC count "$L" refused cause=refused)
 		if sane "$L" $rc && [ $rc = 1 ] && [ "$n" = 10 ] && [ "$(sv "$L" refused)" = 10 ] &&
 		   [ "$(grep level=error "$L" | grep -v -c event=refused)" = 0 ] && accounted "$L" 0; then
@@ -266,13 +273,11 @@ if scenario icmperr; then (
 		}
 	}
 	EOF
-	ip netns exec "$NS_NODE" "$BIN" -d "$VIP4" -i 100ms -w 2s -c 6 >"$W/icmperr-4.log" 2>&1 & p4=$!
-	ip netns exec "$NS_NODE" "$BIN" -d "[$VIP6]" -t AAAA -i 100ms -w 2s -c 6 >"$W/icmperr-6.log" 2>&1 & p6=$!
-	wait $p4; rc4=$?; wait $p6; rc6=$?
+	both icmperr -i 100ms -w 2s -c 6
 	for fam in 4 6; do
-		L=$W/icmperr-$fam.log; [ $fam = 4 ] && rc=$rc4 || rc=$rc6
-		# (EHOSTUNREACH is "Host is unreachable" in musl, "No route to host" in glibc)
-		[ $fam = 4 ] && want_err="Host is unreachable,|No route to host," || want_err="Permission denied,"
+		# (EHOSTUNREACH reads "Host is unreachable" in musl, "No route to host" in glibc)
+		L=$W/icmperr-$fam.log; [ $fam = 4 ] && rc=$RC4 want_err="Host is unreachable,|No route to host," ||
+			rc=$RC6 want_err="Permission denied,"
 		n=$($LC count "$L" recv_error cause=recv_error)
 		errs=$(grep 'event=recv_error' "$L" | sed -n 's/.* err="\([^"]*\)".*/\1/p' | sort -u | tr '\n' ',')
 		# each query ended when the ICMP came, not at its 2 s timeout

@@ -81,12 +81,7 @@ window_case() {   # MODE DNS FAMILY
 	no_trace "$n" "$L"
 	decoys_ok "$n"
 }
-if scenario window; then
-	( window_case iptables dnsmasq 4 )
-	( window_case nftables unbound 6 )
-	( window_case iptables unbound 6 )
-	( window_case nftables dnsmasq 4 )
-fi
+if scenario window; then lab_each window_case; fi
 
 # ---- a window that did not leave us stuck: kube-proxy 1.32+ cleans up ----
 # Its conntrack reconciler deletes entries to the Service IP that no rule

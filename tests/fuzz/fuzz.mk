@@ -58,7 +58,7 @@ $(FUZZ_OUT)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c tests/fuzz/dns_queries.h $(HDRS) $
 FUZZ_LINK = $(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^
 $(FUZZ_OUT)/fuzz_dns: $(FUZZ_OUT)/obj/fuzz_dns.o $(FUZZ_OUT)/obj/dns.o
 	$(FUZZ_LINK)
-$(FUZZ_OUT)/fuzz_ct: $(FUZZ_OUT)/obj/fuzz_ct.o $(FUZZ_OUT)/obj/nl.o $(FUZZ_MNL)
+$(FUZZ_OUT)/fuzz_ct: $(FUZZ_OUT)/obj/fuzz_ct.o $(FUZZ_OUT)/obj/nl.o $(FUZZ_OUT)/obj/log.o $(FUZZ_MNL)
 	$(FUZZ_LINK)
 FUZZ_OPTS_OBJS := $(addprefix $(FUZZ_OUT)/obj/,opts.o log.o dns.o nl.o)
 $(FUZZ_OUT)/fuzz_opts: $(FUZZ_OUT)/obj/fuzz_opts.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
