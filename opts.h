@@ -11,9 +11,12 @@
 #include <sys/socket.h>
 #include <getopt.h>
 
+#include "ctfilter.h"
 #include "nl.h"
 
 enum mode { MODE_DELETE, MODE_MONITOR, MODE_HEAL };
+
+#define OPTS_MAX_WATCH 32
 
 struct opts {
 	struct sockaddr_storage server, source;
@@ -27,6 +30,12 @@ struct opts {
 	struct sockaddr_storage metrics;   /* --metrics-addr */
 	int have_metrics;
 	int json, verbose;            /* for the log configuration */
+	/* the node watch (watch.h): what it watches besides the server */
+	int watch_node, heal_node, dry_run, watch_user_filter;
+	struct ct_target watch[OPTS_MAX_WATCH];   /* more -d VIPs, --service-cidr */
+	size_t nwatch;
+	uint64_t heal_rate;           /* deletions a second (and the burst) */
+	uint64_t event_buffer;        /* event socket's receive buffer, bytes */
 };
 
 /* What parsing found to do. */
