@@ -8,9 +8,12 @@
  * target. The BPF program answers the same question from the event's
  * attributes (CTA_TUPLE_ORIG -> CTA_TUPLE_PROTO -> CTA_PROTO_NUM and
  * CTA_PROTO_DST_PORT, CTA_TUPLE_IP -> CTA_IP_V4_DST/CTA_IP_V6_DST), and
- * also drops DESTROY events of DNAT'd flows: the watch only ever holds
- * entries that are not DNAT'd. Every event that passes is parsed and
- * matched again in user space (ct_target_match). */
+ * also drops DESTROY events of flows with IPS_DST_NAT: the watch only
+ * ever holds entries that are not DNAT'd. (An entry made through
+ * ctnetlink with a translated reply tuple may lack that bit; its DESTROY
+ * passes, and user space, which also compares the tuples, drops it.)
+ * Every event that passes is parsed and matched again in user space
+ * (ct_target_match). */
 #ifndef CTFILTER_H
 #define CTFILTER_H
 
