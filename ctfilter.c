@@ -20,7 +20,6 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <netinet/in.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* ---- the match in user space ---------------------------------------- */
@@ -42,32 +41,6 @@ int ct_target_match(const struct ct_target *t, size_t n, const struct ct_tuple *
 		    prefix_eq(o->dst.b, t[i].addr.b, t[i].plen))
 			return (int)i;
 	return -1;
-}
-
-int ct_target_parse_cidr(const char *s, struct ct_target *t)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *slash = strchr(s, '/');
-	char *end;
-	memset(t, 0, sizeof *t);
-	if (!slash || (size_t)(slash - s) >= sizeof host || !slash[1] ||
-	    strspn(slash + 1, "0123456789") != strlen(slash + 1))
-		return -1;
-	memcpy(host, s, (size_t)(slash - s));
-	host[slash - s] = 0;
-	unsigned long plen = strtoul(slash + 1, &end, 10);
-	if (inet_pton(AF_INET, host, t->addr.b) == 1)
-		t->family = AF_INET;
-	else if (inet_pton(AF_INET6, host, t->addr.b) == 1)
-		t->family = AF_INET6;
-	else
-		return -1;
-	if (plen > (t->family == AF_INET ? 32u : 128u))
-		return -1;
-	t->plen = (uint8_t)plen;
-	for (unsigned i = 0; i < 16; i++)      /* clear the host bits */
-		t->addr.b[i] &= i * 8 >= plen ? 0 : i * 8 + 8 <= plen ? 0xff : (0xff00 >> (plen % 8)) & 0xff;
-	return 0;
 }
 
 void ct_target_format(const struct ct_target *t, char *buf, size_t cap)
@@ -105,11 +78,68 @@ int ct_event_next(const uint8_t **buf, size_t *len, struct ct_entry *e)
 
 /* ---- the program ------------------------------------------------------ */
 
-/* Forward jumps to these are written as "ja LABEL" (a 32-bit offset,
- * resolved once the program is whole); a conditional jump only ever
- * skips a few instructions, so its 8-bit offsets are always in reach. */
-enum { L_DROP, L_MATCH, L_V6, L_ACCEPT, NLABELS };
+/* The fixed parts of the program are templates of 4 bytes an
+ * instruction (every classic BPF opcode fits in a byte; so does every
+ * constant but the few below 0xe0 stands for). Forward jumps to a label
+ * are "ja LABEL" (a 32-bit offset, resolved once the program is whole):
+ * a conditional jump only ever skips one or a few instructions, so its
+ * 8-bit offsets are always in reach. */
+enum { L_DROP, L_ACCEPT, L_V6, L_MATCH, NLABELS };
+#define J(l) (0xe0 + (l))              /* k of "ja LABEL" */
+#define K_NLATTR 0xf0                  /* k: SKF_AD_OFF + SKF_AD_NLATTR */
+#define K_NEST 0xf1                    /* k: SKF_AD_OFF + SKF_AD_NLATTR_NEST */
+#define K_ALL 0xf2                     /* k: 0xffffffff, the whole message */
 #define LABEL_MARK 0x7fff0000u
+
+#define LD_ATTRS {BPF_LD | BPF_IMM, 0, 0, NLMSG_HDRLEN + sizeof(struct nfgenmsg)}
+#define IF_ZERO_DROP {BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0}, {BPF_JMP | BPF_JA, 0, 0, J(L_DROP)}
+/* A = offset of attribute type among the top-level ones (FIND_TOP) or
+ * inside the nest whose offset is M[from], kept in M[to]; a missing
+ * attribute drops the message. */
+#define FIND_TOP(type, to) LD_ATTRS, {BPF_LDX | BPF_IMM, 0, 0, type}, \
+	{BPF_LD | BPF_W | BPF_ABS, 0, 0, K_NLATTR}, IF_ZERO_DROP, {BPF_ST, 0, 0, to}
+#define FIND(from, type, to) {BPF_LD | BPF_MEM, 0, 0, from}, {BPF_LDX | BPF_IMM, 0, 0, type}, \
+	{BPF_LD | BPF_W | BPF_ABS, 0, 0, K_NEST}, IF_ZERO_DROP, {BPF_ST, 0, 0, to}
+#define LOAD_WORD(at, to) {BPF_LD | BPF_W | BPF_IND, 0, 0, NLA_HDRLEN + (at)}, {BPF_ST, 0, 0, to}
+
+/* Scratch memory: M[0] family, M[1] CTA_TUPLE_ORIG, M[2] its
+ * CTA_TUPLE_PROTO, M[3] destination port, M[4] CTA_TUPLE_IP, M[5..8]
+ * the destination address, one 32-bit word each, M[9] spare. */
+static const uint8_t prelude[][4] = {
+	{BPF_LD | BPF_B | BPF_ABS, 0, 0, NLMSG_HDRLEN}, {BPF_ST, 0, 0, 0},   /* nfgen_family */
+	FIND_TOP(CTA_TUPLE_ORIG, 1),
+	FIND(1, CTA_TUPLE_PROTO, 2),
+	FIND(2, CTA_PROTO_NUM, 9), {BPF_MISC | BPF_TAX, 0, 0, 0},
+	{BPF_LD | BPF_B | BPF_IND, 0, 0, NLA_HDRLEN},
+	{BPF_JMP | BPF_JEQ | BPF_K, 1, 0, IPPROTO_UDP}, {BPF_JMP | BPF_JA, 0, 0, J(L_DROP)},
+	FIND(2, CTA_PROTO_DST_PORT, 9), {BPF_MISC | BPF_TAX, 0, 0, 0},
+	{BPF_LD | BPF_H | BPF_IND, 0, 0, NLA_HDRLEN}, {BPF_ST, 0, 0, 3},   /* network order: the port */
+	FIND(1, CTA_TUPLE_IP, 4),
+	{BPF_LD | BPF_MEM, 0, 0, 0},
+	{BPF_JMP | BPF_JEQ | BPF_K, 0, 1, AF_INET6}, {BPF_JMP | BPF_JA, 0, 0, J(L_V6)},
+	{BPF_JMP | BPF_JEQ | BPF_K, 1, 0, AF_INET}, {BPF_JMP | BPF_JA, 0, 0, J(L_DROP)},
+	FIND(4, CTA_IP_V4_DST, 9), {BPF_MISC | BPF_TAX, 0, 0, 0}, LOAD_WORD(0, 5),
+};
+static const uint8_t load_v6[][4] = {
+	FIND(4, CTA_IP_V6_DST, 9), {BPF_MISC | BPF_TAX, 0, 0, 0},
+	LOAD_WORD(0, 5), LOAD_WORD(4, 6), LOAD_WORD(8, 7), LOAD_WORD(12, 8),
+};
+/* A match. A DESTROY event passes only for a flow without IPS_DST_NAT:
+ * the watch holds no other. A NEW event passes whatever it is: a DNAT'd
+ * one is the proof that the VIP's rule is in place. nlmsg_type is in
+ * host order: its low byte is the message type. */
+static const uint8_t epilogue[][4] = {
+	{BPF_LD | BPF_B | BPF_ABS, 0, 0, 4 + (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)},
+	{BPF_JMP | BPF_JEQ | BPF_K, 1, 0, IPCTNL_MSG_CT_DELETE}, {BPF_JMP | BPF_JA, 0, 0, J(L_ACCEPT)},
+	LD_ATTRS, {BPF_LDX | BPF_IMM, 0, 0, CTA_STATUS}, {BPF_LD | BPF_W | BPF_ABS, 0, 0, K_NLATTR},
+	{BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0}, {BPF_JMP | BPF_JA, 0, 0, J(L_ACCEPT)},  /* no status: user space decides */
+	{BPF_MISC | BPF_TAX, 0, 0, 0}, {BPF_LD | BPF_W | BPF_IND, 0, 0, NLA_HDRLEN},
+	{BPF_ALU | BPF_AND | BPF_K, 0, 0, IPS_DST_NAT},
+	{BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0}, {BPF_JMP | BPF_JA, 0, 0, J(L_ACCEPT)},
+	{BPF_RET | BPF_K, 0, 0, 0},                                            /* L_DROP */
+	{BPF_RET | BPF_K, 0, 0, K_ALL},                                        /* L_ACCEPT */
+};
+#define EPI_DROP (sizeof epilogue / sizeof *epilogue - 2)
 
 struct prog {
 	struct sock_filter *p;
@@ -124,135 +154,56 @@ static void op(struct prog *g, uint16_t code, uint8_t jt, uint8_t jf, uint32_t k
 	g->n++;
 }
 
-#define AD(x) ((uint32_t)(SKF_AD_OFF + (x)))
-static void ja(struct prog *g, int label) { op(g, BPF_JMP | BPF_JA, 0, 0, LABEL_MARK + (uint32_t)label); }
-static void label(struct prog *g, int l) { g->at[l] = g->n; }
-/* if A == k: goto label */
-static void jeq_to(struct prog *g, uint32_t k, int l)
+static void copy(struct prog *g, const uint8_t (*t)[4], size_t n)
 {
-	op(g, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, k);
-	ja(g, l);
-}
-/* if A != k: goto label */
-static void jne_to(struct prog *g, uint32_t k, int l)
-{
-	op(g, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, k);
-	ja(g, l);
-}
-
-/* A = offset of attribute type inside the nest whose offset is in
- * M[from] (from < 0: among the top-level attributes), stored in M[to];
- * a missing attribute drops the message. */
-static void find(struct prog *g, int from, uint32_t type, uint32_t to)
-{
-	if (from < 0)
-		op(g, BPF_LD | BPF_IMM, 0, 0, NLMSG_HDRLEN + sizeof(struct nfgenmsg));
-	else
-		op(g, BPF_LD | BPF_MEM, 0, 0, (uint32_t)from);
-	op(g, BPF_LDX | BPF_IMM, 0, 0, type);
-	op(g, BPF_LD | BPF_W | BPF_ABS, 0, 0, AD(from < 0 ? SKF_AD_NLATTR : SKF_AD_NLATTR_NEST));
-	jeq_to(g, 0, L_DROP);
-	op(g, BPF_ST, 0, 0, to);
-}
-
-/* Scratch memory: M[0] family, M[1] CTA_TUPLE_ORIG, M[2] its
- * CTA_TUPLE_PROTO, M[3] destination port, M[4] CTA_TUPLE_IP, M[5..8]
- * the destination address, one 32-bit word each. */
-static void prelude(struct prog *g)
-{
-	op(g, BPF_LD | BPF_B | BPF_ABS, 0, 0, NLMSG_HDRLEN);       /* nfgen_family */
-	op(g, BPF_ST, 0, 0, 0);
-	find(g, -1, CTA_TUPLE_ORIG, 1);
-	find(g, 1, CTA_TUPLE_PROTO, 2);
-	find(g, 2, CTA_PROTO_NUM, 9);
-	op(g, BPF_MISC | BPF_TAX, 0, 0, 0);
-	op(g, BPF_LD | BPF_B | BPF_IND, 0, 0, NLA_HDRLEN);
-	jne_to(g, IPPROTO_UDP, L_DROP);
-	find(g, 2, CTA_PROTO_DST_PORT, 9);
-	op(g, BPF_MISC | BPF_TAX, 0, 0, 0);
-	op(g, BPF_LD | BPF_H | BPF_IND, 0, 0, NLA_HDRLEN);          /* network order: the port */
-	op(g, BPF_ST, 0, 0, 3);
-	find(g, 1, CTA_TUPLE_IP, 4);
-	op(g, BPF_LD | BPF_MEM, 0, 0, 0);
-	jeq_to(g, AF_INET6, L_V6);
-	jne_to(g, AF_INET, L_DROP);
-}
-
-/* The destination address's words into M[5..]. */
-static void load_dst(struct prog *g, int v6)
-{
-	find(g, 4, v6 ? CTA_IP_V6_DST : CTA_IP_V4_DST, 9);
-	op(g, BPF_MISC | BPF_TAX, 0, 0, 0);
-	for (uint32_t w = 0; w < (v6 ? 4u : 1u); w++) {
-		op(g, BPF_LD | BPF_W | BPF_IND, 0, 0, NLA_HDRLEN + 4 * w);
-		op(g, BPF_ST, 0, 0, 5 + w);
+	static const uint32_t special[] = {
+		(uint32_t)(SKF_AD_OFF + SKF_AD_NLATTR), (uint32_t)(SKF_AD_OFF + SKF_AD_NLATTR_NEST), 0xffffffffu,
+	};
+	for (size_t i = 0; i < n; i++) {
+		uint32_t k = t[i][3];
+		op(g, t[i][0], t[i][1], t[i][2], k >= K_NLATTR ? special[k - K_NLATTR] : k >= J(0) ? LABEL_MARK + k - J(0) : k);
 	}
 }
 
-/* One target: each check that fails jumps to the end of the block (the
- * next target); the last instruction is "ja MATCH". */
+/* One target: each check that fails skips to the end of the block (the
+ * next target); the block ends in "ja MATCH", at index ja. */
 static void target_block(struct prog *g, const struct ct_target *t)
 {
-	struct sock_filter b[20];
-	size_t n = 0;
-	for (unsigned w = 0; w * 32 < t->plen; w++) {
-		uint32_t net, mask = t->plen >= w * 32 + 32 ? 0xffffffffu : ~(0xffffffffu >> (t->plen - w * 32));
+	unsigned words = (t->plen + 31u) / 32, part = t->plen % 32;
+	size_t ja = g->n + words * 2 + !!part + (t->port ? 2 : 0);
+	for (unsigned w = 0; w < words; w++) {
+		uint32_t net;
 		memcpy(&net, t->addr.b + 4 * w, 4);
-		b[n++] = (struct sock_filter){BPF_LD | BPF_MEM, 0, 0, 5 + w};
-		if (mask != 0xffffffffu)
-			b[n++] = (struct sock_filter){BPF_ALU | BPF_AND | BPF_K, 0, 0, mask};
-		b[n++] = (struct sock_filter){BPF_JMP | BPF_JEQ | BPF_K, 0, 0xff, ntohl(net)};
+		op(g, BPF_LD | BPF_MEM, 0, 0, 5 + w);
+		if (part && w == words - 1)
+			op(g, BPF_ALU | BPF_AND | BPF_K, 0, 0, ~(0xffffffffu >> part));
+		op(g, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(ja - g->n), ntohl(net));
 	}
 	if (t->port) {
-		b[n++] = (struct sock_filter){BPF_LD | BPF_MEM, 0, 0, 3};
-		b[n++] = (struct sock_filter){BPF_JMP | BPF_JEQ | BPF_K, 0, 0xff, t->port};
+		op(g, BPF_LD | BPF_MEM, 0, 0, 3);
+		op(g, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(ja - g->n), t->port);
 	}
-	b[n++] = (struct sock_filter){BPF_JMP | BPF_JA, 0, 0, LABEL_MARK + L_MATCH};
-	for (size_t i = 0; i < n; i++) {
-		if (b[i].jf == 0xff)
-			b[i].jf = (uint8_t)(n - i - 1);
-		op(g, b[i].code, b[i].jt, b[i].jf, b[i].k);
-	}
-}
-
-/* A DESTROY event passes only for a flow that is not DNAT'd: the watch
- * holds no other. A NEW event passes whatever it is: a DNAT'd one is
- * the proof that the VIP's rule is in place. */
-static void epilogue(struct prog *g)
-{
-	/* nlmsg_type is host order: its low byte is the message type. */
-	uint32_t type_at = 4 + (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
-	label(g, L_MATCH);
-	op(g, BPF_LD | BPF_B | BPF_ABS, 0, 0, type_at);
-	jne_to(g, IPCTNL_MSG_CT_DELETE, L_ACCEPT);
-	op(g, BPF_LD | BPF_IMM, 0, 0, NLMSG_HDRLEN + sizeof(struct nfgenmsg));
-	op(g, BPF_LDX | BPF_IMM, 0, 0, CTA_STATUS);
-	op(g, BPF_LD | BPF_W | BPF_ABS, 0, 0, AD(SKF_AD_NLATTR));
-	jeq_to(g, 0, L_ACCEPT);                          /* no status: user space decides */
-	op(g, BPF_MISC | BPF_TAX, 0, 0, 0);
-	op(g, BPF_LD | BPF_W | BPF_IND, 0, 0, NLA_HDRLEN);
-	op(g, BPF_ALU | BPF_AND | BPF_K, 0, 0, IPS_DST_NAT);
-	jeq_to(g, 0, L_ACCEPT);
-	label(g, L_DROP);
-	op(g, BPF_RET | BPF_K, 0, 0, 0);
-	label(g, L_ACCEPT);
-	op(g, BPF_RET | BPF_K, 0, 0, 0xffffffffu);
+	op(g, BPF_JMP | BPF_JA, 0, 0, LABEL_MARK + L_MATCH);
 }
 
 int ct_filter_build(const struct ct_target *t, size_t n, struct sock_filter *prog, size_t cap)
 {
 	struct prog g = {.p = prog, .cap = cap};
-	prelude(&g);
+	copy(&g, prelude, sizeof prelude / sizeof *prelude);
 	for (int v6 = 0; v6 <= 1; v6++) {
-		if (v6)
-			label(&g, L_V6);
-		load_dst(&g, v6);
+		if (v6) {
+			g.at[L_V6] = g.n;
+			copy(&g, load_v6, sizeof load_v6 / sizeof *load_v6);
+		}
 		for (size_t i = 0; i < n; i++)
 			if ((t[i].family == AF_INET6) == v6)
 				target_block(&g, &t[i]);
-		ja(&g, L_DROP);
+		op(&g, BPF_JMP | BPF_JA, 0, 0, LABEL_MARK + L_DROP);
 	}
-	epilogue(&g);
+	g.at[L_MATCH] = g.n;
+	g.at[L_DROP] = g.n + EPI_DROP;
+	g.at[L_ACCEPT] = g.n + EPI_DROP + 1;
+	copy(&g, epilogue, sizeof epilogue / sizeof *epilogue);
 	if (g.n > cap || g.n > BPF_MAXINSNS)
 		return -1;
 	for (size_t i = 0; i < g.n; i++)

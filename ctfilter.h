@@ -47,8 +47,6 @@ enum { CT_EV_END = -1, CT_EV_OTHER, CT_EV_NEW, CT_EV_DESTROY };
  * *buf and *len move past the message. buf is 4-byte aligned. */
 int ct_event_next(const uint8_t **buf, size_t *len, struct ct_entry *e);
 
-/* "10.96.0.0/12", "fd00:96::/108": 0, or -1. Host bits are cleared. */
-int ct_target_parse_cidr(const char *s, struct ct_target *t);
 /* "10.0.0.10:53", "[fd00::a]:53", "10.96.0.0/12" into buf. */
 void ct_target_format(const struct ct_target *t, char *buf, size_t cap);
 

@@ -51,7 +51,8 @@ void flow_lost(struct flow *f, const char *why)
 	struct line l;
 	flow_begin(f, &l, "warn", "conntrack_unavailable");
 	log_kv(&l, "reason", why);
-	log_kv(&l, "effect", f->o->watch_node ? "DNS only: blackholes cannot be named, timeouts get cause=unknown, the node is not watched"
+	/* the one string ends the other: ld stores it once */
+	log_kv(&l, "effect", f->o->watch_node ? "the node is not watched; DNS only: blackholes cannot be named, timeouts get cause=unknown"
 	                                      : "DNS only: blackholes cannot be named, timeouts get cause=unknown");
 	log_end(&l);
 	probe_finish(&f->probe, NULL);

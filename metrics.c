@@ -170,12 +170,12 @@ const struct counter_field counter_fields[] = {
 	F("windows", "restart_windows_total", "Restart windows seen: a new flow to the NAT'd server created without DNAT.", windows),
 	F("unexpected", "unexpected_replies_total", "Datagrams ignored: wrong ID, question or format.", unexpected),
 	F("skipped_ticks", NULL, NULL, skipped_ticks),
-	F("node_events", "node_events_total", "Conntrack events that passed the filter into the node watch.", node_events),
-	F("node_lost", "node_events_lost_total", "Times the event socket overflowed (ENOBUFS): events lost, a resync follows.", node_lost),
-	F("node_resyncs", "node_resyncs_total", "Dumps of the table by the node watch: at start and after lost events.", node_resyncs),
-	F("node_blackholed", "node_clients_blackholed_total", "Clients on the node proven stuck on a stale entry to a watched VIP.", node_blackholed),
-	F("node_healed", "node_clients_healed_total", "Stuck clients' entries deleted by --heal-node.", node_healed),
-	F("node_cleared", "node_clients_cleared_total", "Stuck clients whose entry went away by itself.", node_cleared),
+	F("node_events", "node_events_total", "Conntrack events read.", node_events),
+	F("node_lost", "node_events_lost_total", "Event socket overflows (ENOBUFS).", node_lost),
+	F("node_resyncs", "node_resyncs_total", "Conntrack table dumps.", node_resyncs),
+	F("node_blackholed", "node_clients_blackholed_total", "Clients proven stuck.", node_blackholed),
+	F("node_healed", "node_clients_healed_total", "Stuck clients healed.", node_healed),
+	F("node_cleared", "node_clients_cleared_total", "Stuck clients cleared by themselves.", node_cleared),
 };
 #undef F
 const size_t ncounter_fields = sizeof counter_fields / sizeof *counter_fields;
@@ -224,7 +224,7 @@ static void render_stuck(const struct watch *w, const char *lab, char *b, size_t
 {
 	char vip[INET6_ADDRSTRLEN + 8];
 	uint64_t stuck;
-	out(b, cap, n, "# HELP " M "node_stuck_flows Clients on the node stuck on a stale entry to this VIP:port now.\n"
+	out(b, cap, n, "# HELP " M "node_stuck_flows Clients stuck now.\n"
 	               "# TYPE " M "node_stuck_flows gauge\n");
 	for (size_t i = 0; watch_vip(w, i, vip, sizeof vip, &stuck); i++)
 		out(b, cap, n, M "node_stuck_flows{%s,vip=\"%s\"} %" PRIu64 "\n", lab, vip, stuck);
@@ -253,7 +253,7 @@ size_t metrics_render(const struct metrics_view *v, char *b, size_t cap)
 	              v->c->last_window_ns, lab, b, cap, &n);
 	render_hist("restart_window_seconds", "Restart windows: from the first query that found the VIP's rule missing to the first flow that found it back.",
 	            &v->c->window, win_bounds, NWIN, lab, b, cap, &n);
-	render_hist("node_stuck_seconds", "How long a client on the node was stuck before --heal-node healed it.",
+	render_hist("node_stuck_seconds", "Time stuck before the heal.",
 	            &v->c->node_stuck, win_bounds, NWIN, lab, b, cap, &n);
 	if (v->w)
 		render_stuck(v->w, lab, b, cap, &n);

@@ -25,8 +25,8 @@ const char opts_usage[] =
 "\n"
 "  -d, --server ADDR[:PORT]  DNS server (the kube-dns Service VIP): 10.0.0.10:53,\n"
 "                            [fd00::a]:53 or a bare address (port 53).\n"
-"                            Default: first nameserver in /etc/resolv.conf.\n"
-"                            Again: one more VIP for --watch-node to watch\n"
+"                            Default: first nameserver in /etc/resolv.conf\n"
+"                            (again: a VIP for --watch-node)\n"
 "  -n, --name NAME           name to query (default kubernetes.default.svc.cluster.local.)\n"
 "  -t, --type TYPE           A (default), AAAA, or a type number\n"
 "  -i, --interval DURATION   time between queries (default 1s, at least 1ms):\n"
@@ -36,15 +36,13 @@ const char opts_usage[] =
 "  -c, --count N             stop after N queries (default: until SIGINT/SIGTERM)\n"
 "      --monitor             never delete our own DNAT'd entry (passive detection)\n"
 "      --heal                when our own flow is blackholed, report it, then delete that entry\n"
-"      --watch-node          watch every client on the node: report each flow stuck on a\n"
-"                            stale entry to a watched VIP (event=client_blackholed)\n"
-"      --heal-node           --watch-node, and delete those entries once the VIP's rule\n"
-"                            is proven back (event=client_healed)\n"
-"      --dry-run             with --heal-node: delete nothing, say what would be\n"
-"      --service-cidr CIDR   watch every UDP ClusterIP in CIDR too, any port (repeatable)\n"
-"      --heal-rate N         --heal-node deletes at most N entries a second (default 100)\n"
-"      --event-buffer BYTES  the event socket's receive buffer (default 4194304)\n"
-"      --watch-filter kernel|user  where events are filtered (default kernel)\n"
+"      --watch-node          report each client on the node stuck on a stale entry\n"
+"      --heal-node           and delete it once the VIP's rule is proven back\n"
+"      --dry-run             with --heal-node: delete nothing\n"
+"      --service-cidr CIDR   watch every UDP ClusterIP in CIDR (repeatable)\n"
+"      --heal-rate N         at most N deletions a second (100)\n"
+"      --event-buffer BYTES  events' receive buffer (4194304)\n"
+"      --watch-filter kernel|user  event filter (kernel)\n"
 "      --no-conntrack        DNS only (chosen automatically without CAP_NET_ADMIN)\n"
 "      --log-format FMT      logfmt (default) or json\n"
 "      --metrics-addr ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
@@ -226,6 +224,26 @@ const char *parse_addr(const char *s, int defport, int allow_zero_port,
 		return NULL;
 	}
 	return set_v6(host, p, (struct sockaddr_in6 *)ss);
+}
+
+int parse_cidr(const char *s, struct ct_target *t)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	uint64_t plen;
+	memset(t, 0, sizeof *t);
+	if (!slash || (size_t)(slash - s) >= sizeof host)
+		return -1;
+	memcpy(host, s, (size_t)(slash - s));
+	host[slash - s] = 0;
+	t->family = inet_pton(AF_INET, host, t->addr.b) == 1 ? AF_INET
+	          : inet_pton(AF_INET6, host, t->addr.b) == 1 ? AF_INET6 : 0;
+	if (!t->family || parse_uint(slash + 1, t->family == AF_INET ? 32 : 128, &plen) < 0)
+		return -1;
+	t->plen = (uint8_t)plen;
+	for (unsigned i = 0; i < 16; i++)      /* clear the host bits */
+		t->addr.b[i] &= i * 8 >= plen ? 0 : i * 8 + 8 <= plen ? 0xff : (0xff00 >> (plen % 8)) & 0xff;
+	return 0;
 }
 
 int parse_log_format(const char *s)
@@ -449,10 +467,10 @@ static enum opts_result add_watch(int c, const char *v, struct opts *o, struct l
 	struct ct_tuple t;
 	struct ct_target *w = &o->watch[o->nwatch];
 	if (o->nwatch == OPTS_MAX_WATCH)
-		return refuse(err, cap, "at most %d watched VIPs and CIDRs", OPTS_MAX_WATCH);
+		return refuse(err, cap, "too many VIPs and CIDRs");
 	if (c == OPT_CIDR) {
-		if (ct_target_parse_cidr(v, w) < 0)
-			return refuse(err, cap, "--service-cidr '%s': want ADDR/LEN, e.g. 10.96.0.0/12", v);
+		if (parse_cidr(v, w) < 0)
+			return refuse(err, cap, "--service-cidr '%s': want ADDR/LEN", v);
 	} else {
 		const char *why = parse_addr(v, 53, 0, &ss);
 		if (why)
@@ -476,11 +494,11 @@ static enum opts_result watch_opt(int c, const char *v, struct opts *o, struct l
 	case OPT_CIDR: return add_watch(c, v, o, l, err, cap);
 	case OPT_HEAL_RATE:
 		if (parse_uint(v, 1000000, &o->heal_rate) < 0 || !o->heal_rate)
-			return refuse(err, cap, "--heal-rate '%s': want deletions a second, 1-1000000", v);
+			return refuse(err, cap, "--heal-rate '%s': want 1-1000000", v);
 		return OPTS_RUN;
 	case OPT_EVBUF:
 		if (parse_uint(v, 1 << 30, &o->event_buffer) < 0 || o->event_buffer < 1024)
-			return refuse(err, cap, "--event-buffer '%s': want bytes, 1024-1073741824", v);
+			return refuse(err, cap, "--event-buffer '%s': want 1024-1073741824", v);
 		return OPTS_RUN;
 	case OPT_WFILTER:
 		if (strcmp(v, "kernel") && strcmp(v, "user"))
@@ -540,7 +558,7 @@ static enum opts_result check_all(struct opts *o, const struct later *l, char *e
 		return refuse(err, cap, "--monitor and --heal cannot be used together");
 	o->mode = l->heal ? MODE_HEAL : l->monitor ? MODE_MONITOR : MODE_DELETE;
 	if (l->more && !o->watch_node)
-		return refuse(err, cap, "a second --server and --service-cidr need --watch-node");
+		return refuse(err, cap, "more -d or --service-cidr need --watch-node");
 	if (o->dry_run && !o->heal_node)
 		return refuse(err, cap, "--dry-run needs --heal-node");
 	if ((why = dns_check_name(o->name)))

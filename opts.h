@@ -55,6 +55,8 @@ int parse_duration(const char *s, uint64_t *out);
 /* ADDR, ADDR:PORT, [V6], [V6]:PORT, bare V6, V6%zone: NULL, or why not. */
 const char *parse_addr(const char *s, int defport, int allow_zero_port,
                        struct sockaddr_storage *ss);
+/* "10.96.0.0/12", "fd00:96::/108": 0, or -1. Host bits are cleared. */
+int parse_cidr(const char *s, struct ct_target *t);
 /* "logfmt" (0) or "json" (1); -1 otherwise. */
 int parse_log_format(const char *s);
 /* No --server: resolv.conf's first nameserver, port 53: NULL, or why

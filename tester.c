@@ -523,16 +523,8 @@ static int setup(struct tester *t, char *why, size_t cap)
  * it the conntrack_unavailable line has said so, once. */
 static void start_watch(struct tester *t)
 {
-	char why[200];
-	struct line l;
-	if (!t->o->watch_node || !t->f.nl)
-		return;
-	if (!(t->w = watch_open(&t->f, &t->st, why, sizeof why))) {
-		log_begin(&l, "warn", "node_watch_unavailable");
-		log_kv(&l, "reason", why);
-		log_kv(&l, "effect", "the tester goes on; other clients are not watched");
-		log_end(&l);
-	}
+	if (t->o->watch_node && t->f.nl)
+		t->w = watch_open(&t->f, &t->st);
 }
 
 int tester_run(const struct opts *o, const sigset_t *wait_mask)

@@ -17,22 +17,22 @@
 #include "nl.h"
 
 #include <errno.h>
-#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-#define SLOTS 8192                     /* the table: a power of two */
-#define MAX_FLOWS (SLOTS / 4 * 3)      /* at most 3/4 full: probe runs stay short */
+#define MAX_FLOWS 4096                 /* clients tracked at once */
 #define MAX_KEYS 64                    /* VIP:port pairs */
 #define READS_PER_WAKE 64              /* then the loop gets the CPU back */
 #define DRAIN_MAX 4096                 /* messages discarded after a loss */
 #define RESYNC_RETRY NS_PER_S
 
-enum { F_FREE, F_PENDING, F_STUCK };
+enum { F_PENDING, F_STUCK };
 
 /* A client's entry that went to a watched VIP without DNAT. */
 struct tracked {
@@ -56,7 +56,7 @@ struct watch {
 	const struct opts *o;
 	const struct flow *f;
 	struct counters *st;
-	struct mnl_socket *sock;
+	int fd;                       /* the event socket */
 	struct ct_target t[OPTS_MAX_WATCH + 1];
 	size_t nt;
 	struct ct_tuple exact[OPTS_MAX_WATCH + 1];   /* the VIP:port targets: the dump's filter */
@@ -64,7 +64,7 @@ struct watch {
 	int cidr;                     /* a prefix target: the dump cannot be filtered */
 	struct key keys[MAX_KEYS];
 	size_t nkeys;
-	struct tracked *slot;         /* SLOTS, open addressing, linear probing */
+	struct tracked *slot;         /* MAX_FLOWS; the first nflows in use */
 	size_t nflows, to_heal;
 	uint64_t seq, now;
 	uint32_t gen;
@@ -76,47 +76,24 @@ struct watch {
 
 /* ---- the table -------------------------------------------------------- */
 
-static size_t hash(const struct ct_tuple *t)
+/* The entry of flow t, or NULL. A plain scan: the table is empty but
+ * in a restart window, and a window's clients are a few thousand at
+ * most; DESTROY events of DNAT'd flows never get here (ctfilter.h). */
+static struct tracked *lookup(struct watch *w, const struct ct_tuple *t)
 {
-	uint32_t h = 2166136261u;      /* FNV-1a over the parts that differ */
-	const uint8_t *parts[] = {t->src.b, t->dst.b};
-	for (int p = 0; p < 2; p++)
-		for (int i = 0; i < 16; i++)
-			h = (h ^ parts[p][i]) * 16777619u;
-	h = (h ^ t->sport) * 16777619u;
-	h = (h ^ t->dport) * 16777619u;
-	return h & (SLOTS - 1);
+	for (size_t i = 0; i < w->nflows; i++)
+		if (ct_tuple_equal(&w->slot[i].e.orig, t))
+			return &w->slot[i];
+	return NULL;
 }
 
-/* The slot holding t, or the free slot where it would go (*found 0). */
-static struct tracked *lookup(struct watch *w, const struct ct_tuple *t, int *found)
+/* A line about the watch itself: one pair says what. */
+static void note(const char *level, const char *event, const char *key, const char *value)
 {
-	for (size_t i = hash(t);; i = (i + 1) & (SLOTS - 1)) {
-		struct tracked *s = &w->slot[i];
-		*found = s->state != F_FREE;
-		if (!*found || ct_tuple_equal(&s->e.orig, t))
-			return s;
-	}
-}
-
-/* Frees a slot and moves later members of its run back, so lookups
- * never need tombstones. Only slots at or before s change. */
-static void unslot(struct watch *w, struct tracked *s)
-{
-	size_t i = (size_t)(s - w->slot), j = i;
-	for (;;) {
-		j = (j + 1) & (SLOTS - 1);
-		if (w->slot[j].state == F_FREE)
-			break;
-		size_t h = hash(&w->slot[j].e.orig);
-		/* j's entry may fill the hole at i unless its home is in (i, j] */
-		if (i <= j ? h <= i || h > j : h <= i && h > j) {
-			w->slot[i] = w->slot[j];
-			i = j;
-		}
-	}
-	w->slot[i].state = F_FREE;
-	w->nflows--;
+	struct line l;
+	log_begin(&l, level, event);
+	log_kv(&l, key, value);
+	log_end(&l);
 }
 
 static void client_line(const struct watch *w, const char *level, const char *event,
@@ -137,8 +114,9 @@ static void client_line(const struct watch *w, const char *level, const char *ev
 	log_end(&l);
 }
 
-/* Drops s from the table; event: the line saying why (NULL: none). A
- * stuck client that went away by itself is client_cleared. */
+/* Drops s from the table, the last entry moving into its place; event:
+ * the line saying why (NULL: none). A stuck client that went away by
+ * itself is client_cleared. */
 static void forget(struct watch *w, struct tracked *s, const char *event)
 {
 	struct key *k = &w->keys[s->key];
@@ -153,39 +131,26 @@ static void forget(struct watch *w, struct tracked *s, const char *event)
 	} else {
 		k->pending--;
 	}
-	unslot(w, s);
-}
-
-static void table_full(struct watch *w)
-{
-	struct line l;
-	if (w->full)
-		return;
-	w->full = 1;                  /* once: a resync after the window finds them */
-	log_begin(&l, "warn", "node_table_full");
-	log_kvu(&l, "tracked", w->nflows);
-	log_kv(&l, "effect", "more clients that met a missing rule are not tracked");
-	log_end(&l);
+	*s = w->slot[--w->nflows];    /* the last one takes its place */
 }
 
 /* A client's entry to k without DNAT: tracked from now on. */
 static void track(struct watch *w, const struct ct_entry *e, struct key *k)
 {
-	int found;
-	struct tracked *s = lookup(w, &e->orig, &found);
-	if (found && s->e.id == e->id) {
+	struct tracked *s = lookup(w, &e->orig);
+	if (s && s->e.id == e->id) {
 		s->gen = w->gen;          /* found again by a resync */
 		return;
 	}
-	if (found) {                  /* a new entry for the same flow */
+	if (s)                        /* a new entry for the same flow */
 		forget(w, s, "client_cleared");
-		s = lookup(w, &e->orig, &found);
-	}
 	if (w->nflows >= MAX_FLOWS) {
-		table_full(w);
+		if (!w->full)             /* once */
+			note("warn", "node_table_full", "effect", "some stuck clients are not tracked");
+		w->full = 1;
 		return;
 	}
-	*s = (struct tracked){.e = *e, .seen = w->now, .seq = w->seq, .gen = w->gen,
+	w->slot[w->nflows] = (struct tracked){.e = *e, .seen = w->now, .seq = w->seq, .gen = w->gen,
 	                      .key = (uint16_t)(k - w->keys), .state = F_PENDING};
 	w->nflows++;
 	k->pending++;
@@ -212,7 +177,6 @@ static void heal_one(struct watch *w, struct tracked *s)
 {
 	struct ct_entry cur;
 	struct nl *nl = w->f->nl;
-	struct line l;
 	int err = nl ? nl_get_zone(nl, &s->e.orig, s->e.zone, &cur) : -ENOTCONN;
 	if (err == 0 && (cur.id != s->e.id || ct_is_dnat(&cur) || ct_seen_reply(&cur)))
 		err = -ENOENT;                   /* gone or replaced meanwhile */
@@ -223,10 +187,7 @@ static void heal_one(struct watch *w, struct tracked *s)
 		return;
 	}
 	if (err < 0) {
-		log_begin(&l, "error", "conntrack_error");
-		log_kv(&l, "op", "heal");
-		log_kv(&l, "err", strerror(-err));
-		log_end(&l);
+		note("error", "heal_failed", "err", strerror(-err));
 		forget(w, s, NULL);
 		return;
 	}
@@ -236,19 +197,10 @@ static void heal_one(struct watch *w, struct tracked *s)
 	forget(w, s, NULL);
 }
 
-static void rate_limited(const struct watch *w)
-{
-	struct line l;
-	log_begin(&l, "warn", "heal_rate_limited");
-	log_kvu(&l, "waiting", w->to_heal);
-	log_kvu(&l, "rate", w->o->heal_rate);
-	log_end(&l);
-}
-
 /* Heals what is stuck, as far as the rate limit lets it. */
 static void heal(struct watch *w)
 {
-	for (size_t i = 0; i < SLOTS && w->to_heal; i++) {
+	for (size_t i = 0; i < w->nflows && w->to_heal; i++) {
 		struct tracked *s = &w->slot[i];
 		if (s->state != F_STUCK || s->dry)
 			continue;
@@ -260,12 +212,12 @@ static void heal(struct watch *w)
 		}
 		if (!may_delete(w)) {
 			if (!w->limited)
-				rate_limited(w);
+				note("warn", "heal_rate_limited", "effect", "the rest wait for --heal-rate");
 			w->limited = 1;
 			return;
 		}
 		heal_one(w, s);
-		i--;                      /* the slot may hold a moved entry now (from 0: wraps, then 0 again) */
+		i--;                      /* the last entry moved here (from 0: wraps, then 0 again) */
 	}
 	w->limited = 0;
 }
@@ -276,7 +228,7 @@ static void promote(struct watch *w, struct key *k)
 {
 	if (!k->pending || k->last_dnat <= k->last_stale)
 		return;
-	for (size_t i = 0; i < SLOTS && k->pending; i++) {
+	for (size_t i = 0; i < w->nflows && k->pending; i++) {
 		struct tracked *s = &w->slot[i];
 		if (s->state != F_PENDING || &w->keys[s->key] != k || s->seq >= k->last_dnat)
 			continue;
@@ -338,7 +290,7 @@ static void on_batch(struct watch *w, size_t n)
 {
 	const uint8_t *p = w->buf;
 	struct ct_entry e;
-	int kind, found;
+	int kind;
 	while ((kind = ct_event_next(&p, &n, &e)) != CT_EV_END) {
 		w->st->node_events++;
 		w->seq++;
@@ -348,8 +300,8 @@ static void on_batch(struct watch *w, size_t n)
 			on_new(w, &e);
 			continue;
 		}
-		struct tracked *s = lookup(w, &e.orig, &found);
-		if (found && s->e.id == e.id)
+		struct tracked *s = lookup(w, &e.orig);
+		if (s && s->e.id == e.id)
 			forget(w, s, "client_cleared");
 	}
 }
@@ -381,15 +333,11 @@ static void resync(struct watch *w, const char *why)
 	int err = w->f->nl ? nl_dump(w->f->nl, w->cidr ? NULL : &f, resync_one, w, &kf) : -ENOTCONN;
 	if (err < 0) {
 		w->resync_at = w->now + RESYNC_RETRY;
-		log_begin(&l, "error", "node_resync_failed");
-		log_kv(&l, "err", strerror(-err));
-		log_end(&l);
+		note("error", "node_resync_failed", "err", strerror(-err));
 		return;
 	}
-	for (size_t i = 0; i < SLOTS; i++) {
+	for (size_t i = 0; i < w->nflows; i++) {
 		struct tracked *s = &w->slot[i];
-		if (s->state == F_FREE)
-			continue;
 		if (s->gen != w->gen) {
 			forget(w, s, "client_cleared");
 			i--;                  /* as in heal() */
@@ -407,12 +355,9 @@ static void resync(struct watch *w, const char *why)
  * then only a dump tells the truth. */
 static void lost(struct watch *w)
 {
-	struct line l;
 	w->st->node_lost++;
-	log_begin(&l, "warn", "node_events_lost");
-	log_kv(&l, "explain", "the event socket overflowed (ENOBUFS): resyncing from a dump");
-	log_end(&l);
-	for (int i = 0; i < DRAIN_MAX && mnl_socket_recvfrom(w->sock, w->buf, sizeof w->buf) > 0; i++)
+	note("warn", "node_events_lost", "err", "ENOBUFS");
+	for (int i = 0; i < DRAIN_MAX && recv(w->fd, w->buf, sizeof w->buf, MSG_DONTWAIT) > 0; i++)
 		;
 	resync(w, "events_lost");
 }
@@ -421,9 +366,9 @@ void watch_read(struct watch *w, uint64_t now)
 {
 	w->now = now;
 	for (int i = 0; i < READS_PER_WAKE; i++) {
-		ssize_t n = mnl_socket_recvfrom(w->sock, w->buf, sizeof w->buf);
-		if (n < 0 && (errno == ENOBUFS || errno == ENOSPC)) {
-			lost(w);              /* ENOSPC: an event cut short, lost too */
+		ssize_t n = recv(w->fd, w->buf, sizeof w->buf, MSG_DONTWAIT | MSG_TRUNC);
+		if ((n < 0 && errno == ENOBUFS) || n > (ssize_t)sizeof w->buf) {
+			lost(w);              /* or an event cut short: lost too */
 			continue;
 		}
 		if (n <= 0)
@@ -448,7 +393,7 @@ uint64_t watch_deadline(const struct watch *w)
 	return w->limited && free_at < d ? free_at : d;
 }
 
-int watch_fd(const struct watch *w) { return mnl_socket_get_fd(w->sock); }
+int watch_fd(const struct watch *w) { return w->fd; }
 
 int watch_vip(const struct watch *w, size_t i, char *name, size_t cap, uint64_t *stuck)
 {
@@ -481,35 +426,38 @@ static void set_targets(struct watch *w)
 }
 
 /* The socket: filter attached before it joins the groups, so not one
- * unfiltered event gets in. */
+ * unfiltered event gets in. A plain socket, as nl.c's: libmnl's socket
+ * helpers are one object in Debian's libmnl.a, linked whole, and with
+ * recvmsg(2) cost 1,088 bytes of a binary with no room for them; libmnl
+ * is for messages and attributes (ct_parse_msg). */
 static int open_socket(struct watch *w, int *insns, char *why, size_t cap)
 {
 	int groups[] = {NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY};
 	struct sock_filter prog[1024];
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	int buf = (int)w->o->event_buffer, fd;
 	const char *op = "socket";
 	struct sock_fprog fp = {0, prog};
 	*insns = ct_filter_build(w->t, w->nt, prog, sizeof prog / sizeof *prog);
 	fp.len = (unsigned short)*insns;
-	if (!(w->sock = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK)))
+	if ((fd = w->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER)) < 0)
 		goto fail;
-	fd = mnl_socket_get_fd(w->sock);
-	op = "SO_ATTACH_FILTER";
+	op = "filter";
 	if (!w->o->watch_user_filter && setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp) < 0)
 		goto fail;
 	/* CAP_NET_ADMIN may go past rmem_max: a busy node's bursts need it. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
 	op = "bind";
-	if (mnl_socket_bind(w->sock, 0, MNL_SOCKET_AUTOPID) < 0)
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
 		goto fail;
-	op = "NETLINK_ADD_MEMBERSHIP";
+	op = "subscribe";
 	for (size_t i = 0; i < 2; i++)
-		if (mnl_socket_setsockopt(w->sock, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof groups[i]) < 0)
+		if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof groups[i]) < 0)
 			goto fail;
 	return 0;
 fail:
-	snprintf(why, cap, "conntrack events: %s: %s%s", op, strerror(errno),
+	snprintf(why, cap, "events: %s: %s%s", op, strerror(errno),
 	         errno == EPERM ? " (no CAP_NET_ADMIN)" : "");
 	return -1;
 }
@@ -531,25 +479,25 @@ static void start_line(const struct watch *w, int insns)
 	log_end(&l);
 }
 
-struct watch *watch_open(const struct flow *f, struct counters *st, char *why, size_t cap)
+struct watch *watch_open(const struct flow *f, struct counters *st)
 {
 	struct watch *w = calloc(1, sizeof *w);
-	int insns;
-	if (!w || !(w->slot = calloc(SLOTS, sizeof *w->slot))) {
-		snprintf(why, cap, "out of memory");
+	char why[160] = "out of memory";
+	int insns = 0;
+	if (w) {
+		w->fd = -1;
+		w->f = f;
+		w->o = f->o;
+		w->st = st;
+		w->cost = NS_PER_S / f->o->heal_rate;
+		set_targets(w);
+	}
+	if (!w || !(w->slot = calloc(MAX_FLOWS, sizeof *w->slot)) || open_socket(w, &insns, why, sizeof why) < 0) {
+		note("warn", "node_watch_unavailable", "reason", why);
 		watch_close(w);
 		return NULL;
 	}
-	w->f = f;
-	w->o = f->o;
-	w->st = st;
-	w->cost = NS_PER_S / w->o->heal_rate;
 	w->now = now_ns();
-	set_targets(w);
-	if (open_socket(w, &insns, why, cap) < 0) {
-		watch_close(w);
-		return NULL;
-	}
 	start_line(w, insns);
 	resync(w, "start");
 	return w;
@@ -559,8 +507,8 @@ void watch_close(struct watch *w)
 {
 	if (!w)
 		return;
-	if (w->sock)
-		mnl_socket_close(w->sock);
+	if (w->fd >= 0)
+		close(w->fd);
 	free(w->slot);
 	free(w);
 }

@@ -23,9 +23,10 @@ struct watch;
 struct flow;
 struct counters;
 
-/* Opens the event socket with its filter and resyncs. NULL with the
- * reason in why when the watch cannot run (the tester goes on). */
-struct watch *watch_open(const struct flow *f, struct counters *st, char *why, size_t cap);
+/* Opens the event socket with its filter and resyncs. NULL, after a
+ * line saying why (event=node_watch_unavailable), when the watch
+ * cannot run: the tester goes on. */
+struct watch *watch_open(const struct flow *f, struct counters *st);
 void watch_close(struct watch *w);
 
 /* For the poll loop: the event socket, and the time something is due
