@@ -23,6 +23,9 @@
 #      flow to the VIP after the return: the tester's next query, or its
 #      probe when its own flow was caught in the window too.
 #
+#   3. One sweep of a "UDP cleaner" on a table with 30 stuck clients and
+#      healthy flows: what it deletes besides them.
+#
 #   sudo make bench-watch
 #   sudo BENCH_WATCH_SECS=10 BENCH_WATCH_HEALS=3 sh bench/watch.sh
 set -u
@@ -135,3 +138,39 @@ awk '{ n[NR] = $2; c[NR] = $1 } END {
 	printf "| heal time, rules back -> last of 30 clients healed (-i 1s) | %d runs: ", NR
 	for (i = 1; i <= NR; i++) printf "%s%d ms (%d healed)", (i > 1 ? ", " : ""), n[i], c[i]
 	print " |" }' "$W/heal.ms" | tee "$W/heal.md"
+
+# 3. One sweep of a "UDP cleaner" (every [UNREPLIED] UDP entry deleted, as
+# the cleaner DaemonSets do on a timer) on a table holding 30 stuck
+# clients, 200 healthy DNAT'd flows and 60 healthy one-way flows (to a
+# real address, to the VIP on another port, to another VIP): what it
+# deletes besides the stuck clients. (--heal-node on the same kinds of
+# table deletes exactly the stuck clients: tests/t_node.sh's oracle.)
+say "a UDP cleaner's sweep on the same kind of table"
+rm -f "$W/ready"
+for i in $(seq 0 19); do
+	for d in "$POD4B 53" "$VIP4 5353" "10.0.0.20 53"; do
+		set -- $d
+		p=$((24000 + i + 20 * ${#2} + ${#1}))
+		echo "-I -t 600 -u UNSET -p udp -s $NODE4 -d $1 --sport $p --dport $2 -r $1 -q $NODE4 --reply-port-src $2 --reply-port-dst $p"
+	done
+done >"$W/oneway.load"
+lab_ct -R "$W/oneway.load" >/dev/null 2>&1
+lab_node $NC --bind "$NODE4" --ports 21000-21199 --server "$VIP4" --once >/dev/null 2>&1
+lab_rules window
+lab_node $NC --bind "$NODE4" --ports 23000-23029 --server "$VIP4" --interval 0.1 --duration 3 \
+	--log "$W/sweep.clients" --ready "$W/ready" &
+cp=$!
+while [ ! -e "$W/ready" ]; do sleep 0.05; done
+sleep 0.5
+lab_rules full
+lab_ct -L -p udp 2>/dev/null | grep -c . >"$W/sweep.before"
+lab_ct -L -p udp 2>/dev/null | awk '/UNREPLIED/ {
+	for (i = 1; i <= NF; i++) { split($i, kv, "="); if (!(kv[1] in f)) f[kv[1]] = kv[2] }
+	print f["src"], f["dst"], f["sport"], f["dport"]; delete f }' >"$W/sweep.list"
+while read -r s d sp dp; do
+	lab_ct -D -p udp -s "$s" -d "$d" --sport "$sp" --dport "$dp" >/dev/null 2>&1
+done <"$W/sweep.list"
+wait "$cp"
+stuck=$(awk '$3 >= 23000 && $3 <= 23029' "$W/sweep.list" | wc -l)
+other=$(($(wc -l <"$W/sweep.list") - stuck))
+echo "| one UDP-cleaner sweep, rules back ($(cat "$W/sweep.before") UDP entries) | deleted $((stuck + other)): $stuck stuck clients and $other healthy one-way flows |" | tee "$W/sweep.md"
