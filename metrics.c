@@ -44,7 +44,7 @@ void hist_add(struct hist *h, const uint32_t *bounds, size_t n, uint64_t ns)
 
 #define MAX_CLIENTS (METRICS_FDS - 1)
 #define HTTP_REQ_MAX 2048
-#define HTTP_BODY_MAX 32768        /* 52 series x the longest labels */
+#define HTTP_BODY_MAX 65536        /* 140 series (64 VIP:port gauges) x the longest labels */
 #define HTTP_OUT_MAX (HTTP_BODY_MAX + 256)
 #define HTTP_DEADLINE (2 * NS_PER_S)
 
