@@ -11,16 +11,16 @@
 VERSION ?= 0.1.0
 ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 BIN     := dns-blackhole-tester
-SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c
+SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c watch.c ctfilter.c
 LIBSRCS := $(filter-out main.c,$(SRCS))
-HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h
+HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h watch.h ctfilter.h
 DEPS    := build/deps/$(ARCH)
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 # -Oz (GCC 12): size first; a cycle's cost is its syscalls, not its code.
 CFLAGS  ?= -Oz
 BASE    := $(WARN) -DVERSION='"$(VERSION)"' -ffunction-sections -fdata-sections \
-           -fno-asynchronous-unwind-tables -fstack-protector-strong
+           -fno-asynchronous-unwind-tables -fstack-protector
 # -z norelro: only a dynamic loader applies RELRO; in a static musl
 #   binary the GNU_RELRO pages stay writable (seen in /proc/PID/maps), so
 #   it would only pad the file (on arm64 its alignment doubled it).
@@ -30,7 +30,12 @@ BASE    := $(WARN) -DVERSION='"$(VERSION)"' -ffunction-sections -fdata-sections 
 # -flto: the whole program is compiled as one, so static functions called
 #   from one place vanish into it (about 4 KB).
 # sh bench/size.sh prints what each choice costs.
-STATIC  := -flto -static -Wl,--gc-sections -s -Wl,-z,noexecstack -Wl,-z,norelro
+# -z common-page-size=2048: ld then lets the data segment start right
+#   after rodata in the file, on the page rodata ends in (mapped again,
+#   copy-on-write, as any ld does when that saves a file page), instead
+#   of padding the file to a page boundary (1.1 KB).
+STATIC  := -flto -static -Wl,--gc-sections -s -Wl,-z,noexecstack -Wl,-z,norelro \
+           -Wl,-z,common-page-size=2048
 
 ifeq ($(ARCH),arm64)
 MUSLCC  ?= scripts/musl-cc-arm64.sh
@@ -43,7 +48,7 @@ OUT     := $(BIN)
 STATIC  += -Wl,-z,separate-code
 endif
 
-.PHONY: all deps check demo bench clean
+.PHONY: all deps check demo bench bench-watch clean
 all: $(OUT)
 
 $(DEPS)/.done: scripts/deps.sh
@@ -57,10 +62,15 @@ $(DEPS)/.done: scripts/deps.sh
 $(DEPS)/lib/libmnl-nounwind.a: $(DEPS)/.done
 	$(OBJCOPY) -R .eh_frame -R .rela.eh_frame $(DEPS)/lib/libmnl.a $@
 
+# -fno-pie: the static link makes a fixed-address executable (ET_EXEC),
+#   so position-independent code buys nothing; without it an address is
+#   a 32-bit immediate, and tables of pointers are read-only .rodata
+#   instead of writable .data.rel.ro (1.0 KB less code, measured).
 $(OUT): $(SRCS) $(HDRS) $(DEPS)/lib/libmnl-nounwind.a Makefile
 	@mkdir -p $(dir $(OUT))
-	$(MUSLCC) $(BASE) $(CFLAGS) -DLIBMNL_GLIBC_COMPAT -isystem $(DEPS)/include \
+	$(MUSLCC) $(BASE) $(CFLAGS) -fno-pie -DLIBMNL_GLIBC_COMPAT -isystem $(DEPS)/include \
 		-o $@ $(SRCS) $(STATIC) $(DEPS)/lib/libmnl-nounwind.a
+	$(OBJCOPY) -R .comment $@    # the compilers' version strings: 0.1 KB
 
 # ---- host (glibc) builds for tests: sanitizers, unit tests ----------
 HOSTCC  ?= gcc
@@ -106,6 +116,10 @@ demo: all
 
 bench: all
 	sh bench/run.sh
+
+# the node watch's CPU under 20,000 new flows a second, and its heal time
+bench-watch: all
+	sh bench/watch.sh
 
 clean:
 	rm -rf build $(BIN)

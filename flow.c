@@ -51,7 +51,9 @@ void flow_lost(struct flow *f, const char *why)
 	struct line l;
 	flow_begin(f, &l, "warn", "conntrack_unavailable");
 	log_kv(&l, "reason", why);
-	log_kv(&l, "effect", "DNS only: blackholes cannot be named, timeouts get cause=unknown");
+	/* the one string ends the other: ld stores it once */
+	log_kv(&l, "effect", f->o->watch_node ? "the node is not watched; DNS only: blackholes cannot be named, timeouts get cause=unknown"
+	                                      : "DNS only: blackholes cannot be named, timeouts get cause=unknown");
 	log_end(&l);
 	probe_finish(&f->probe, NULL);
 	nl_close(f->nl);
@@ -199,7 +201,7 @@ static void judge_stale(struct flow *f, struct look *lk)
 		lk->pv = probe_send(&f->probe, f->nl, &f->src, &f->o->server, f->query, f->qlen,
 		                   now_ns(), f->o->timeout, &err);
 		if (lk->pv != PROBE_FAILED)
-			lk->proof = f->probe.e;
+			f->last_probe = (lk->proof = f->probe.e).orig;
 		else
 			flow_nl_failed(f, "probe", err);
 		if (logcfg.verbose && lk->pv != PROBE_FAILED)

@@ -56,6 +56,7 @@ struct flow {
 	struct ct_tuple tuple;        /* its original tuple */
 	struct nl *nl;                /* NULL: no conntrack */
 	struct probe probe;
+	struct ct_tuple last_probe;   /* the last probe's flow (the node watch skips it) */
 	const uint8_t *query;         /* the tester's query, for probes */
 	size_t qlen;
 	struct counters *st;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,8 +25,12 @@ static void on_signal(int sig) { stop_signal = sig; }
  * no /dev) an unconnected UDP socket, on which a write just fails. */
 static void hold_std_fds(void)
 {
+	/* poll flags a closed fd POLLNVAL, and poll is linked anyway */
+	struct pollfd p[3] = {{.fd = 0}, {.fd = 1}, {.fd = 2}};
+	if (poll(p, 3, 0) < 0)
+		return;
 	for (int fd = 0; fd <= 2; fd++) {
-		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+		if (!(p[fd].revents & POLLNVAL))
 			continue;
 		int n = open("/dev/null", O_RDWR);
 		if (n < 0)

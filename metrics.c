@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "log.h"
 #include "opts.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -43,7 +44,7 @@ void hist_add(struct hist *h, const uint32_t *bounds, size_t n, uint64_t ns)
 
 #define MAX_CLIENTS (METRICS_FDS - 1)
 #define HTTP_REQ_MAX 2048
-#define HTTP_BODY_MAX 32768        /* 52 series x the longest labels */
+#define HTTP_BODY_MAX 65536        /* 140 series (64 VIP:port gauges) x the longest labels */
 #define HTTP_OUT_MAX (HTTP_BODY_MAX + 256)
 #define HTTP_DEADLINE (2 * NS_PER_S)
 
@@ -147,14 +148,20 @@ const struct counter_field counter_fields[] = {
 	F("timeouts", NULL, NULL, timeouts),
 	F("refused", "refused_total", "Queries refused (ICMP port unreachable).", refused),
 	F("send_errors", "send_errors_total", "Queries that could not be sent.", send_errors),
-	F("recv_errors", "recv_errors_total", "Queries ended by an ICMP error other than port unreachable.", recv_errors),
-	F("blackholes", "blackholes_total", "Blackholes proven: own entry to the VIP without DNAT, never replied, while a probe to the same VIP is DNAT'd.", blackholes),
+	F("recv_errors", "recv_errors_total", "Queries ended by another ICMP error.", recv_errors),
+	F("blackholes", "blackholes_total", "Blackholes proven: own entry not DNAT'd while a probe is.", blackholes),
 	F("heals", "heals_total", "Blackholed own entries deleted by --heal.", heals),
 	F("deleted", "conntrack_deletions_total", "Own DNAT'd conntrack entries deleted.", deleted),
-	F("probes", "probes_total", "Probes sent: a new flow to the server, to learn whether its DNAT rule is in place.", probes),
-	F("windows", "restart_windows_total", "Restart windows seen: a new flow to the NAT'd server created without DNAT.", windows),
+	F("probes", "probes_total", "Probes sent: is the VIP's DNAT rule in place now?", probes),
+	F("windows", "restart_windows_total", "Restart windows seen: a new flow to the VIP not DNAT'd.", windows),
 	F("unexpected", "unexpected_replies_total", "Datagrams ignored: wrong ID, question or format.", unexpected),
 	F("skipped_ticks", NULL, NULL, skipped_ticks),
+	F("node_events", "node_events_total", "Conntrack events read.", node_events),
+	F("node_lost", "node_events_lost_total", "Event socket overflows (ENOBUFS).", node_lost),
+	F("node_resyncs", "node_resyncs_total", "Conntrack table dumps.", node_resyncs),
+	F("node_blackholed", "node_clients_blackholed_total", "Clients proven stuck.", node_blackholed),
+	F("node_healed", "node_clients_healed_total", "Stuck clients healed.", node_healed),
+	F("node_cleared", "node_clients_cleared_total", "Stuck clients cleared by themselves.", node_cleared),
 };
 #undef F
 const size_t ncounter_fields = sizeof counter_fields / sizeof *counter_fields;
@@ -198,6 +205,17 @@ static void render_hist(const char *name, const char *help, const struct hist *h
 	text_add(b, cap, n, M "%s_count{%s} %" PRIu64 "\n", name, lab, cum);
 }
 
+/* Per watched VIP:port, the clients stuck on it now. */
+static void render_stuck(const struct watch *w, const char *lab, char *b, size_t cap, size_t *n)
+{
+	char vip[INET6_ADDRSTRLEN + 8];
+	uint64_t stuck;
+	text_add(b, cap, n, "# HELP " M "node_stuck_flows Clients stuck now.\n"
+	               "# TYPE " M "node_stuck_flows gauge\n");
+	for (size_t i = 0; watch_vip(w, i, vip, sizeof vip, &stuck); i++)
+		text_add(b, cap, n, M "node_stuck_flows{%s,vip=\"%s\"} %" PRIu64 "\n", lab, vip, stuck);
+}
+
 /* Seconds with milliseconds: 12.345. */
 static void gauge_seconds(const char *name, const char *help, uint64_t ns, const char *lab,
                           char *b, size_t cap, size_t *n)
@@ -219,8 +237,12 @@ size_t metrics_render(const struct metrics_view *v, char *b, size_t cap)
 	            lat_bounds, NLAT, lab, b, cap, &n);
 	gauge_seconds("restart_window_last_seconds", "Length of the last restart window seen (0: none yet).",
 	              v->c->last_window_ns, lab, b, cap, &n);
-	render_hist("restart_window_seconds", "Restart windows: from the first query that found the VIP's rule missing to the first flow that found it back.",
+	render_hist("restart_window_seconds", "Restart window lengths.",
 	            &v->c->window, win_bounds, NWIN, lab, b, cap, &n);
+	render_hist("node_stuck_seconds", "Time stuck before the heal.",
+	            &v->c->node_stuck, win_bounds, NWIN, lab, b, cap, &n);
+	if (v->w)
+		render_stuck(v->w, lab, b, cap, &n);
 	text_add(b, cap, &n, "# HELP " M "build_info Build of the running tester.\n# TYPE " M "build_info gauge\n"
 	                M "build_info{version=\"%s\"} 1\n", VERSION);
 	return n;

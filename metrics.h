@@ -33,6 +33,9 @@ struct counters {
 	uint64_t longest_outage_ns;
 	uint64_t probes, windows, last_window_ns;
 	struct hist window;
+	/* the node watch (watch.h) */
+	uint64_t node_events, node_lost, node_resyncs, node_blackholed, node_healed, node_cleared;
+	struct hist node_stuck;             /* how long a client was stuck before its heal */
 };
 
 /* Each counter, by its name on the stats line and as a Prometheus
@@ -43,11 +46,13 @@ extern const size_t ncounter_fields;
 uint64_t counter_value(const struct counters *c, const struct counter_field *f);
 
 /* What a scrape shows: a read-only view, taken when a client is served. */
+struct watch;
 struct metrics_view {
 	const struct counters *c;
 	const char *server, *src;           /* the flow's labels */
 	int blackholed;                     /* our flow is blackholed now */
 	uint64_t outage_ns;                 /* age of the current outage, or 0 */
+	const struct watch *w;              /* the node watch, or NULL */
 };
 
 struct metrics;

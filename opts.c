@@ -26,6 +26,7 @@ const char opts_usage[] =
 "  -d, --server ADDR[:PORT]  DNS server (the kube-dns Service VIP): 10.0.0.10:53,\n"
 "                            [fd00::a]:53 or a bare address (port 53).\n"
 "                            Default: first nameserver in /etc/resolv.conf\n"
+"                            (again: a VIP for --watch-node)\n"
 "  -n, --name NAME           name to query (default kubernetes.default.svc.cluster.local.)\n"
 "  -t, --type TYPE           A (default), AAAA, or a type number\n"
 "  -i, --interval DURATION   time between queries (default 1s, at least 1ms):\n"
@@ -35,6 +36,13 @@ const char opts_usage[] =
 "  -c, --count N             stop after N queries (default: until SIGINT/SIGTERM)\n"
 "      --monitor             never delete our own DNAT'd entry (passive detection)\n"
 "      --heal                when our own flow is blackholed, report it, then delete that entry\n"
+"      --watch-node          report each client on the node stuck on a stale entry\n"
+"      --heal-node           and delete it once the VIP's rule is proven back\n"
+"      --dry-run             with --heal-node: delete nothing\n"
+"      --service-cidr CIDR   watch every UDP ClusterIP in CIDR (repeatable)\n"
+"      --heal-rate N         at most N deletions a second (100)\n"
+"      --event-buffer BYTES  events' receive buffer (4194304)\n"
+"      --watch-filter kernel|user  event filter (kernel)\n"
 "      --no-conntrack        DNS only (chosen automatically without CAP_NET_ADMIN)\n"
 "      --log-format FMT      logfmt (default) or json\n"
 "      --metrics-addr ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
@@ -218,6 +226,26 @@ const char *parse_addr(const char *s, int defport, int allow_zero_port,
 	return set_v6(host, p, (struct sockaddr_in6 *)ss);
 }
 
+int parse_cidr(const char *s, struct ct_target *t)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	uint64_t plen;
+	memset(t, 0, sizeof *t);
+	if (!slash || (size_t)(slash - s) >= sizeof host)
+		return -1;
+	memcpy(host, s, (size_t)(slash - s));
+	host[slash - s] = 0;
+	t->family = inet_pton(AF_INET, host, t->addr.b) == 1 ? AF_INET
+	          : inet_pton(AF_INET6, host, t->addr.b) == 1 ? AF_INET6 : 0;
+	if (!t->family || parse_uint(slash + 1, t->family == AF_INET ? 32 : 128, &plen) < 0)
+		return -1;
+	t->plen = (uint8_t)plen;
+	for (unsigned i = 0; i < 16; i++)      /* clear the host bits */
+		t->addr.b[i] &= i * 8 >= plen ? 0 : i * 8 + 8 <= plen ? 0xff : (0xff00 >> (plen % 8)) & 0xff;
+	return 0;
+}
+
 int parse_log_format(const char *s)
 {
 	return !strcmp(s, "json") ? 1 : !strcmp(s, "logfmt") ? 0 : -1;
@@ -307,7 +335,8 @@ const char *default_server(const char *path, struct sockaddr_storage *ss, char *
 
 /* ---- the command line --------------------------------------------- */
 
-enum { OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_LOG_FORMAT, OPT_METRICS };
+enum { OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_LOG_FORMAT, OPT_METRICS,
+       OPT_WATCH, OPT_HEAL_NODE, OPT_DRY_RUN, OPT_CIDR, OPT_HEAL_RATE, OPT_EVBUF, OPT_WFILTER };
 
 static const struct option longopts[] = {
 	{"server", required_argument, NULL, 'd'},
@@ -322,6 +351,13 @@ static const struct option longopts[] = {
 	{"no-conntrack", no_argument, NULL, OPT_NO_CONNTRACK},
 	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 	{"metrics-addr", required_argument, NULL, OPT_METRICS},
+	{"watch-node", no_argument, NULL, OPT_WATCH},
+	{"heal-node", no_argument, NULL, OPT_HEAL_NODE},
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	{"service-cidr", required_argument, NULL, OPT_CIDR},
+	{"heal-rate", required_argument, NULL, OPT_HEAL_RATE},
+	{"event-buffer", required_argument, NULL, OPT_EVBUF},
+	{"watch-filter", required_argument, NULL, OPT_WFILTER},
 	{"verbose", no_argument, NULL, 'v'},
 	{"version", no_argument, NULL, 'V'},
 	{"help", no_argument, NULL, 'h'},
@@ -381,6 +417,8 @@ static void set_defaults(struct opts *o)
 	o->qtype = 1;
 	o->interval = NS_PER_S;
 	o->timeout = 2 * NS_PER_S;
+	o->heal_rate = 100;
+	o->event_buffer = 4 << 20;
 }
 
 /* Writes the message and returns OPTS_ERROR. */
@@ -419,7 +457,57 @@ static enum opts_result set_metrics(const char *v, struct opts *o, char *err, si
 }
 
 /* What is only judged once every option is read. */
-struct later { const char *server, *source; int monitor, heal; };
+struct later { const char *server, *source; int monitor, heal, more; };
+
+/* A second -d or a --service-cidr: one more target for the node watch. */
+static enum opts_result add_watch(int c, const char *v, struct opts *o, struct later *l,
+                                  char *err, size_t cap)
+{
+	struct sockaddr_storage ss;
+	struct ct_tuple t;
+	struct ct_target *w = &o->watch[o->nwatch];
+	if (o->nwatch == OPTS_MAX_WATCH)
+		return refuse(err, cap, "too many VIPs and CIDRs");
+	if (c == OPT_CIDR) {
+		if (parse_cidr(v, w) < 0)
+			return refuse(err, cap, "--service-cidr '%s': want ADDR/LEN", v);
+	} else {
+		const char *why = parse_addr(v, 53, 0, &ss);
+		if (why)
+			return refuse(err, cap, "--server '%s': %s", v, why);
+		sockaddr_to_tuple(&ss, &t);
+		*w = (struct ct_target){t.family, t.family == AF_INET6 ? 128 : 32, t.dport, t.dst};
+	}
+	o->nwatch++;
+	l->more = 1;
+	return OPTS_RUN;
+}
+
+/* The options of the node watch; OPTS_ERROR for any other. */
+static enum opts_result watch_opt(int c, const char *v, struct opts *o, struct later *l,
+                                  char *err, size_t cap)
+{
+	switch (c) {
+	case OPT_WATCH: o->watch_node = 1; return OPTS_RUN;
+	case OPT_HEAL_NODE: o->watch_node = o->heal_node = 1; return OPTS_RUN;
+	case OPT_DRY_RUN: o->dry_run = 1; return OPTS_RUN;
+	case OPT_CIDR: return add_watch(c, v, o, l, err, cap);
+	case OPT_HEAL_RATE:
+		if (parse_uint(v, 1000000, &o->heal_rate) < 0 || !o->heal_rate)
+			return refuse(err, cap, "--heal-rate '%s': want 1-1000000", v);
+		return OPTS_RUN;
+	case OPT_EVBUF:
+		if (parse_uint(v, 1 << 30, &o->event_buffer) < 0 || o->event_buffer < 1024)
+			return refuse(err, cap, "--event-buffer '%s': want 1024-1073741824", v);
+		return OPTS_RUN;
+	case OPT_WFILTER:
+		if (strcmp(v, "kernel") && strcmp(v, "user"))
+			return refuse(err, cap, "--watch-filter '%s': want kernel or user", v);
+		o->watch_user_filter = !strcmp(v, "user");
+		return OPTS_RUN;
+	}
+	return OPTS_ERROR;
+}
 
 /* One option with its value; OPTS_RUN to go on. */
 static enum opts_result one_opt(int c, const char *v, struct opts *o, struct later *l,
@@ -428,7 +516,11 @@ static enum opts_result one_opt(int c, const char *v, struct opts *o, struct lat
 	int t;
 	uint64_t n;
 	switch (c) {
-	case 'd': l->server = v; return OPTS_RUN;
+	case 'd':
+		if (l->server)
+			return add_watch(c, v, o, l, err, cap);
+		l->server = v;
+		return OPTS_RUN;
 	case 'n': o->name = v; return OPTS_RUN;
 	case 's': l->source = v; return OPTS_RUN;
 	case 't':
@@ -455,7 +547,7 @@ static enum opts_result one_opt(int c, const char *v, struct opts *o, struct lat
 	case 'V': return OPTS_VERSION;
 	case 'h': return OPTS_HELP;
 	}
-	return OPTS_ERROR;                   /* '?' and ':': see opts_parse */
+	return watch_opt(c, v, o, l, err, cap);   /* '?' and ':': see opts_parse */
 }
 
 /* What the options say together: the mode, the name, the addresses. */
@@ -465,6 +557,10 @@ static enum opts_result check_all(struct opts *o, const struct later *l, char *e
 	if (l->monitor && l->heal)
 		return refuse(err, cap, "--monitor and --heal cannot be used together");
 	o->mode = l->heal ? MODE_HEAL : l->monitor ? MODE_MONITOR : MODE_DELETE;
+	if (l->more && !o->watch_node)
+		return refuse(err, cap, "more -d or --service-cidr need --watch-node");
+	if (o->dry_run && !o->heal_node)
+		return refuse(err, cap, "--dry-run needs --heal-node");
 	if ((why = dns_check_name(o->name)))
 		return refuse(err, cap, "--name '%s': %s", o->name, why);
 	if (!server && default_server("/etc/resolv.conf", &o->server, err, cap))

@@ -11,9 +11,12 @@
 #include <sys/socket.h>
 #include <getopt.h>
 
+#include "ctfilter.h"
 #include "nl.h"
 
 enum mode { MODE_DELETE, MODE_MONITOR, MODE_HEAL };
+
+#define OPTS_MAX_WATCH 32
 
 struct opts {
 	struct sockaddr_storage server, source;
@@ -27,6 +30,12 @@ struct opts {
 	struct sockaddr_storage metrics;   /* --metrics-addr */
 	int have_metrics;
 	int json, verbose;            /* for the log configuration */
+	/* the node watch (watch.h): what it watches besides the server */
+	int watch_node, heal_node, dry_run, watch_user_filter;
+	struct ct_target watch[OPTS_MAX_WATCH];   /* more -d VIPs, --service-cidr */
+	size_t nwatch;
+	uint64_t heal_rate;           /* deletions a second (and the burst) */
+	uint64_t event_buffer;        /* event socket's receive buffer, bytes */
 };
 
 /* What parsing found to do. */
@@ -46,6 +55,8 @@ int parse_duration(const char *s, uint64_t *out);
 /* ADDR, ADDR:PORT, [V6], [V6]:PORT, bare V6, V6%zone: NULL, or why not. */
 const char *parse_addr(const char *s, int defport, int allow_zero_port,
                        struct sockaddr_storage *ss);
+/* "10.96.0.0/12", "fd00:96::/108": 0, or -1. Host bits are cleared. */
+int parse_cidr(const char *s, struct ct_target *t);
 /* "logfmt" (0) or "json" (1); -1 otherwise. */
 int parse_log_format(const char *s);
 /* No --server: resolv.conf's first nameserver, port 53: NULL, or why

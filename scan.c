@@ -96,12 +96,17 @@ static int scan_collect(const struct ct_entry *e, void *arg)
 		if (s->found[i].id == e->id && ct_tuple_equal(&s->found[i].orig, &e->orig))
 			return 0;               /* seen twice in a changing table */
 	if (s->nfound == s->cap) {
+		/* malloc and a copy, not realloc: the list only doubles a
+		 * few times, and realloc alone is 1.2 KB of the binary */
 		size_t cap = s->cap ? s->cap * 2 : 256;
-		struct ct_entry *p = realloc(s->found, cap * sizeof *p);
+		struct ct_entry *p = cap < SIZE_MAX / sizeof *p ? malloc(cap * sizeof *p) : NULL;
 		if (!p) {
 			s->oom = 1;
 			return -ENOMEM;
 		}
+		if (s->nfound)
+			memcpy(p, s->found, s->nfound * sizeof *p);
+		free(s->found);
 		s->found = p;
 		s->cap = cap;
 	}

@@ -16,6 +16,7 @@
 #include "flow.h"
 #include "metrics.h"
 #include "nl.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -49,6 +50,7 @@ struct tester {
 	const sigset_t *wait_mask;
 	struct flow f;                /* our socket, entry and what they prove */
 	struct metrics *m;            /* NULL: no --metrics-addr */
+	struct watch *w;              /* NULL: no --watch-node */
 	uint8_t query[DNS_MAX_QUERY];
 	size_t qlen;
 	uint16_t ids[32];             /* query IDs, one getrandom(2) per 32 */
@@ -123,6 +125,7 @@ static void view(const struct tester *t, struct metrics_view *v)
 	v->src = t->f.src_s;
 	v->blackholed = t->f.bh_active;
 	v->outage_ns = t->out_open ? now_ns() - t->out_start : 0;
+	v->w = t->w;
 }
 
 /* Sleeps until deadline (monotonic) or until fd is readable (fd >= 0),
@@ -131,27 +134,36 @@ static void view(const struct tester *t, struct metrics_view *v)
  * with t->fatal set. */
 static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 {
-	struct pollfd p[2 + METRICS_FDS];
+	struct pollfd p[3 + METRICS_FDS];
 	for (;;) {
 		if (stop_signal || t->fatal)
 			return WAIT_STOP;
 		uint64_t now = now_ns(), until = deadline;
 		if (probe_fd(&t->f.probe) >= 0 && now >= t->f.probe.until)
 			flow_probe_wake(&t->f, 0, now);
+		if (t->w && now >= watch_deadline(t->w))
+			watch_tick(t->w, now);
 		if (now >= deadline)
 			return WAIT_DEADLINE;
 		p[0] = (struct pollfd){.fd = fd, .events = POLLIN};   /* fd -1: ignored */
 		p[1] = (struct pollfd){.fd = probe_fd(&t->f.probe), .events = POLLIN};
 		if (p[1].fd >= 0 && t->f.probe.until < until)
 			until = t->f.probe.until;
-		size_t nm = t->m ? metrics_pollfds(t->m, p + 2, now, &until) : 0;
+		p[2] = (struct pollfd){.fd = t->w ? watch_fd(t->w) : -1, .events = POLLIN};
+		if (t->w && watch_deadline(t->w) < until)
+			until = watch_deadline(t->w);
+		size_t nm = t->m ? metrics_pollfds(t->m, p + 3, now, &until) : 0;
 		uint64_t left = until - now;
 		struct timespec ts = {(time_t)(left / NS_PER_S), (long)(left % NS_PER_S)};
-		int r = ppoll(p, 2 + nm, &ts, t->wait_mask);
+		int r = ppoll(p, 3 + nm, &ts, t->wait_mask);
 		if (r < 0 && errno != EINTR)
 			t->fatal = errno;
 		if (r <= 0)
 			continue;                 /* EINTR or a deadline: recheck */
+		/* Events first: a probe's own NEW event is read while the
+		 * probe is still ours to recognise. */
+		if (p[2].revents)
+			watch_read(t->w, now_ns());
 		if (p[1].revents)
 			flow_probe_wake(&t->f, 1, now_ns());
 		if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR)))
@@ -159,7 +171,7 @@ static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 		if (nm) {
 			struct metrics_view v;
 			view(t, &v);
-			metrics_serve(t->m, p + 2, nm, &v);
+			metrics_serve(t->m, p + 3, nm, &v);
 		}
 	}
 }
@@ -420,6 +432,7 @@ static void log_start(const struct tester *t)
 	log_kv(&l, "timeout", to);
 	log_kv(&l, "mode", t->f.nl ? modes[t->o->mode] : "no-conntrack");
 	log_kv(&l, "conntrack", t->f.nl ? "on" : "off");
+	log_kv(&l, "node_watch", !t->o->watch_node ? "off" : !t->o->heal_node ? "watch" : t->o->dry_run ? "dry_run" : "heal");
 	log_kv(&l, "nat", "unknown");         /* learned from the first DNAT'd flow */
 	if (t->o->count)
 		log_kvu(&l, "count", t->o->count);
@@ -506,6 +519,14 @@ static int setup(struct tester *t, char *why, size_t cap)
 	return 0;
 }
 
+/* The node watch, after the start line: it needs conntrack; without
+ * it the conntrack_unavailable line has said so, once. */
+static void start_watch(struct tester *t)
+{
+	if (t->o->watch_node && t->f.nl)
+		t->w = watch_open(&t->f, &t->st);
+}
+
 int tester_run(const struct opts *o, const sigset_t *wait_mask)
 {
 	struct tester *t = calloc(1, sizeof *t);
@@ -525,12 +546,14 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 		log_start(t);
 		if (*why)
 			flow_lost(&t->f, why);
+		start_watch(t);
 		loop(t);
 		log_stats(t, "stats");
 		log_stop(t);
 		rc = exit_status(t);
 	}
 	probe_finish(&t->f.probe, t->f.nl);
+	watch_close(t->w);
 	nl_close(t->f.nl);
 	metrics_close(t->m);
 	if (t->f.fd >= 0)

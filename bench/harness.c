@@ -1,11 +1,13 @@
 /* bench/harness.c - the measuring tools bench/run.sh needs, in one
  * program (gcc, glibc; never part of the shipped binary).
  *
- *   harness flood DST FROM TO DPORT
+ *   harness flood DST FROM TO DPORT [RATE]
  *       Raw UDP socket: one datagram for each flow i = FROM..TO-1 to DST,
  *       source port 1024 + (i - FROM) % 64000, destination port
  *       DPORT + (i - FROM) / 64000. Every datagram is a new conntrack entry
  *       in this namespace; `conntrack -D --dport` removes a band again.
+ *       With RATE, at most RATE datagrams a second (paced per batch), and
+ *       the sender's own CPU (user sys, microseconds) on stderr.
  *
  *   harness rusage -o FILE [-n N] -- CMD...
  *       Runs CMD N times (one after the other, stdin/stdout as given) and
@@ -99,8 +101,10 @@ static FILE *open_out(const char *path)
 
 static int flood(int argc, char **argv)
 {
-	if (argc != 5)
+	if (argc != 5 && argc != 6)
 		usage();
+	double rate = argc == 6 ? atof(argv[5]) : 0;
+	uint64_t t0 = ns_of(CLOCK_MONOTONIC);
 	struct sockaddr_in dst = {.sin_family = AF_INET};
 	if (inet_pton(AF_INET, argv[1], &dst.sin_addr) != 1)
 		usage();
@@ -137,8 +141,17 @@ static int flood(int argc, char **argv)
 			off += r;
 			sent += r;
 		}
+		/* Paced: batch k leaves no earlier than k * BATCH / RATE s in. */
+		int64_t ahead = rate > 0 ? (int64_t)(sent / rate * 1e9) - (int64_t)(ns_of(CLOCK_MONOTONIC) - t0) : 0;
+		if (ahead > 0)
+			nanosleep(&(struct timespec){ahead / 1000000000, ahead % 1000000000}, NULL);
 	}
 	printf("%ld\n", sent);
+	if (rate > 0) {
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		fprintf(stderr, "%llu %llu\n", (unsigned long long)tv_us(ru.ru_utime), (unsigned long long)tv_us(ru.ru_stime));
+	}
 	return 0;
 }
 

@@ -146,7 +146,7 @@ static void command_lines(void)
 		"-d 10.0.0.10 -n example.org -t AAAA -i 20ms -w 30ms -c 2 -v --heal",
 		"--server=10.0.0.10 --name=example.org --type=AAAA --interval=20ms --timeout=30ms --count=2 --verbose --heal",
 		"-d10.0.0.10 -nexample.org -tAAAA -i20ms -w30ms -vc2 --heal",
-		"--ser 10.0.0.10 --na example.org --ty AAAA --int 20ms --time 30ms --cou 2 --verb --hea --",
+		"--serve 10.0.0.10 --na example.org --ty AAAA --int 20ms --time 30ms --cou 2 --verb --heal --",
 	};
 	for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
 		enum opts_result r = parse_line(same[i], &o, err, sizeof err);

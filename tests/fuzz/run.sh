@@ -23,6 +23,7 @@ opts_for() {
 	case $1 in
 	dns) echo "-max_len=1500" ;;    # a UDP reply, past the 512 of plain DNS
 	ct) echo "-max_len=2048" ;;     # a dump entry is ~100-300 bytes
+	event) echo "-max_len=4096" ;;  # targets, then a receive of a few events
 	opts) echo "-max_len=128 -dict=$top/tests/fuzz/opts.dict" ;;
 	http) echo "-max_len=2100 -dict=$top/tests/fuzz/http.dict" ;;   # past the 2048 cap
 	esac

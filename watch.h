@@ -1,0 +1,46 @@
+/* watch.h - the node watch (--watch-node, --heal-node): every client on
+ * the node, not only the tester's own flow.
+ *
+ * A socket subscribed to conntrack's NEW and DESTROY events, filtered in
+ * the kernel (ctfilter.h) so that only UDP flows to the watched targets
+ * reach it: the tester's server, more -d VIPs, --service-cidr prefixes.
+ * A NEW flow to a target that is not DNAT'd is a client that met a
+ * missing rule; it is tracked until its DESTROY. A NEW flow that is
+ * DNAT'd proves the rule of its VIP:port is in place: every client
+ * tracked on that VIP:port since before the proof, and not met by a
+ * missing rule since, is stuck on a stale entry - reported once
+ * (event=client_blackholed) and, with --heal-node, deleted (guarded by
+ * its CTA_ID, re-read first, within a rate limit). The tester's own
+ * flow and its probes are left to the tester. Lost events (ENOBUFS)
+ * and the start are covered by a dump of the table (a resync). */
+#ifndef WATCH_H
+#define WATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct watch;
+struct flow;
+struct counters;
+
+/* Opens the event socket with its filter and resyncs. NULL, after a
+ * line saying why (event=node_watch_unavailable), when the watch
+ * cannot run: the tester goes on. */
+struct watch *watch_open(const struct flow *f, struct counters *st);
+void watch_close(struct watch *w);
+
+/* For the poll loop: the event socket, and the time something is due
+ * (a heal held back by the rate limit, a resync to retry; UINT64_MAX:
+ * nothing). */
+int watch_fd(const struct watch *w);
+uint64_t watch_deadline(const struct watch *w);
+/* Reads what the socket holds (a bounded number of messages a call). */
+void watch_read(struct watch *w, uint64_t now);
+/* Does what is due by now. */
+void watch_tick(struct watch *w, uint64_t now);
+
+/* The i-th VIP:port the watch knows: its name into name[cap], the
+ * clients stuck on it now into *stuck. 0 past the last. */
+int watch_vip(const struct watch *w, size_t i, char *name, size_t cap, uint64_t *stuck);
+
+#endif
