@@ -368,7 +368,8 @@ case $dsargs in
 *--metrics-addr*) pass "ds.yaml's container args read: $dsargs" ;;
 *) fail "ds.yaml's container args read" "got '$dsargs' (validator or npm install failed?)" ;;
 esac
-mport=${dsargs##*:}
+maddr=$(echo "$dsargs" | sed -n 's/.*--metrics-addr[ =]\([^ ]*\).*/\1/p')
+mport=${maddr##*:}
 L3=$OUT/ship-measure.log
 # shellcheck disable=SC2086
 NODE_NAME=measure-node ip netns exec "$NS" unshare --mount --root="$ROOT" \
@@ -399,7 +400,7 @@ kill -TERM "$mp" 2>/dev/null
 wait "$mp"
 mrc=$?
 expect_eq "ds.yaml's args ($dsargs) accepted: the run stops cleanly on SIGTERM" "$mrc" 0
-check "ds.yaml's args: start line names the metrics address" grep -q "event=start .* metrics=${dsargs##* }" "$L3"
+check "ds.yaml's args: start line names the metrics address ($maddr)" grep -q "event=start .* metrics=$maddr " "$L3"
 expect_eq "GET /metrics on ds.yaml's port, 20 scrapes during the run" "$scrapes" 20
 sent=$(field "$L3" stats sent)
 hz=$(getconf CLK_TCK)
