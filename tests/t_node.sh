@@ -22,12 +22,7 @@ NC="$LAB_PY $TOP/tests/node_clients.py"
 W=$OUT/node
 mkdir -p "$W"
 
-want() {
-	[ -z "${NODE_ONLY:-}" ] && return 0
-	case " $NODE_ONLY " in *" $1 "*) return 0 ;; esac
-	skip "node: $1" "filtered by NODE_ONLY"
-	return 1
-}
+FILTER_VAR=NODE_ONLY     # (lib.sh: scenario)
 now_ms() { date +%s%3N; }
 tester() { _l=$1; shift; ip netns exec "$NS_NODE" "$BIN" "$@" >"$_l" 2>&1 & TPID=$!; }
 stop_tester() { kill -TERM "$TPID" 2>/dev/null; wait "$TPID"; RC=$?; }
@@ -132,11 +127,11 @@ stuck_case() {   # heal|watch MODE FAMILY
 	fi
 	lab_down
 }
-if want heal; then
+if scenario heal; then
 	( stuck_case heal iptables 4 )
 	( stuck_case heal nftables 6 )
 fi
-if want watch; then
+if scenario watch; then
 	( stuck_case watch nftables 4 )
 	( stuck_case watch iptables 6 )
 fi
@@ -146,7 +141,7 @@ fi
 # their NEW events overflow a 1 KiB receive buffer (the kernel's minimum)
 # and are lost. On SIGCONT it reads ENOBUFS, discards what is queued and
 # dumps the table: every stuck client must come back from the dump.
-if want loss; then (
+if scenario loss; then (
 	lab_up || { fail "loss: lab_up"; exit 0; }
 	fam 4
 	L=$W/loss.log C=$W/loss.clients
@@ -182,7 +177,7 @@ if want loss; then (
 # DNAT rule, missing during its own window. The tester never sends to a
 # non-DNS Service, so its stuck clients wait - rules back or not - until
 # some other client's new flow to it is seen DNAT'd.
-if want cidr; then (
+if scenario cidr; then (
 	lab_up --mode iptables || { fail "cidr: lab_up"; exit 0; }
 	fam 4
 	L=$W/cidr.log C=$W/cidr.clients
@@ -252,7 +247,7 @@ inject() {   # BASE: flows BASE+1..BASE+12
 	# pass), of the real DNAT'd one and of the other port (must not)
 	for p in 1 12 2 6; do lab_ct -D -p udp -s $NODE4 --sport $((b + p)) >/dev/null 2>&1; done
 }
-if want filter; then (
+if scenario filter; then (
 	lab_up || { fail "filter: lab_up"; exit 0; }
 	rm -f "$W/inject.err"
 	for mode in kernel user; do
@@ -286,7 +281,7 @@ if want filter; then (
 ); fi
 
 # ---- fuzz: the event parser and the filter builder ----------------------
-if want fuzz; then
+if scenario fuzz; then
 	if make -C "$TOP" -s build/fuzz/fuzz_event >"$OUT/fuzz-event-build.log" 2>&1; then
 		line=$(sh "$TOP/tests/fuzz/run.sh" "${FUZZ_SMOKE_SECONDS:-10}" event)
 		case $line in
@@ -299,7 +294,7 @@ if want fuzz; then
 fi
 
 # ---- no CAP_NET_ADMIN: one warning, and the tester goes on --------------
-if want nocap; then (
+if scenario nocap; then (
 	lab_up || { fail "nocap: lab_up"; exit 0; }
 	L=$W/nocap.log
 	lab_node capsh --drop=cap_net_admin -- -c "exec '$BIN' -d $VIP4 -c 3 -i 100ms --heal-node" >"$L" 2>&1; rc=$?
