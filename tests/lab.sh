@@ -451,6 +451,14 @@ _lab_alive() {
 	! sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^Z'
 }
 
+# tester LOG ARGS...: $BIN in the node namespace, in the background; `ip
+# netns exec` execs it, so TPID is the tester itself and signals reach it.
+# stop_tester: SIGTERM it and wait for it by PID; RC is its exit status.
+# now_ms: wall-clock milliseconds, as the log's ts= (groups may redefine).
+tester() { _l=$1; shift; ip netns exec "$NS_NODE" "$BIN" "$@" >"$_l" 2>&1 & TPID=$!; }
+stop_tester() { kill -TERM "$TPID" 2>/dev/null; wait "$TPID"; RC=$?; }
+now_ms() { date +%s%3N; }
+
 # lab_each FUNCTION: FUNCTION MODE DNS FAMILY, each in a subshell of its
 # own (its own lab), for the four combinations the e2e-style groups cover:
 # iptables/dnsmasq/4, nftables/unbound/6, iptables/unbound/6, nftables/dnsmasq/4.

@@ -23,9 +23,7 @@ W=$OUT/node
 mkdir -p "$W"
 
 FILTER_VAR=NODE_ONLY     # (lib.sh: scenario)
-now_ms() { date +%s%3N; }
-tester() { _l=$1; shift; ip netns exec "$NS_NODE" "$BIN" "$@" >"$_l" 2>&1 & TPID=$!; }
-stop_tester() { kill -TERM "$TPID" 2>/dev/null; wait "$TPID"; RC=$?; }
+# (tester, stop_tester, now_ms: tests/lab.sh)
 wait_file() { _i=0; while [ ! -e "$1" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done; [ -e "$1" ]; }
 # fam 4|6: the family's addresses into node= vip= srv= qt=
 fam() {

@@ -21,9 +21,7 @@ W=$OUT/verdict
 mkdir -p "$W"
 
 FILTER_VAR=VERDICT_ONLY     # (lib.sh: scenario)
-now_ms() { date +%s%3N; }
-tester() { _l=$1; shift; ip netns exec "$NS_NODE" "$BIN" "$@" >"$_l" 2>&1 & TPID=$!; }
-stop_tester() { kill -TERM "$TPID" 2>/dev/null; wait "$TPID"; RC=$?; }
+# (tester, stop_tester, now_ms: tests/lab.sh)
 # window SECONDS FILE: one restart window, its three stamps appended to FILE
 window() {
 	_o=$(now_ms); lab_rules window || return 1
