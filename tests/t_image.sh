@@ -31,6 +31,7 @@
 # Run as root: sudo ./test.sh image. Installs what it needs with apt
 # (podman, buildah, runc via scripts/image.sh; catatonit for kube play's
 # infra container; python3-yaml; debootstrap).
+# shellcheck disable=SC2016  # sh -c '...' - ARGS: expanded by that sh
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -44,11 +45,11 @@ PY=/usr/bin/python3            # Debian's: python3-yaml is installed for it
 CNAME=dbt-image-$$
 PODYAML=$TMP/pod.yaml
 NODE=lab-node-$$
-export PODMAN_STORE=$STORE
+export PODMAN_STORE="$STORE"
 # podman run's default ulimits cannot be set here (no CAP_SYS_RESOURCE):
 # runc with none (ENGINEERING.md section 6).
 printf '[containers]\ndefault_ulimits = []\n' >"$TMP/containers.conf"
-export CONTAINERS_CONF=$TMP/containers.conf
+export CONTAINERS_CONF="$TMP/containers.conf"
 P() { podman --root "$STORE/root" --runroot "$STORE/run" "$@"; }
 PR() { P --runtime runc "$@"; }
 
@@ -61,10 +62,14 @@ image_cleanup() {
 		PR rm -f "$CNAME" >/dev/null 2>&1
 		PR pod rm -f dns-blackhole-tester >/dev/null 2>&1
 	fi
+	store_wipe
+	rm -rf "$TMP"
+}
+store_wipe() {
 	awk -v s="$STORE/" 'index($2, s) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
 		umount "$m" 2>/dev/null || umount -l "$m"
 	done
-	rm -rf "$STORE" "$TMP"
+	rm -rf "$STORE"
 }
 trap image_cleanup EXIT
 trap 'exit 1' INT TERM HUP
@@ -89,11 +94,10 @@ ts_ms() { sed -n 's/^ts=\([^ ]*\) .*/\1/p' | head -n 1 | xargs -r -I{} date -d {
 # ---- build: make image, both arches ---------------------------------------
 
 scenario build
-rm -rf "$STORE"
+store_wipe
 for arch in amd64 arm64; do
 	t0=$(date +%s)
 	if make -s image ARCH=$arch >"$OUT/image-build-$arch.log" 2>&1; then
-		eval "BT_$arch=$(($(date +%s) - t0))"
 		pass "make image ARCH=$arch ($(($(date +%s) - t0)) s$(sed -n 's/^image: .* imported (\([0-9]*\) s)$/, debootstrap + import \1 s of it/p' "$OUT/image-build-$arch.log"))"
 	else
 		fail "make image ARCH=$arch" "$(tail -n 3 "$OUT/image-build-$arch.log" | tr '\n' ' ')"
@@ -164,6 +168,7 @@ done
 lab_up || { fail "lab_up"; exit 0; }
 # lab_up owns the traps: ours must run before it tears the lab down (a
 # container in its namespace must be gone first).
+# shellcheck disable=SC2154  # (_rc is set by the trap itself)
 trap '_rc=$?; image_cleanup; lab_down; exit $_rc' EXIT
 trap 'image_cleanup; lab_down; exit 1' INT TERM HUP
 
@@ -233,7 +238,7 @@ SPORT=${SRC##*:}
 # kube-proxy restarting: 2.5 s without the kube-dns rules (two or three
 # queries meet it), then the rules back; the container's flow stays on
 # its stale entry, and the tester proves it within a few ticks.
-lab_rules window && sleep 2.5 && lab_rules full || fail "lab_rules window, then full"
+if ! { lab_rules window && sleep 2.5 && lab_rules full; }; then fail "lab_rules window, then full"; fi
 k=0
 until PR logs "$CNAME" 2>/dev/null | grep -q 'event=blackhole '; do
 	k=$((k + 1)); [ $k -lt 100 ] || break; sleep 0.1
@@ -291,10 +296,10 @@ PR rm -f "$CNAME" >/dev/null 2>&1
 scenario kube
 for how in host-ports host-fieldref ns-ports ns; do
 	case $how in
-	host-ports) o=--keep-ports pre="nsenter --net=/run/netns/$NS_NODE" net= what="hostNetwork true, ports kept, podman in the lab's node namespace" ;;
-	host-fieldref) o=--keep-fieldref pre="nsenter --net=/run/netns/$NS_NODE" net= what="hostNetwork true, no ports, NODE_NAME from fieldRef spec.nodeName" ;;
-	ns-ports) o="--ns-mode --keep-ports" pre= net="--network ns:/run/netns/$NS_NODE" what="hostNetwork false, containerPort kept, $net" ;;
-	ns) o=--ns-mode pre= net="--network ns:/run/netns/$NS_NODE" what="hostNetwork false, no ports, $net" ;;
+	host-ports) o=--keep-ports pre="nsenter --net=/run/netns/$NS_NODE" net='' what="hostNetwork true, ports kept, podman in the lab's node namespace" ;;
+	host-fieldref) o=--keep-fieldref pre="nsenter --net=/run/netns/$NS_NODE" net='' what="hostNetwork true, no ports, NODE_NAME from fieldRef spec.nodeName" ;;
+	ns-ports) o="--ns-mode --keep-ports" pre='' net="--network ns:/run/netns/$NS_NODE" what="hostNetwork false, containerPort kept, $net" ;;
+	ns) o=--ns-mode pre='' net="--network ns:/run/netns/$NS_NODE" what="hostNetwork false, no ports, $net" ;;
 	esac
 	# shellcheck disable=SC2086
 	"$PY" tests/ds2podman.py pod ds.yaml --node-name "$NODE-k" --image "localhost/dns-blackhole-tester:$VERSION" \
