@@ -37,7 +37,7 @@ VERSION=${VERSION:-0.1.0}
 
 usage() { echo "usage: scripts/image.sh build|save [amd64|arm64] | deps | base" >&2; exit 2; }
 cmd=${1:-}; arch=${2:-amd64}
-case $cmd in build|save|deps|base) ;; -h|--help) sed -n '2,28p' "$0"; exit 0 ;; *) usage ;; esac
+case $cmd in build|save|deps|base) ;; -h|--help) sed -n '2,29p' "$0"; exit 0 ;; *) usage ;; esac
 case $arch in amd64|arm64) ;; *) echo "image: unknown arch '$arch'" >&2; usage ;; esac
 
 if [ "$arch" = amd64 ]; then tag=$NAME:$VERSION; else tag=$NAME:$VERSION-$arch; fi
