@@ -63,6 +63,14 @@ image_cleanup() {
 		PR pod rm -f dns-blackhole-tester >/dev/null 2>&1
 	fi
 	store_wipe
+	# podman (cgroupfs manager) makes libpod_parent/{conmon,libpod-ID} in
+	# each cgroup hierarchy. If this run made them, the empty ones go
+	# (rmdir refuses a cgroup that holds a process or a child).
+	if [ -z "$CG0" ]; then
+		for h in /sys/fs/cgroup/*/libpod_parent; do
+			[ -d "$h" ] && find "$h" -depth -type d -exec rmdir {} \; 2>/dev/null
+		done
+	fi
 	rm -rf "$TMP"
 }
 store_wipe() {
@@ -71,6 +79,7 @@ store_wipe() {
 	done
 	rm -rf "$STORE"
 }
+CG0=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null)
 trap image_cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
@@ -367,6 +376,20 @@ until PR logs "$KC" 2>/dev/null | grep -q 'event=reply '; do
 done
 kpid=$(P inspect --format '{{.State.Pid}}' "$KC" 2>/dev/null)
 expect_eq "kube play: the kernel's view of the pod's container (/proc/${kpid:-?})" "$(stat_of "${kpid:-0}")" "$KERNEL_WANT"
+# ds.yaml's limits, as the kernel holds them (cgroup v1 here): the
+# memory limit in bytes and the CPU quota per period, computed from ds.yaml.
+want=$("$PY" -c 'import sys, yaml
+c = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "DaemonSet"][0]["spec"]["template"]["spec"]["containers"][0]
+lim = c["resources"]["limits"]
+m, cpu = lim["memory"], lim["cpu"]
+units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+mem = int(m[:-2]) * units[m[-2:]] if m[-2:] in units else int(m)
+milli = int(cpu[:-1]) if cpu.endswith("m") else int(float(cpu) * 1000)
+print("memory=%d cpu=%d/100000" % (mem, milli * 100))' ds.yaml)
+cg() { awk -F: -v c="$2" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3 }' "/proc/$1/cgroup" 2>/dev/null; }
+got="memory=$(cat "/sys/fs/cgroup/memory$(cg "${kpid:-0}" memory)/memory.limit_in_bytes" 2>&1)"
+got="$got cpu=$(cat "/sys/fs/cgroup/cpu$(cg "${kpid:-0}" cpu)/cpu.cfs_quota_us" 2>&1)/$(cat "/sys/fs/cgroup/cpu$(cg "${kpid:-0}" cpu)/cpu.cfs_period_us" 2>&1)"
+expect_eq "kube play: ds.yaml's resources.limits in the container's cgroups ($want), and it answers within them (below)" "$got" "$want"
 PR logs "$KC" >"$OUT/image-kube-run.log" 2>&1
 check "kube play: node=$NODE-k (NODE_NAME), ds.yaml's args (metrics, watch), src=$NODE4, queries answered" \
 	sh -c 'l=$(grep "event=start " "$1") && for w in "node=$2" conntrack=on node_watch=watch metrics=0.0.0.0:9797; do
