@@ -3,6 +3,8 @@
 #   make                  static, stripped ./dns-blackhole-tester (amd64)
 #   make ARCH=arm64       static aarch64 build: build/arm64/dns-blackhole-tester
 #   make check            unit tests (glibc, ASan+UBSan) - needs no root
+#   make image            podman: localhost/dns-blackhole-tester:$(VERSION) (ARCH=arm64: :$(VERSION)-arm64)
+#   make image-save       build/dns-blackhole-tester-$(VERSION)-$(ARCH).oci.tar (podman save --format oci-archive)
 #   sudo ./test.sh        everything, in network namespaces
 #
 # libmnl comes as a package (scripts/deps.sh fetches Debian's libmnl-dev,
@@ -48,7 +50,7 @@ OUT     := $(BIN)
 STATIC  += -Wl,-z,separate-code
 endif
 
-.PHONY: all deps check demo bench bench-watch clean
+.PHONY: all deps check demo bench bench-watch clean image image-save
 all: $(OUT)
 
 $(DEPS)/.done: scripts/deps.sh
@@ -122,6 +124,14 @@ bench: all
 # the node watch alone: its CPU under 20,000 new flows a second, heal time
 bench-watch: all
 	sh bench/watch.sh
+
+# The FROM scratch image, built by podman (installed if missing) from
+# Dockerfile.scratch; scripts/image.sh says how and why.
+image:
+	VERSION=$(VERSION) sh scripts/image.sh build $(ARCH)
+
+image-save:
+	VERSION=$(VERSION) sh scripts/image.sh save $(ARCH)
 
 clean:
 	rm -rf build $(BIN)
