@@ -110,7 +110,8 @@ FAKE_NS_B=$(cat "$W/b.ns")
 lab_rules window
 lab_node $NC --bind "$NODE4" --ports 22000-22001 --server "$VIP4" --interval 0.5 --duration 120 --ready "$W/r4" >/dev/null 2>&1 &
 lab_node $NC --bind "$NODE6" --ports 22002-22002 --server "$VIP6" --qtype AAAA --interval 0.5 --duration 120 --ready "$W/r6" >/dev/null 2>&1 &
-i=0; while { [ ! -e "$W/r4" ] || [ ! -e "$W/r6" ]; } && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+i=0; while { [ ! -e "$W/r4" ] || [ ! -e "$W/r6" ]; } && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+[ -e "$W/r4" ] && [ -e "$W/r6" ] || fail "cluster: the 3 clients did not start within 20 s"
 sleep 0.3
 lab_rules full
 sleep 1

@@ -63,6 +63,7 @@ fi
 # Each story runs in a subshell with a lab of its own (lab.sh picks free
 # namespace names); its actions are due at fixed seconds from T0, and
 # each action's real time goes to NAME.phases.
+wait_file() { _i=0; while [ ! -e "$1" ] && [ $_i -lt 200 ]; do sleep 0.05; _i=$((_i + 1)); done; }
 at() { _d=$((T0 + $1 * 1000 - $(now_ms))); [ $_d -gt 0 ] && sleep "$(echo "$_d" | awk '{ printf "%.3f", $1 / 1000 }')"; :; }
 phase() { echo "$1 $2 $(($(now_ms) - T0))" >>"$CAP/$S.phases"; }
 scrape() { lab_node $SL --t0-ms "$T0" --period 1 --timeout 0.5 --out "$CAP/$S.jsonl" --stop-file "$CAP/$S.stop" "$@" & }
@@ -77,8 +78,11 @@ story_watch() {
 	scrape watch=127.0.0.1:9797
 	# The clients start inside the window: their entries are made there.
 	at 20; lab_rules window; phase 20 window_open
-	sleep 0.5
-	lab_node $NC --bind "$NODE4" --ports 22000-22004 --server "$VIP4" --interval 0.2 --duration 51 >/dev/null 2>&1 &
+	lab_node $NC --bind "$NODE4" --ports 22000-22004 --server "$VIP4" --interval 0.2 --duration 51 \
+		--ready "$CAP/$S.ready" >/dev/null 2>&1 &
+	# every client has sent (inside the window) before the rules come
+	# back; a slow start shows as a late window_closed
+	wait_file "$CAP/$S.ready"
 	at 23; lab_rules full; phase 23 window_closed
 	at 50; lab_node "$BIN" scan -d "$VIP4" --fix >"$CAP/$S.scan" 2>&1; echo "scan rc=$?" >>"$CAP/$S.scan"; phase 50 scan_fix
 	at 71; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
@@ -92,8 +96,11 @@ story_heal() {
 	tester "$CAP/$S.log" -d "[$VIP6]" -t AAAA -i 1s -w 500ms --heal --heal-node --metrics-addr 127.0.0.1:9797
 	scrape heal=127.0.0.1:9797
 	at 20; lab_rules window; phase 20 window_open
-	sleep 0.5
-	lab_node $NC --bind "$NODE6" --ports 22000-22004 --server "$VIP6" --qtype AAAA --interval 0.2 --duration 25 >/dev/null 2>&1 &
+	lab_node $NC --bind "$NODE6" --ports 22000-22004 --server "$VIP6" --qtype AAAA --interval 0.2 --duration 25 \
+		--ready "$CAP/$S.ready" >/dev/null 2>&1 &
+	# every client has sent (inside the window) before the rules come
+	# back; a slow start shows as a late window_closed
+	wait_file "$CAP/$S.ready"
 	at 23; lab_rules full; phase 23 window_closed
 	at 46; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
 	lab_down
