@@ -1,0 +1,201 @@
+#!/bin/sh
+# t_rules.sh - deploy/prometheus-rules.yaml against real /metrics output.
+#
+#   sudo ./test.sh rules
+#
+#  check     promtool check rules on the rules file; deploy/prometheusrule.yaml
+#            (prometheus-operator) holds exactly the same groups.
+#  capture   four labs at once (each its own namespaces), each a node with
+#            testers scraped every second (tests/rules/scrape_loop.py) through
+#            a story: a restart window that leaves the tester and 5 clients
+#            stuck, then scan --fix (watch); a window healed by --heal-node
+#            (heal); the DNS pod dropping queries for 75 s (down); a healthy
+#            tester, one killed and one stopped with SIGSTOP (dead). 235 s.
+#  promtool  the scrapes become promtool input_series (tests/rules/series.py:
+#            up, job, instance, staleness as a scrape job stores them); the
+#            alerts expected at each step are tests/rules/expect.yaml, by hand.
+#            One `promtool test rules` per case, each a check.
+# Nothing captured is committed: every run captures again.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/tests/lab.sh"
+need_root
+RULES=$TOP/deploy/prometheus-rules.yaml
+OPRULE=$TOP/deploy/prometheusrule.yaml
+SL="$LAB_PY $TOP/tests/rules/scrape_loop.py"
+NC="$LAB_PY $TOP/tests/node_clients.py"
+SER="$LAB_PY $TOP/tests/rules/series.py"
+W=$TOP/build/rules
+CAP=$W/capture
+rm -rf "$W"
+mkdir -p "$CAP" "$W/tests"
+
+command -v promtool >/dev/null 2>&1 || fail "promtool on PATH" "install Debian's prometheus package (scripts/test-deps.sh does)"
+$LAB_PY -c 'import yaml' 2>/dev/null || fail "python3 yaml" "install python3-yaml (scripts/test-deps.sh does)"
+
+# ---- the rules files ------------------------------------------------------
+scenario check
+if promtool check rules "$RULES" >"$W/check.out" 2>&1; then
+	pass "promtool check rules deploy/prometheus-rules.yaml: $(grep -o 'SUCCESS: [0-9]* rules found' "$W/check.out")"
+else
+	fail "promtool check rules" "$(tr '\n' ' ' <"$W/check.out" | head -c 400)"
+fi
+# The operator's object: its spec.groups are the plain file's groups, and
+# it is a PrometheusRule in the tester's namespace.
+if $LAB_PY - "$RULES" "$OPRULE" >"$W/same.out" 2>&1 <<'PY'
+import sys, yaml
+plain = yaml.safe_load(open(sys.argv[1]))
+docs = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d]
+assert len(docs) == 1, "%d documents" % len(docs)
+o = docs[0]
+assert o["apiVersion"] == "monitoring.coreos.com/v1" and o["kind"] == "PrometheusRule", (o.get("apiVersion"), o.get("kind"))
+assert o["metadata"]["namespace"] == "dns-blackhole-tester", o["metadata"]
+assert set(o) == {"apiVersion", "kind", "metadata", "spec"} and set(o["spec"]) == {"groups"}, sorted(o)
+assert o["spec"]["groups"] == plain["groups"], "spec.groups differ from the plain file's groups"
+print("%d groups, %d rules" % (len(plain["groups"]), sum(len(g["rules"]) for g in plain["groups"])))
+PY
+then
+	pass "deploy/prometheusrule.yaml: a PrometheusRule whose spec.groups equal the plain file's ($(cat "$W/same.out"))"
+else
+	fail "deploy/prometheusrule.yaml matches the plain file" "$(tail -n 2 "$W/same.out" | tr '\n' ' ')"
+fi
+
+# ---- capture ----------------------------------------------------------------
+# Each story runs in a subshell with a lab of its own (lab.sh picks free
+# namespace names); its actions are due at fixed seconds from T0, and
+# each action's real time goes to NAME.phases.
+wait_file() { _i=0; while [ ! -e "$1" ] && [ $_i -lt 200 ]; do sleep 0.05; _i=$((_i + 1)); done; }
+at() { _d=$((T0 + $1 * 1000 - $(now_ms))); [ $_d -gt 0 ] && sleep "$(echo "$_d" | awk '{ printf "%.3f", $1 / 1000 }')"; :; }
+phase() { echo "$1 $2 $(($(now_ms) - T0))" >>"$CAP/$S.phases"; }
+scrape() { lab_node $SL --t0-ms "$T0" --period 1 --timeout 0.5 --out "$CAP/$S.jsonl" --stop-file "$CAP/$S.stop" "$@" & }
+finish() { touch "$CAP/$S.stop"; sleep 1.2; }
+
+story_watch() {
+	S=watch
+	lab_up --mode iptables || { echo "lab_up failed" >>"$CAP/$S.err"; return; }
+	T0=$(now_ms)
+	export NODE_NAME=node-watch
+	tester "$CAP/$S.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9797
+	scrape watch=127.0.0.1:9797
+	# The clients start inside the window: their entries are made there.
+	at 20; lab_rules window; phase 20 window_open
+	lab_node $NC --bind "$NODE4" --ports 22000-22004 --server "$VIP4" --interval 0.2 --duration 51 \
+		--ready "$CAP/$S.ready" >/dev/null 2>&1 &
+	# every client has sent (inside the window) before the rules come
+	# back; a slow start shows as a late window_closed
+	wait_file "$CAP/$S.ready"
+	at 23; lab_rules full; phase 23 window_closed
+	at 50; lab_node "$BIN" scan -d "$VIP4" --fix >"$CAP/$S.scan" 2>&1; echo "scan rc=$?" >>"$CAP/$S.scan"; phase 50 scan_fix
+	at 71; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
+	lab_down
+}
+story_heal() {
+	S=heal
+	lab_up --mode nftables || { echo "lab_up failed" >>"$CAP/$S.err"; return; }
+	T0=$(now_ms)
+	export NODE_NAME=node-heal
+	tester "$CAP/$S.log" -d "[$VIP6]" -t AAAA -i 1s -w 500ms --heal --heal-node --metrics-addr 127.0.0.1:9797
+	scrape heal=127.0.0.1:9797
+	at 20; lab_rules window; phase 20 window_open
+	lab_node $NC --bind "$NODE6" --ports 22000-22004 --server "$VIP6" --qtype AAAA --interval 0.2 --duration 25 \
+		--ready "$CAP/$S.ready" >/dev/null 2>&1 &
+	# every client has sent (inside the window) before the rules come
+	# back; a slow start shows as a late window_closed
+	wait_file "$CAP/$S.ready"
+	at 23; lab_rules full; phase 23 window_closed
+	at 46; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
+	lab_down
+}
+story_down() {
+	S=down
+	lab_up --mode iptables || { echo "lab_up failed" >>"$CAP/$S.err"; return; }
+	T0=$(now_ms)
+	export NODE_NAME=node-dnsdown
+	tester "$CAP/$S.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9797
+	scrape down=127.0.0.1:9797
+	lab_node $NC --bind "$NODE4" --ports 22000-22001 --server "$VIP4" --interval 0.5 --duration 99 >/dev/null 2>&1 &
+	# The pod drops every query (no ICMP back): a DNS server that is down
+	# or too slow to answer, behind a DNAT rule that is in place.
+	at 15; lab_pod nft add table inet dbt-drop '{ chain in { type filter hook input priority 0; policy accept; udp dport 53 drop; }; }'
+	phase 15 dns_down
+	at 90; lab_pod nft delete table inet dbt-drop; phase 90 dns_up
+	at 101; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
+	lab_down
+}
+story_dead() {
+	S=dead
+	lab_up --mode iptables || { echo "lab_up failed" >>"$CAP/$S.err"; return; }
+	T0=$(now_ms)
+	export NODE_NAME=node-healthy
+	tester "$CAP/$S-healthy.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9797; TH=$TPID
+	export NODE_NAME=node-killed
+	tester "$CAP/$S-killed.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9798; TK=$TPID
+	export NODE_NAME=node-stalled
+	tester "$CAP/$S-stalled.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9799; TS=$TPID
+	scrape healthy=127.0.0.1:9797 killed=127.0.0.1:9798 stalled=127.0.0.1:9799
+	at 20; kill -KILL "$TK"; kill -STOP "$TS"; phase 20 kill_and_stop
+	at 215; kill -CONT "$TS"; phase 215 cont
+	at 236; finish
+	wait "$TK"; echo "killed rc=$?" >>"$CAP/$S.phases"
+	TPID=$TS; stop_tester; echo "stalled rc=$RC" >>"$CAP/$S.phases"
+	TPID=$TH; stop_tester; echo "healthy rc=$RC" >>"$CAP/$S.phases"
+	lab_down
+}
+
+scenario capture
+c0=$(now_ms)
+( story_watch ) 2>"$CAP/watch.stderr" &
+( story_heal ) 2>"$CAP/heal.stderr" &
+( story_down ) 2>"$CAP/down.stderr" &
+( story_dead ) 2>"$CAP/dead.stderr" &
+wait
+csecs=$((($(now_ms) - c0) / 1000))
+# Each story: its lab came up, every action ran within 2 s of its time
+# (the expectations keep 5 s away from each), and it was scraped.
+for s in watch heal down dead; do
+	late=$(awk 'NF == 3 && $3 - $1 * 1000 > 2000 { print $2 " at " $3 / 1000 " s (due " $1 " s)" }' "$CAP/$s.phases" 2>/dev/null)
+	n=$(grep -c '"ok": true' "$CAP/$s.jsonl" 2>/dev/null)
+	f=$(grep -c '"ok": false' "$CAP/$s.jsonl" 2>/dev/null)
+	acts=$(awk 'NF == 3' "$CAP/$s.phases" 2>/dev/null | wc -l)
+	if [ ! -s "$CAP/$s.err" ] && [ -z "$late" ] && num "$n" && [ "$n" -ge 40 ] && [ "$acts" -ge 1 ]; then
+		pass "capture $s: $acts actions on time, $n scrapes answered, ${f:-0} failed (all four stories: ${csecs} s)"
+	else
+		fail "capture $s" "$(cat "$CAP/$s.err" 2>/dev/null) late: $late; scrapes ok=$n failed=$f actions=$acts; $(tail -n 2 "$CAP/$s.stderr" | tr '\n' ' ')"
+	fi
+done
+# What the testers' logs say happened (the story took place as written).
+lc() { grep -c "event=$2\( \|$\)" "$CAP/$1" 2>/dev/null; }
+bh=$(lc watch.log blackhole) cb=$(lc watch.log client_blackholed) cc=$(lc watch.log client_cleared)
+if [ "$bh" -ge 1 ] && [ "$cb" = 5 ] && [ "$cc" = 5 ] && grep -q 'event=scan_summary .* blackholed=6 ' "$CAP/watch.scan"; then
+	pass "capture watch: the log proves our blackhole and 5 stuck clients; scan --fix found and healed all 6"
+else
+	fail "capture watch: the story" "blackhole=$bh client_blackholed=$cb client_cleared=$cc scan: $(grep scan_summary "$CAP/watch.scan")"
+fi
+hb=$(lc heal.log healed) hc=$(lc heal.log client_healed)
+if [ "$hb" -ge 1 ] && [ "$hc" = 5 ]; then
+	pass "capture heal: --heal healed our flow ($hb) and --heal-node the 5 clients"
+else
+	fail "capture heal: the story" "healed=$hb client_healed=$hc"
+fi
+nr=$(grep -c 'event=timeout .*cause=no_reply' "$CAP/down.log") db=$(grep -c 'event=\(blackhole\|client_blackholed\|nat_missing\)' "$CAP/down.log")
+if [ "$nr" -ge 60 ] && [ "$db" = 0 ] && grep -q 'event=recovered .*cause=no_reply' "$CAP/down.log"; then
+	pass "capture down: $nr timeouts cause=no_reply, no blackhole or window claimed, recovered after"
+else
+	fail "capture down: the story" "no_reply=$nr claims=$db $(grep -m1 event=recovered "$CAP/down.log")"
+fi
+
+# ---- promtool test rules on the captured series ----------------------------
+scenario promtool
+if $SER build "$TOP/tests/rules/expect.yaml" "$CAP" "$RULES" "$W/tests" >"$W/build.out" 2>&1; then
+	pass "series.py: $(wc -l <"$W/build.out") promtool test files from the capture"
+else
+	fail "series.py build" "$(tail -n 3 "$W/build.out" | tr '\n' ' ')"
+fi
+for c in watch-blackhole heal-node dns-down healthy tester-killed tester-stopped; do
+	info=$(grep "^$c " "$W/build.out" | cut -d' ' -f3-)
+	if [ -s "$W/tests/$c.yaml" ] && (cd "$W/tests" && promtool test rules "$c.yaml") >"$W/tests/$c.out" 2>&1; then
+		pass "promtool test rules, $c: every alert as expected at each step ($info)"
+	else
+		fail "promtool test rules, $c" "$(grep -v '^ *$' "$W/tests/$c.out" 2>/dev/null | head -n 12 | tr '\n' ' ' | head -c 900)"
+	fi
+done
+exit 0
