@@ -4,6 +4,7 @@
 #   make ARCH=arm64       static aarch64 build: build/arm64/dns-blackhole-tester
 #   make check            unit tests (glibc, ASan+UBSan) - needs no root
 #   sudo ./test.sh        everything, in network namespaces
+#   sudo make fleet       N nodes (FLEET_NODES=50), Prometheus, a rolling kube-proxy restart
 #
 # libmnl comes as a package (scripts/deps.sh fetches Debian's libmnl-dev,
 # whose libmnl.a links into musl binaries); nothing is vendored.
@@ -48,7 +49,7 @@ OUT     := $(BIN)
 STATIC  += -Wl,-z,separate-code
 endif
 
-.PHONY: all deps check demo bench bench-watch clean
+.PHONY: all deps check demo fleet bench bench-watch clean
 all: $(OUT)
 
 $(DEPS)/.done: scripts/deps.sh
@@ -113,6 +114,12 @@ check: build/host/dns_test build/host/opts_test
 
 demo: all
 	sh scripts/demo.sh
+
+# N nodes, a rolling kube-proxy restart, Prometheus' alerts vs conntrack -L
+# (scripts/fleet.sh; its other knobs are FLEET_* variables too)
+FLEET_NODES ?= 50
+fleet: all
+	FLEET_NODES=$(FLEET_NODES) sh scripts/fleet.sh
 
 # everything: the tester's cycle (bench/RESULTS.md), then the node watch
 bench: all

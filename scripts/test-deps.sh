@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is already there.
 set -eu
 pkgs="musl-tools linux-libc-dev gcc make iproute2 iptables nftables conntrack
-      dnsmasq-base unbound libcap2-bin util-linux python3 valgrind file strace"
+      dnsmasq-base unbound libcap2-bin util-linux python3 valgrind file strace prometheus"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
