@@ -506,8 +506,8 @@ def report(a):
                 sp = int(e.get("sport", 0))
                 if own.get(n) == sp:
                     orphans_healed += 1
-                if "stuck_ms" in e:
-                    heal_ms.append(int(float(e["stuck_ms"])))
+                if n in win and "ts" in e:   # rules back -> entry deleted
+                    heal_ms.append(iso_ms(e["ts"]) - win[n]["close"])
         res["heal_events"] = sum(healed_by.values())
         res["healed_nodes"] = len(healed_by)
         res["healed_nodes_list"] = ",".join(sorted(healed_by)) or "-"
@@ -606,7 +606,7 @@ def report(a):
             res["clients_healed"], len(stuck_clients), res["clients_unhealed"]))
         say("    client_healed events  %d on %d nodes (%d of them the old testers' own orphaned flows, of %d stuck)" % (
             res["heal_events"], res["healed_nodes"], orphans_healed, len(stuck_testers)))
-        say("    stuck_ms at heal      %s" % stats(heal_ms))
+        say("    stuck for, ms         %s (rules back -> deleted by the --heal-node tester)" % stats(heal_ms))
         say("    DNSBlackholeNodeHealing firing on %d nodes (healed nodes: %d; with the heal counter > 0 in Prometheus: %s)" % (
             res["healing_alert_nodes"], res["healed_nodes"], res.get("heal_counter_nodes", "?")))
         if res["healing_alert_equal"] != "yes":

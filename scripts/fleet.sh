@@ -17,6 +17,7 @@
 #   FLEET_HEAL=1              0: stop after the alert comparison
 #   FLEET_UDP_TIMEOUT=5       nf_conntrack_udp_timeout in each node (see below)
 #   FLEET_RESULTS=FILE        also write the results as key=value lines
+#   FLEET_LOGS=DIR            where the run's logs are left (build/fleet-last)
 #
 # Namespaces, all named fl<pid>-*, linked only to each other (no interface,
 # route, rule or conntrack entry in the root namespace; no address outside):
@@ -51,6 +52,7 @@ CLIENTS=${FLEET_CLIENTS:-4}
 HEAL=${FLEET_HEAL:-1}
 UDPT=${FLEET_UDP_TIMEOUT:-5}
 RESULTS_FILE=${FLEET_RESULTS:-}
+LOGS=${FLEET_LOGS:-$TOP/build/fleet-last}
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
 FP=$TOP/scripts/fleet.py
 VIP=10.96.0.10 APIVIP=10.96.0.1 DNSIP=10.244.0.2 APIBE=10.244.0.3 GWIP=10.224.0.1 MONIP=10.224.0.3
@@ -110,8 +112,8 @@ cleanup() {
 		ip netns del "$_ns" 2>/dev/null || echo "fleet: ip netns del $_ns failed" >&2
 	done
 	rm -rf "$W/tsdb"
-	# keep the last run's logs in build/fleet-last
-	rm -rf "$TOP/build/fleet-last" && mv "$W" "$TOP/build/fleet-last"
+	# keep the last run's logs (FLEET_LOGS, default build/fleet-last)
+	rm -rf "$LOGS" && mv "$W" "$LOGS"
 }
 trap '_rc=$?; cleanup; exit $_rc' EXIT
 trap 'cleanup; exit 130' INT
@@ -330,5 +332,5 @@ ip netns exec "$MON" "$PY" "$FP" report --url "$URL" --work "$W" --t0 "$T0" --t1
 	--ports "$LO-$HI" --started "$STARTED" --targets-up "${TARGETS_UP:-0}" \
 	--chain-ns "${CHAIN_NS:-0}" --results "${RESULTS_FILE:-$W/results.txt}"
 RC=$?
-say "logs: build/fleet-last/ (this run's $W, moved there on exit)"
+say "logs: $LOGS (moved there on exit)"
 exit $RC
