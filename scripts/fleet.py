@@ -320,6 +320,12 @@ def iso_ms(t):
     return sec * 1000 + int((frac + "000")[:3])
 
 
+def gauge_nodes(url, metric):
+    """The nodes where max by (node) (metric) > 0 now."""
+    r = api(url, "/api/v1/query", {"query": "max by (node) (%s) > 0" % metric})["result"]
+    return sorted(x["metric"].get("node", "?") for x in r)
+
+
 def prom(a):
     if a.what == "ready":
         print(api(a.url, "/-/ready"))
@@ -361,6 +367,7 @@ def settle(a):
     deadline passes; writes the last poll (both sets, every stale flow,
     activeAt of each alert) to --out. Exit 0 if they agreed."""
     nodes = read_nodes(a.nodes)
+    lo, hi = (int(x) for x in a.ports.split("-"))
     end = time.monotonic() + a.deadline
     agree = 0
     polls = 0
@@ -368,18 +375,27 @@ def settle(a):
         polls += 1
         orc = oracle_once(nodes, a.vip)
         stuck = sorted(n for n, fl in orc.items() if fl)
+        # split: the clients' flows (their fixed ports), and the rest (the
+        # testers' own sockets; a probe would show here too)
+        by_clients = sorted(n for n, fl in orc.items() if any(lo <= x["sport"] <= hi for x in fl))
+        by_others = sorted(n for n, fl in orc.items() if any(not lo <= x["sport"] <= hi for x in fl))
         try:
             fire = firing(a.url, a.alert)
+            g_stuck = gauge_nodes(a.url, "dns_blackhole_tester_node_stuck_flows")
+            g_own = gauge_nodes(a.url, "dns_blackhole_tester_blackholed")
         except Exception as e:  # noqa: BLE001
-            fire = {"?error": 0}
+            fire, g_stuck, g_own = {"?error": 0}, ["?error"], ["?error"]
             print("settle: %s" % e, file=sys.stderr)
         alerted = sorted(fire)
-        same = stuck == alerted and (a.want_empty == 0 or not stuck)
+        same = (stuck == alerted and g_stuck == by_clients and g_own == by_others and
+                (a.want_empty == 0 or not stuck))
         agree = agree + 1 if same else 0
         done = agree >= 2 or time.monotonic() >= end
         if done:
             res = {"ms": ms(), "polls": polls, "agree": agree >= 2, "stuck": stuck,
-                   "alerted": alerted, "active_at": fire, "flows": orc}
+                   "alerted": alerted, "active_at": fire, "flows": orc,
+                   "stuck_by_clients": by_clients, "stuck_by_others": by_others,
+                   "gauge_node_stuck_flows": g_stuck, "gauge_blackholed": g_own}
             for extra in a.also:
                 try:
                     res["also_" + extra] = sorted(firing(a.url, extra))
@@ -464,6 +480,11 @@ def report(a):
         for e in log_events(os.path.join(W, "t", n + ".watch.log"), "start"):
             own[n] = int(e.get("src", ":0").rsplit(":", 1)[1])
     stuck_testers = [(n, p) for n, p in stuck_other if own.get(n) == p]
+    res["gauges_equal"] = "yes" if (s1["gauge_node_stuck_flows"] == s1["stuck_by_clients"] and
+                                    s1["gauge_blackholed"] == s1["stuck_by_others"]) else "no"
+    res["gauge_stuck_flows_nodes"] = len(s1["gauge_node_stuck_flows"])
+    res["gauge_blackholed_nodes"] = len(s1["gauge_blackholed"])
+    res["clients_only_nodes"] = len(set(s1["stuck_by_clients"]) - set(s1["stuck_by_others"]))
     res["stuck_clients"] = len(stuck_clients)
     res["stuck_tester_flows"] = len(stuck_testers)
     res["stuck_other_flows"] = len(stuck_other) - len(stuck_testers)
@@ -481,7 +502,8 @@ def report(a):
         s2 = json.load(open(os.path.join(W, "settle2.json")))
         res["heal_stuck_nodes"] = len(s2["stuck"])
         res["heal_alerted_nodes"] = len(s2["alerted"])
-        res["heal_settled"] = "yes" if s2["agree"] and not s2["stuck"] and not s2["alerted"] else "no"
+        res["heal_settled"] = "yes" if (s2["agree"] and not s2["stuck"] and not s2["alerted"] and
+                                        not s2["gauge_node_stuck_flows"] and not s2["gauge_blackholed"]) else "no"
         restart = {}
         with open(os.path.join(W, "restarts")) as f:
             for line in f:
@@ -565,6 +587,12 @@ def report(a):
         ups = q1(a.url, 'sum(sum_over_time(up{job="dns-blackhole-tester"}[%s]))' % rng, at)
         res["scrapes"] = int(ct or 0)
         res["scrapes_failed"] = int((ct or 0) - (ups or 0))
+        # of which before the --heal-node rollout (its restarts make some)
+        at0 = a.h0 / 1000.0
+        rng0 = "%ds" % max(5, int((a.h0 - a.prom_t0) / 1000))
+        ct0 = q1(a.url, "sum(count_over_time(%s[%s]))" % (sel, rng0), at0)
+        up0 = q1(a.url, 'sum(sum_over_time(up{job="dns-blackhole-tester"}[%s]))' % rng0, at0)
+        res["scrapes_failed_before_heal"] = int((ct0 or 0) - (up0 or 0))
         res["scrape_ms"] = "min %.2f, avg %.2f, p99 %.2f, max %.2f" % (
             1e3 * (mn or 0), 1e3 * (sm or 0) / max(1, ct or 0), 1e3 * (p99 or 0), 1e3 * (mx or 0))
         # the heal counters as Prometheus holds them, per node
@@ -593,6 +621,10 @@ def report(a):
     if stuck != alerted:
         say("    stuck, not alerted: %s" % (",".join(sorted(set(stuck) - set(alerted))) or "-"))
         say("    alerted, not stuck: %s" % (",".join(sorted(set(alerted) - set(stuck))) or "-"))
+    say("  by metric               node_stuck_flows > 0 on %d nodes (nodes with a stuck client: %d), blackholed on %d (tester's own flow stuck: %d): %s" % (
+        res["gauge_stuck_flows_nodes"], len(s1["stuck_by_clients"]), res["gauge_blackholed_nodes"],
+        len(s1["stuck_by_others"]), "the same" if res["gauges_equal"] == "yes" else "DIFFERENT"))
+    say("                          %d nodes stuck by clients alone (the tester's own flow not stuck)" % res["clients_only_nodes"])
     say("  alert latency           rules back -> alert firing (activeAt), ms: %s" % res["alert_latency_ms"])
     say("  also firing             DNSBlackholeProven %d nodes, DNSRestartWindowSeen %d nodes" % (
         res["proven_nodes"], res["window_seen_nodes"]))
@@ -606,7 +638,7 @@ def report(a):
             res["clients_healed"], len(stuck_clients), res["clients_unhealed"]))
         say("    client_healed events  %d on %d nodes (%d of them the old testers' own orphaned flows, of %d stuck)" % (
             res["heal_events"], res["healed_nodes"], orphans_healed, len(stuck_testers)))
-        say("    stuck for, ms         %s (rules back -> deleted by the --heal-node tester)" % stats(heal_ms))
+        say("    stuck for, ms         %s (rules back -> deleted by the new --heal-node tester; includes the wait for the alerts and the rollout's reaching the node)" % stats(heal_ms))
         say("    DNSBlackholeNodeHealing firing on %d nodes (healed nodes: %d; with the heal counter > 0 in Prometheus: %s)" % (
             res["healing_alert_nodes"], res["healed_nodes"], res.get("heal_counter_nodes", "?")))
         if res["healing_alert_equal"] != "yes":
@@ -619,9 +651,10 @@ def report(a):
         a.chain_ns / 1e6))
     say("  testers' memory         VmHWM %s KiB, VmRSS %s KiB a node" % (res["tester_vmhwm_kib"], res["tester_vmrss_kib"]))
     if "prometheus_cpu_s" in res:
-        say("  Prometheus              %.2f s CPU, VmHWM %.1f MiB; %s scrapes (%s failed), scrape_duration_seconds ms: %s" % (
+        say("  Prometheus              %.2f s CPU, VmHWM %.1f MiB; %s scrapes, %s failed (%s before the --heal-node restarts)" % (
             res["prometheus_cpu_s"], res["prometheus_vmhwm_mib"], res.get("scrapes", "?"),
-            res.get("scrapes_failed", "?"), res.get("scrape_ms")))
+            res.get("scrapes_failed", "?"), res.get("scrapes_failed_before_heal", "?")))
+        say("    scrape_duration_seconds, ms: %s" % res.get("scrape_ms"))
     say("  total run time          %.0f s" % run_s)
     print("\n".join(out))
     with open(a.results, "w") as f:
@@ -671,6 +704,7 @@ def main():
     s.add_argument("--deadline", type=float, default=90)
     s.add_argument("--every", type=float, default=2)
     s.add_argument("--want-empty", type=int, default=0)
+    s.add_argument("--ports", required=True)
     s.add_argument("--out", required=True)
     rp = sp.add_parser("report")
     rp.add_argument("--url", required=True)

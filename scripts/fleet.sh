@@ -255,7 +255,7 @@ ip netns exec "$FAB" "$PY" "$FP" rollout --nodes "$W/nodes" --seed "$SEED" --par
 	die "rollout: $(cat "$W/rollout.out")"
 R1=$(now_ms)
 say "rollout done in $(((R1 - R0) / 1000)) s; waiting for the oracle and the alerts to settle"
-ip netns exec "$MON" "$PY" "$FP" settle --url "$URL" --nodes "$W/nodes" --vip "$VIP" \
+ip netns exec "$MON" "$PY" "$FP" settle --url "$URL" --nodes "$W/nodes" --vip "$VIP" --ports "$LO-$HI" \
 	--also DNSBlackholeProven --also DNSRestartWindowSeen --deadline 90 --out "$W/settle1.json" \
 	2>"$W/settle1.err"
 S1=$(now_ms)
@@ -307,7 +307,7 @@ if [ "$HEAL" = 1 ]; then
 	done
 	H1=$(now_ms)
 	say "heal rollout done in $(((H1 - H0) / 1000)) s; waiting for every stuck flow and alert to go"
-	ip netns exec "$MON" "$PY" "$FP" settle --url "$URL" --nodes "$W/nodes" --vip "$VIP" --want-empty 1 \
+	ip netns exec "$MON" "$PY" "$FP" settle --url "$URL" --nodes "$W/nodes" --vip "$VIP" --ports "$LO-$HI" --want-empty 1 \
 		--also DNSBlackholeNodeHealing --also DNSBlackholeProven --deadline 90 --out "$W/settle2.json" \
 		2>"$W/settle2.err"
 	PH=heal

@@ -13,6 +13,10 @@
 # set is DNSBlackholeOnNode firing in Prometheus' /api/v1/alerts; fleet.sh
 # polls both until they agree twice in a row or 90 s pass, so a slow
 # machine takes longer, and only a real disagreement fails.
+#
+# 8 clients a node (make fleet's default is 4): more nodes stuck by their
+# clients alone, where only node_stuck_flows (not blackholed) can raise
+# the alert, so a rule or tester that missed them is more likely caught.
 . "$(dirname "$0")/lib.sh"
 need_root
 W=$OUT/fleet
@@ -40,7 +44,7 @@ scenario run
 rootsnap >"$W/root.before"
 t0=$(date +%s)
 FLEET_NODES=$NODES FLEET_SEED=$SEED FLEET_RESULTS=$R FLEET_LOGS=$LOGS \
-	sh "$TOP/scripts/fleet.sh" >"$W/fleet.out" 2>&1
+	FLEET_CLIENTS=${FLEET_TEST_CLIENTS:-8} sh "$TOP/scripts/fleet.sh" >"$W/fleet.out" 2>&1
 rc=$?
 took=$(($(date +%s) - t0))
 sed 's/^/    /' "$W/fleet.out"
@@ -99,8 +103,16 @@ else
 	fail "alerted set == stuck set" "stuck: $(val stuck_list) / alerted: $(val alerted_list)"
 fi
 
+# each half of the alert's expression on its own: node_stuck_flows (other
+# clients) and blackholed (the tester's own flow), against the oracle's split
+if [ "$(val gauges_equal)" = yes ]; then
+	pass "node_stuck_flows > 0 on exactly the $(val gauge_stuck_flows_nodes) nodes with a stuck client, blackholed on exactly the $(val gauge_blackholed_nodes) whose tester's own flow is stuck ($(val clients_only_nodes) nodes stuck by clients alone)"
+else
+	fail "each gauge matches its part of the oracle" "node_stuck_flows on $(val gauge_stuck_flows_nodes) nodes, blackholed on $(val gauge_blackholed_nodes) (see $LOGS/settle1.json)"
+fi
+
 if [ "$(val heal_settled)" = yes ] && [ "$(val heal_stuck_nodes)" = 0 ] && [ "$(val heal_alerted_nodes)" = 0 ]; then
-	pass "after the --heal-node rollout: no stale flow on any node (conntrack -L), DNSBlackholeOnNode resolved everywhere"
+	pass "after the --heal-node rollout: no stale flow on any node (conntrack -L), both gauges 0 and DNSBlackholeOnNode resolved everywhere"
 else
 	fail "heal: all flows and alerts cleared" "settled=$(val heal_settled) stale nodes=$(val heal_stuck_nodes) firing=$(val heal_alerted_nodes)"
 fi
