@@ -113,7 +113,7 @@ cleanup() {
 	done
 	rm -rf "$W/tsdb"
 	# keep the last run's logs (FLEET_LOGS, default build/fleet-last)
-	rm -rf "$LOGS" && mv "$W" "$LOGS"
+	rm -rf "$LOGS" && mkdir -p "$(dirname "$LOGS")" && mv "$W" "$LOGS"
 }
 trap '_rc=$?; cleanup; exit $_rc' EXIT
 trap 'cleanup; exit 130' INT
