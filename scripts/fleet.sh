@@ -59,6 +59,10 @@ VIP=10.96.0.10 APIVIP=10.96.0.1 DNSIP=10.244.0.2 APIBE=10.244.0.3 GWIP=10.224.0.
 URL=http://$MONIP:9090
 
 die() { echo "fleet: $*" >&2; exit 1; }
+# bg CMD...: CMD in the background, waited for. The shell runs a trap only
+# once its foreground command ends, but `wait` returns at once on a signal:
+# a SIGTERM (or a Ctrl-C) during a long step cleans up now, not after it.
+bg() { "$@" & _bg=$!; echo $_bg >>"$W/pids"; wait $_bg; _bgrc=$?; _bg=; return $_bgrc; }
 say() { printf 'fleet: %s\n' "$*"; }
 now_ms() { date +%s%3N; }
 
@@ -102,7 +106,10 @@ LAB_DIR=$W   # lab.sh's helpers write their scratch files here
 
 cleanup() {
 	trap - EXIT INT TERM
-	_pids=$(cat "$W/pids" 2>/dev/null)
+	# Everything the run starts lives in its namespaces, but for the one
+	# step bg is waiting for (maybe a sleep); $W/pids is only a record
+	# (a pid reaped long ago may be someone else's by now).
+	_pids=${_bg:-}
 	for _ns in $(cat "$W/netns" 2>/dev/null); do
 		_pids="$_pids $(ip netns pids "$_ns" 2>/dev/null | tr '\n' ' ')"
 	done
@@ -238,24 +245,24 @@ until [ -e "$W/clients.ready" ]; do
 	i=$((i + 1)); [ $i -lt 300 ] || die "not every client was answered in 30 s: $(tail -n 3 "$W/clients.out")"
 	sleep 0.1
 done
-ip netns exec "$MON" "$PY" "$FP" wait-ready --url "$URL" --nodes "$W/nodes" --deadline 90 >"$W/targets.out" 2>&1 ||
+bg ip netns exec "$MON" "$PY" "$FP" wait-ready --url "$URL" --nodes "$W/nodes" --deadline 90 >"$W/targets.out" 2>&1 ||
 	die "Prometheus: $(cat "$W/targets.out")"
 TARGETS_UP=$(sed -n 's/^\([0-9]*\) of [0-9]* targets up$/\1/p' "$W/targets.out")
 STARTED=0
 for f in "$W"/t/*.watch.log; do grep -q 'event=start ' "$f" && STARTED=$((STARTED + 1)); done
 say "$STARTED testers started, Prometheus scrapes $TARGETS_UP of $N; every client answered"
 # a few samples of every counter at 0 before anything happens
-sleep 5
+bg sleep 5
 
 # ---------------------------------------------------------------- rollout
 say "rolling kube-proxy restart: $PAR at a time"
 R0=$(now_ms)
-ip netns exec "$FAB" "$PY" "$FP" rollout --nodes "$W/nodes" --seed "$SEED" --par "$PAR" \
+bg ip netns exec "$FAB" "$PY" "$FP" rollout --nodes "$W/nodes" --seed "$SEED" --par "$PAR" \
 	--wmin "$WMIN" --wmax "$WMAX" --rules "$W/rules" --log "$W/rollout.log" >"$W/rollout.out" 2>&1 ||
 	die "rollout: $(cat "$W/rollout.out")"
 R1=$(now_ms)
 say "rollout done in $(((R1 - R0) / 1000)) s; waiting for the oracle and the alerts to settle"
-ip netns exec "$MON" "$PY" "$FP" settle --url "$URL" --nodes "$W/nodes" --vip "$VIP" --ports "$LO-$HI" \
+bg ip netns exec "$MON" "$PY" "$FP" settle --url "$URL" --nodes "$W/nodes" --vip "$VIP" --ports "$LO-$HI" \
 	--also DNSBlackholeProven --also DNSRestartWindowSeen --deadline 90 --out "$W/settle1.json" \
 	2>"$W/settle1.err"
 S1=$(now_ms)
@@ -307,7 +314,7 @@ if [ "$HEAL" = 1 ]; then
 	done
 	H1=$(now_ms)
 	say "heal rollout done in $(((H1 - H0) / 1000)) s; waiting for every stuck flow and alert to go"
-	ip netns exec "$MON" "$PY" "$FP" settle --url "$URL" --nodes "$W/nodes" --vip "$VIP" --ports "$LO-$HI" --want-empty 1 \
+	bg ip netns exec "$MON" "$PY" "$FP" settle --url "$URL" --nodes "$W/nodes" --vip "$VIP" --ports "$LO-$HI" --want-empty 1 \
 		--also DNSBlackholeNodeHealing --also DNSBlackholeProven --deadline 90 --out "$W/settle2.json" \
 		2>"$W/settle2.err"
 	PH=heal
@@ -315,7 +322,7 @@ else
 	PH=watch
 fi
 # a last status of the clients, then the testers' own figures
-sleep 1.2
+bg sleep 1.2
 cp "$W/clients.json" "$W/clients.end.json"
 T1=$(now_ms)
 awk '{ print $2 }' "$W/nodes" >"$W/names"
@@ -326,7 +333,7 @@ echo "prometheus x $PROMPID $(now_ms) $(pstat "$PROMPID")" >>"$W/procstats"
 # the tester's pid, as exec keeps it), measured once the same way
 CHAIN_NS=$(ip netns exec "$P-n1" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf || exit 1; exec cut -d" " -f1 /proc/self/schedstat' "$W/resolv.conf")
 
-ip netns exec "$MON" "$PY" "$FP" report --url "$URL" --work "$W" --t0 "$T0" --t1 "$T1" \
+bg ip netns exec "$MON" "$PY" "$FP" report --url "$URL" --work "$W" --t0 "$T0" --t1 "$T1" \
 	--prom-t0 "$PROM_T0" --r0 "$R0" --r1 "$R1" --s1 "$S1" --h0 "$H0" --heal "$HEAL" \
 	--seed "$SEED" --par "$PAR" --wmin "$WMIN" --wmax "$WMAX" --clients "$CLIENTS" \
 	--ports "$LO-$HI" --started "$STARTED" --targets-up "${TARGETS_UP:-0}" \
