@@ -520,16 +520,23 @@ def report(a):
         healed_by = {}
         heal_ms = []
         orphans_healed = 0
+        healed_ports = set()
         for n in names:
             ev = log_events(os.path.join(W, "t", n + ".heal.log"), "client_healed")
             if ev:
                 healed_by[n] = len(ev)
             for e in ev:
                 sp = int(e.get("sport", 0))
+                healed_ports.add((n, sp))
                 if own.get(n) == sp:
                     orphans_healed += 1
                 if n in win and "ts" in e:   # rules back -> entry deleted
                     heal_ms.append(iso_ms(e["ts"]) - win[n]["close"])
+        # each stuck client's own entry deleted by its node's tester (a
+        # client retrying every second keeps it alive: nothing else goes)
+        missed = ["%s:%d" % c for c in stuck_clients if c not in healed_ports]
+        res["clients_healed_by_tester"] = len(stuck_clients) - len(missed)
+        res["clients_not_healed_by_tester"] = ",".join(missed) or "-"
         res["heal_events"] = sum(healed_by.values())
         res["healed_nodes"] = len(healed_by)
         res["healed_nodes_list"] = ",".join(sorted(healed_by)) or "-"
@@ -636,8 +643,11 @@ def report(a):
             res["heal_stuck_nodes"], res["heal_alerted_nodes"], "settled" if res["heal_settled"] == "yes" else "NOT settled"))
         say("    stuck clients healed  %d of %d (answered again after their node's restart): unhealed %s" % (
             res["clients_healed"], len(stuck_clients), res["clients_unhealed"]))
-        say("    client_healed events  %d on %d nodes (%d of them the old testers' own orphaned flows, of %d stuck)" % (
-            res["heal_events"], res["healed_nodes"], orphans_healed, len(stuck_testers)))
+        say("    client_healed events  %d on %d nodes: %d of the %d stuck clients' entries, %d of the %d old testers' own" % (
+            res["heal_events"], res["healed_nodes"], res["clients_healed_by_tester"], len(stuck_clients),
+            orphans_healed, len(stuck_testers)))
+        say("                          (an old tester's entry outlives its socket up to the UDP timeout, 5 s: the")
+        say("                          new tester deletes it, or it times out first - both leave the node clean)")
         say("    stuck for, ms         %s (rules back -> deleted by the new --heal-node tester; includes the wait for the alerts and the rollout's reaching the node)" % stats(heal_ms))
         say("    DNSBlackholeNodeHealing firing on %d nodes (healed nodes: %d; with the heal counter > 0 in Prometheus: %s)" % (
             res["healing_alert_nodes"], res["healed_nodes"], res.get("heal_counter_nodes", "?")))
