@@ -102,6 +102,7 @@ T0=$(now_ms)
 mkdir -p "$TOP/build"
 W=$(mktemp -d "$TOP/build/fleet.XXXXXX") || die "mktemp"
 : >"$W/netns"; : >"$W/pids"; : >"$W/nodes"; mkdir -p "$W/t"
+# shellcheck disable=SC2034  # read by lab.sh's helpers
 LAB_DIR=$W   # lab.sh's helpers write their scratch files here
 
 cleanup() {
@@ -157,6 +158,7 @@ port() {
 	ip -n "$1" addr add "$3" dev eth0 && ip -n "$1" link set eth0 up
 }
 nsadd "$GW" && port "$GW" gw "$GWIP/16" || die "gw"
+# shellcheck disable=SC2034  # read by _lab_gw_drop
 NS_GW=$GW; _lab_gw_drop || die "gw drop rules"
 nsadd "$MON" && port "$MON" mon "$MONIP/16" || die "mon"
 nsadd "$DNS" && port "$DNS" dns "$DNSIP/24" && ip -n "$DNS" addr add "$APIBE/24" dev eth0 &&
@@ -166,6 +168,7 @@ nsadd "$DNS" && port "$DNS" dns "$DNSIP/24" && ip -n "$DNS" addr add "$APIBE/24"
 # The same shapes as the lab's (tests/lab.sh _lab_ipt, _lab_nft), with the
 # fleet's addresses: one file per mode and state, the same on every node.
 mkdir -p "$W/rules"
+# shellcheck disable=SC2034  # read by _lab_ipt and _lab_nft
 VIP4=$VIP APIVIP4=$APIVIP POD4=$DNSIP POD4B=$APIBE
 for s in full window; do
 	_lab_ipt 4 $s >"$W/rules/iptables-$s" && _lab_nft ip $s >"$W/rules/nftables-$s" || die "rules"
@@ -198,7 +201,8 @@ printf 'nameserver %s\nsearch default.svc.cluster.local svc.cluster.local cluste
 start_tester() {
 	_i=$1 _ph=$2; shift 2
 	_name=$(printf 'node-%03d' "$_i")
-	# shellcheck disable=SC2086
+	# the args string is split into words on purpose
+	# shellcheck disable=SC2086,SC2048
 	ip netns exec "$P-n$_i" unshare -m sh -c \
 		'mount --bind "$0" /etc/resolv.conf || exit 125; NODE_NAME=$1; export NODE_NAME; shift; exec "$@"' \
 		"$W/resolv.conf" "$_name" "$BIN" $* >"$W/t/$_name.$_ph.log" 2>&1 &
