@@ -6,6 +6,7 @@
 #   make image            podman: localhost/dns-blackhole-tester:$(VERSION) (ARCH=arm64: :$(VERSION)-arm64)
 #   make image-save       build/dns-blackhole-tester-$(VERSION)-$(ARCH).oci.tar (podman save --format oci-archive)
 #   sudo ./test.sh        everything, in network namespaces
+#   sudo make fleet       N nodes (FLEET_NODES=50), Prometheus, a rolling kube-proxy restart
 #
 # libmnl comes as a package (scripts/deps.sh fetches Debian's libmnl-dev,
 # whose libmnl.a links into musl binaries); nothing is vendored.
@@ -50,7 +51,7 @@ OUT     := $(BIN)
 STATIC  += -Wl,-z,separate-code
 endif
 
-.PHONY: all deps check demo bench bench-watch clean image image-save
+.PHONY: all deps check demo fleet bench bench-watch clean image image-save
 all: $(OUT)
 
 $(DEPS)/.done: scripts/deps.sh
@@ -115,6 +116,12 @@ check: build/host/dns_test build/host/opts_test
 
 demo: all
 	sh scripts/demo.sh
+
+# N nodes, a rolling kube-proxy restart, Prometheus' alerts vs conntrack -L
+# (scripts/fleet.sh; its other knobs are FLEET_* variables too)
+FLEET_NODES ?= 50
+fleet: all
+	FLEET_NODES=$(FLEET_NODES) sh scripts/fleet.sh
 
 # everything: the tester's cycle (bench/RESULTS.md), then the node watch
 bench: all
