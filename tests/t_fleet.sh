@@ -131,6 +131,15 @@ if num "$hb" "$sc" && [ "$hb" = "$sc" ] && [ "$(val clients_not_healed_by_tester
 else
 	fail "each stuck client healed by its node's tester" "$hb of $sc; not: $(val clients_not_healed_by_tester)"
 fi
+# the heal alert: a --heal-node tester heals within ms of its start, so
+# its series' first scrape already counts the heal (increase() alone
+# never fired here before the rules' fresh-series term)
+ha=$(val healing_alert_nodes) hn=$(val healed_any_nodes)
+if [ "$(val healing_alert_equal)" = yes ] && num "$ha" && [ "$ha" -ge 1 ]; then
+	pass "DNSBlackholeNodeHealing fired on exactly the $ha nodes whose tester logged a heal"
+else
+	fail "DNSBlackholeNodeHealing on exactly the healed nodes" "firing on $ha: $(val healing_alert_list); healed (logs): $hn nodes"
+fi
 
 scenario clean
 left=$(ip netns list | awk '{ print $1 }' | grep -c "^${prefix:-fl-none}-")

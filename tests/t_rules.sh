@@ -10,7 +10,8 @@
 #            a story: a restart window that leaves the tester and 5 clients
 #            stuck, then scan --fix (watch); a window healed by --heal-node
 #            (heal); the DNS pod dropping queries for 75 s (down); a healthy
-#            tester, one killed and one stopped with SIGSTOP (dead). 235 s.
+#            tester, one killed and one stopped with SIGSTOP (dead); a stuck
+#            node's tester replaced by a --heal-node one (rollout). 235 s.
 #  promtool  the scrapes become promtool input_series (tests/rules/series.py:
 #            up, job, instance, staleness as a scrape job stores them); the
 #            alerts expected at each step are tests/rules/expect.yaml, by hand.
@@ -105,6 +106,28 @@ story_heal() {
 	at 46; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
 	lab_down
 }
+# The DaemonSet switched to --heal-node while the node is stuck: the
+# watching tester goes (SIGTERM), the healing one starts on the same
+# address, as a rollout's new pod would, and heals within milliseconds:
+# before its first scrape, so its heal counter's series starts above 0.
+story_rollout() {
+	S=rollout
+	lab_up --mode iptables || { echo "lab_up failed" >>"$CAP/$S.err"; return; }
+	T0=$(now_ms)
+	export NODE_NAME=node-rollout
+	tester "$CAP/$S-watch.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9797
+	scrape rollout=127.0.0.1:9797
+	at 10; lab_rules window; phase 10 window_open
+	lab_node $NC --bind "$NODE4" --ports 22000-22004 --server "$VIP4" --interval 0.2 --duration 41 \
+		--ready "$CAP/$S.ready" >/dev/null 2>&1 &
+	wait_file "$CAP/$S.ready"
+	at 13; lab_rules full; phase 13 window_closed
+	at 30; stop_tester; echo "watch rc=$RC" >>"$CAP/$S.phases"
+	tester "$CAP/$S-heal.log" -d "$VIP4" -i 1s -w 500ms --heal-node --metrics-addr 127.0.0.1:9797
+	phase 30 rollout
+	at 51; finish; stop_tester; echo "heal rc=$RC" >>"$CAP/$S.phases"
+	lab_down
+}
 story_down() {
 	S=down
 	lab_up --mode iptables || { echo "lab_up failed" >>"$CAP/$S.err"; return; }
@@ -147,17 +170,18 @@ c0=$(now_ms)
 ( story_heal ) 2>"$CAP/heal.stderr" &
 ( story_down ) 2>"$CAP/down.stderr" &
 ( story_dead ) 2>"$CAP/dead.stderr" &
+( story_rollout ) 2>"$CAP/rollout.stderr" &
 wait
 csecs=$((($(now_ms) - c0) / 1000))
 # Each story: its lab came up, every action ran within 2 s of its time
 # (the expectations keep 5 s away from each), and it was scraped.
-for s in watch heal down dead; do
+for s in watch heal down dead rollout; do
 	late=$(awk 'NF == 3 && $3 - $1 * 1000 > 2000 { print $2 " at " $3 / 1000 " s (due " $1 " s)" }' "$CAP/$s.phases" 2>/dev/null)
 	n=$(grep -c '"ok": true' "$CAP/$s.jsonl" 2>/dev/null)
 	f=$(grep -c '"ok": false' "$CAP/$s.jsonl" 2>/dev/null)
 	acts=$(awk 'NF == 3' "$CAP/$s.phases" 2>/dev/null | wc -l)
 	if [ ! -s "$CAP/$s.err" ] && [ -z "$late" ] && num "$n" && [ "$n" -ge 40 ] && [ "$acts" -ge 1 ]; then
-		pass "capture $s: $acts actions on time, $n scrapes answered, ${f:-0} failed (all four stories: ${csecs} s)"
+		pass "capture $s: $acts actions on time, $n scrapes answered, ${f:-0} failed (all five stories: ${csecs} s)"
 	else
 		fail "capture $s" "$(cat "$CAP/$s.err" 2>/dev/null) late: $late; scrapes ok=$n failed=$f actions=$acts; $(tail -n 2 "$CAP/$s.stderr" | tr '\n' ' ')"
 	fi
@@ -176,6 +200,15 @@ if [ "$hb" -ge 1 ] && [ "$hc" = 5 ]; then
 else
 	fail "capture heal: the story" "healed=$hb client_healed=$hc"
 fi
+# the rollout: the watching tester proved the 5 clients stuck, the
+# healing one that replaced it healed each of them
+rb=$(lc rollout-watch.log client_blackholed)
+rh=$(grep 'event=client_healed ' "$CAP/rollout-heal.log" 2>/dev/null | grep -o ' sport=2200[0-4] ' | sort -u | wc -l)
+if [ "$rb" = 5 ] && [ "$rh" = 5 ]; then
+	pass "capture rollout: the --watch-node tester proved 5 clients stuck, the --heal-node one that replaced it healed all 5"
+else
+	fail "capture rollout: the story" "client_blackholed=$rb, clients healed after the rollout=$rh"
+fi
 nr=$(grep -c 'event=timeout .*cause=no_reply' "$CAP/down.log") db=$(grep -c 'event=\(blackhole\|client_blackholed\|nat_missing\)' "$CAP/down.log")
 if [ "$nr" -ge 60 ] && [ "$db" = 0 ] && grep -q 'event=recovered .*cause=no_reply' "$CAP/down.log"; then
 	pass "capture down: $nr timeouts cause=no_reply, no blackhole or window claimed, recovered after"
@@ -190,7 +223,7 @@ if $SER build "$TOP/tests/rules/expect.yaml" "$CAP" "$RULES" "$W/tests" >"$W/bui
 else
 	fail "series.py build" "$(tail -n 3 "$W/build.out" | tr '\n' ' ')"
 fi
-for c in watch-blackhole heal-node dns-down healthy tester-killed tester-stopped; do
+for c in watch-blackhole heal-node rollout dns-down healthy tester-killed tester-stopped; do
 	info=$(grep "^$c " "$W/build.out" | cut -d' ' -f3-)
 	if [ -s "$W/tests/$c.yaml" ] && (cd "$W/tests" && promtool test rules "$c.yaml") >"$W/tests/$c.out" 2>&1; then
 		pass "promtool test rules, $c: every alert as expected at each step ($info)"
