@@ -6,7 +6,7 @@
 # fail. Not part of test.sh (it rebuilds and reruns groups: see README).
 #
 #   sudo sh tests/mutate.sh            the quick ones (17; about 3.5 minutes here)
-#   sudo sh tests/mutate.sh --all      also the ship, soak and rules ones (401 s + 2 x 240 s more, measured)
+#   sudo sh tests/mutate.sh --all      also the ship, soak and rules ones (401 s + 3 x 240 s more, measured)
 #   sudo sh tests/mutate.sh m01 m13    the named ones
 #
 # A mutation is data, one line:  ID ^ FILE ^ FIND ^ REPLACE ^ GROUP ^ ENV ^ CHECK
@@ -45,12 +45,14 @@ m18 ^ flow.c ^ if (lk->pv == PROBE_DNAT) { ^ if (lk->pv != PROBE_FAILED) { ^ ver
 m19 ^ scripts/kubectl-dns_blackhole ^ [ "$nbh" -gt 0 ] && exit 3 ^ [ "$nbh" -gt 0 ] && exit 0 ^ plugin ^  ^ scan: exit 3
 m20 ^ deploy/prometheus-rules.yaml ^ sum by (node, instance) ({__name__=~"dns_blackhole_tester_(node_stuck_flows|blackholed)"}) > 0 ^ max by (node, instance) (dns_blackhole_tester_node_stuck_flows) > 0\n          or\n          max by (node, instance) (dns_blackhole_tester_blackholed) > 0 ^ rules ^  ^ promtool test rules, watch-blackhole
 m21 ^ tests/rules/expect.yaml ^ - at: 195      # down for under 3 minutes: pending, not firing ^ - at: 195      # down for under 3 minutes: pending, not firing\n        firing: {DNSBlackholeTesterDown: [{labels: {severity: warning, job: dns-blackhole-tester, instance: "127.0.0.1:9798"}, summary: "dns-blackhole-tester on 127.0.0.1:9798 does not answer scrapes"}]} ^ rules ^  ^ promtool test rules, tester-killed
+m22 ^ deploy/prometheus-rules.yaml ^ (dns_blackhole_tester_node_clients_healed_total unless dns_blackhole_tester_node_clients_healed_total offset 15m) ^ (increase(dns_blackhole_tester_node_clients_healed_total[15m])) ^ rules ^  ^ promtool test rules, rollout
 long m10
 long m11
 long m12
 long m14s
 long m20
 long m21
+long m22
 EOF_M
 )
 
