@@ -30,22 +30,13 @@ import sys
 
 import yaml
 
-LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
-PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "metrics"))
+from scrape import parse_metrics  # noqa: E402  (t_metrics' exposition parser)
 
 
 def parse_body(body):
     """{(name, ((label, value), ...)): float} of a text exposition."""
-    out = {}
-    for line in body.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = LINE.match(line)
-        if not m:
-            raise ValueError("unparsable exposition line: %r" % line)
-        labels = tuple(PAIR.findall(m.group(3) or ""))
-        out[(m.group(1), labels)] = float(m.group(4))
-    return out
+    return {(name, tuple(labels.items())): v for name, labels, v in parse_metrics(body)}
 
 
 def series_name(name, labels):
