@@ -63,46 +63,52 @@ fi
 # ---- capture ----------------------------------------------------------------
 # Each story runs in a subshell with a lab of its own (lab.sh picks free
 # namespace names); its actions are due at fixed seconds from T0, and
-# each action's real time goes to NAME.phases.
+# each action that succeeded goes to NAME.phases with its real time (one
+# that failed goes to NAME.err: the capture check counts both).
 wait_file() { _i=0; while [ ! -e "$1" ] && [ $_i -lt 200 ]; do sleep 0.05; _i=$((_i + 1)); done; }
 at() { _d=$((T0 + $1 * 1000 - $(now_ms))); [ $_d -gt 0 ] && sleep "$(echo "$_d" | awk '{ printf "%.3f", $1 / 1000 }')"; :; }
 phase() { echo "$1 $2 $(($(now_ms) - T0))" >>"$CAP/$S.phases"; }
+# act SECOND NAME CMD...: at SECOND, CMD; its phase if it succeeded
+act() { _t=$1 _n=$2; shift 2; at "$_t"; if "$@"; then phase "$_t" "$_n"; else echo "$_n: exit $?" >>"$CAP/$S.err"; fi; }
 scrape() { lab_node $SL --t0-ms "$T0" --period 1 --timeout 0.5 --out "$CAP/$S.jsonl" --stop-file "$CAP/$S.stop" "$@" & }
 finish() { touch "$CAP/$S.stop"; sleep 1.2; }
+# begin STORY MODE NODE_NAME: the story's lab, its T0 and node name
+begin() {
+	S=$1
+	lab_up --mode "$2" || { echo "lab_up failed" >>"$CAP/$S.err"; return 1; }
+	T0=$(now_ms)
+	export NODE_NAME=$3
+}
+# stuck OPEN CLOSE SECONDS BIND SERVER [node_clients.py args]: kube-proxy's
+# rules without the VIP from OPEN to CLOSE s, and 5 fixed-port clients
+# started inside that window (their entries are made there) for SECONDS.
+# Every client has sent before the rules come back; a slow start shows as
+# a late window_closed.
+stuck() {
+	_o=$1 _c=$2 _d=$3 _b=$4 _v=$5; shift 5
+	act "$_o" window_open lab_rules window
+	lab_node $NC --bind "$_b" --ports 22000-22004 --server "$_v" --interval 0.2 --duration "$_d" \
+		--ready "$CAP/$S.ready" "$@" >/dev/null 2>&1 &
+	wait_file "$CAP/$S.ready"
+	act "$_c" window_closed lab_rules full
+}
+scan_fix() { lab_node "$BIN" scan -d "$VIP4" --fix >"$CAP/$S.scan" 2>&1; _r=$?; echo "scan rc=$_r" >>"$CAP/$S.scan"; [ $_r = 3 ]; }
+drop_dns() { lab_pod nft add table inet dbt-drop '{ chain in { type filter hook input priority 0; policy accept; udp dport 53 drop; }; }'; }
 
 story_watch() {
-	S=watch
-	lab_up --mode iptables || { echo "lab_up failed" >>"$CAP/$S.err"; return; }
-	T0=$(now_ms)
-	export NODE_NAME=node-watch
+	begin watch iptables node-watch || return
 	tester "$CAP/$S.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9797
 	scrape watch=127.0.0.1:9797
-	# The clients start inside the window: their entries are made there.
-	at 20; lab_rules window; phase 20 window_open
-	lab_node $NC --bind "$NODE4" --ports 22000-22004 --server "$VIP4" --interval 0.2 --duration 51 \
-		--ready "$CAP/$S.ready" >/dev/null 2>&1 &
-	# every client has sent (inside the window) before the rules come
-	# back; a slow start shows as a late window_closed
-	wait_file "$CAP/$S.ready"
-	at 23; lab_rules full; phase 23 window_closed
-	at 50; lab_node "$BIN" scan -d "$VIP4" --fix >"$CAP/$S.scan" 2>&1; echo "scan rc=$?" >>"$CAP/$S.scan"; phase 50 scan_fix
+	stuck 20 23 51 "$NODE4" "$VIP4"
+	act 50 scan_fix scan_fix
 	at 71; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
 	lab_down
 }
 story_heal() {
-	S=heal
-	lab_up --mode nftables || { echo "lab_up failed" >>"$CAP/$S.err"; return; }
-	T0=$(now_ms)
-	export NODE_NAME=node-heal
+	begin heal nftables node-heal || return
 	tester "$CAP/$S.log" -d "[$VIP6]" -t AAAA -i 1s -w 500ms --heal --heal-node --metrics-addr 127.0.0.1:9797
 	scrape heal=127.0.0.1:9797
-	at 20; lab_rules window; phase 20 window_open
-	lab_node $NC --bind "$NODE6" --ports 22000-22004 --server "$VIP6" --qtype AAAA --interval 0.2 --duration 25 \
-		--ready "$CAP/$S.ready" >/dev/null 2>&1 &
-	# every client has sent (inside the window) before the rules come
-	# back; a slow start shows as a late window_closed
-	wait_file "$CAP/$S.ready"
-	at 23; lab_rules full; phase 23 window_closed
+	stuck 20 23 25 "$NODE6" "$VIP6" --qtype AAAA
 	at 46; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
 	lab_down
 }
@@ -110,53 +116,41 @@ story_heal() {
 # watching tester goes (SIGTERM), the healing one starts on the same
 # address, as a rollout's new pod would, and heals within milliseconds:
 # before its first scrape, so its heal counter's series starts above 0.
+replace_tester() {
+	stop_tester; echo "watch rc=$RC" >>"$CAP/$S.phases"
+	tester "$CAP/$S-heal.log" -d "$VIP4" -i 1s -w 500ms --heal-node --metrics-addr 127.0.0.1:9797
+}
 story_rollout() {
-	S=rollout
-	lab_up --mode iptables || { echo "lab_up failed" >>"$CAP/$S.err"; return; }
-	T0=$(now_ms)
-	export NODE_NAME=node-rollout
+	begin rollout iptables node-rollout || return
 	tester "$CAP/$S-watch.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9797
 	scrape rollout=127.0.0.1:9797
-	at 10; lab_rules window; phase 10 window_open
-	lab_node $NC --bind "$NODE4" --ports 22000-22004 --server "$VIP4" --interval 0.2 --duration 41 \
-		--ready "$CAP/$S.ready" >/dev/null 2>&1 &
-	wait_file "$CAP/$S.ready"
-	at 13; lab_rules full; phase 13 window_closed
-	at 30; stop_tester; echo "watch rc=$RC" >>"$CAP/$S.phases"
-	tester "$CAP/$S-heal.log" -d "$VIP4" -i 1s -w 500ms --heal-node --metrics-addr 127.0.0.1:9797
-	phase 30 rollout
+	stuck 10 13 41 "$NODE4" "$VIP4"
+	act 30 rollout replace_tester
 	at 51; finish; stop_tester; echo "heal rc=$RC" >>"$CAP/$S.phases"
 	lab_down
 }
+# The pod drops every query (no ICMP back): a DNS server that is down or
+# too slow to answer, behind a DNAT rule that is in place.
 story_down() {
-	S=down
-	lab_up --mode iptables || { echo "lab_up failed" >>"$CAP/$S.err"; return; }
-	T0=$(now_ms)
-	export NODE_NAME=node-dnsdown
+	begin down iptables node-dnsdown || return
 	tester "$CAP/$S.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9797
 	scrape down=127.0.0.1:9797
 	lab_node $NC --bind "$NODE4" --ports 22000-22001 --server "$VIP4" --interval 0.5 --duration 99 >/dev/null 2>&1 &
-	# The pod drops every query (no ICMP back): a DNS server that is down
-	# or too slow to answer, behind a DNAT rule that is in place.
-	at 15; lab_pod nft add table inet dbt-drop '{ chain in { type filter hook input priority 0; policy accept; udp dport 53 drop; }; }'
-	phase 15 dns_down
-	at 90; lab_pod nft delete table inet dbt-drop; phase 90 dns_up
+	act 15 dns_down drop_dns
+	act 90 dns_up lab_pod nft delete table inet dbt-drop
 	at 101; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
 	lab_down
 }
 story_dead() {
-	S=dead
-	lab_up --mode iptables || { echo "lab_up failed" >>"$CAP/$S.err"; return; }
-	T0=$(now_ms)
-	export NODE_NAME=node-healthy
+	begin dead iptables node-healthy || return
 	tester "$CAP/$S-healthy.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9797; TH=$TPID
 	export NODE_NAME=node-killed
 	tester "$CAP/$S-killed.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9798; TK=$TPID
 	export NODE_NAME=node-stalled
 	tester "$CAP/$S-stalled.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9799; TS=$TPID
 	scrape healthy=127.0.0.1:9797 killed=127.0.0.1:9798 stalled=127.0.0.1:9799
-	at 20; kill -KILL "$TK"; kill -STOP "$TS"; phase 20 kill_and_stop
-	at 215; kill -CONT "$TS"; phase 215 cont
+	act 20 kill_and_stop sh -c 'kill -KILL "$1" && kill -STOP "$2"' - "$TK" "$TS"
+	act 215 cont kill -CONT "$TS"
 	at 236; finish
 	wait "$TK"; echo "killed rc=$?" >>"$CAP/$S.phases"
 	TPID=$TS; stop_tester; echo "stalled rc=$RC" >>"$CAP/$S.phases"
@@ -175,15 +169,18 @@ wait
 csecs=$((($(now_ms) - c0) / 1000))
 # Each story: its lab came up, every action ran within 2 s of its time
 # (the expectations keep 5 s away from each), and it was scraped.
-for s in watch heal down dead rollout; do
+# every action of the story, each succeeded (watch: window, rules back,
+# scan --fix; rollout: window, rules back, the new tester; the others two)
+for sa in watch:3 heal:2 down:2 dead:2 rollout:3; do
+	s=${sa%:*} want=${sa#*:}
 	late=$(awk 'NF == 3 && $3 - $1 * 1000 > 2000 { print $2 " at " $3 / 1000 " s (due " $1 " s)" }' "$CAP/$s.phases" 2>/dev/null)
 	n=$(grep -c '"ok": true' "$CAP/$s.jsonl" 2>/dev/null)
 	f=$(grep -c '"ok": false' "$CAP/$s.jsonl" 2>/dev/null)
 	acts=$(awk 'NF == 3' "$CAP/$s.phases" 2>/dev/null | wc -l)
-	if [ ! -s "$CAP/$s.err" ] && [ -z "$late" ] && num "$n" && [ "$n" -ge 40 ] && [ "$acts" -ge 1 ]; then
+	if [ ! -s "$CAP/$s.err" ] && [ -z "$late" ] && num "$n" && [ "$n" -ge 40 ] && [ "$acts" = "$want" ]; then
 		pass "capture $s: $acts actions on time, $n scrapes answered, ${f:-0} failed (all five stories: ${csecs} s)"
 	else
-		fail "capture $s" "$(cat "$CAP/$s.err" 2>/dev/null) late: $late; scrapes ok=$n failed=$f actions=$acts; $(tail -n 2 "$CAP/$s.stderr" | tr '\n' ' ')"
+		fail "capture $s" "$(cat "$CAP/$s.err" 2>/dev/null) late: $late; scrapes ok=$n failed=$f actions=$acts of $want; $(tail -n 2 "$CAP/$s.stderr" | tr '\n' ' ')"
 	fi
 done
 # What the testers' logs say happened (the story took place as written).
