@@ -28,8 +28,10 @@ name (/run/netns/NAME): setns(2) for sockets, `ip netns exec` for commands.
   report   the summary (see fleet.sh).
 """
 import argparse
+import calendar
 import ctypes
 import json
+import math
 import os
 import random
 import re
@@ -42,6 +44,9 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from logcheck import parse  # noqa: E402  (the tester's logfmt lines, with _ms)
 
 CLONE_NEWNET = 0x40000000
 
@@ -177,7 +182,6 @@ def rollout(a):
     rnd = random.Random(a.seed)
     order = nodes[:]
     rnd.shuffle(order)
-    import math
     for n in order:   # drawn up front, so the seed alone fixes every length
         n["win"] = math.exp(rnd.uniform(math.log(a.wmin), math.log(a.wmax)))
     lock = threading.Lock()
@@ -315,7 +319,6 @@ def iso_ms(t):
         return 0
     t = t.rstrip("Z")
     main, _, frac = t.partition(".")
-    import calendar
     sec = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
     return sec * 1000 + int((frac + "000")[:3])
 
@@ -421,15 +424,8 @@ def settle(a):
 def healed_nodes(nodes, pattern):
     """The nodes whose tester log (pattern % node) has a heal: event=
     client_healed (--heal-node) or event=healed (--heal, its own flow)."""
-    out = []
-    for n in (x["node"] for x in nodes):
-        try:
-            with open(pattern % n) as f:
-                if any(re.search(r"(^| )event=(client_healed|healed)( |$)", line) for line in f):
-                    out.append(n)
-        except OSError:
-            pass
-    return sorted(out)
+    return sorted(n["node"] for n in nodes
+                  if log_events(pattern % n["node"], "client_healed", "healed"))
 
 
 # ------------------------------------------------------------------ report
@@ -440,21 +436,13 @@ def q1(url, expr, at):
     return float(r[0]["value"][1]) if r else None
 
 
-LOGFMT = re.compile(r'(?:^| )([A-Za-z_]+)=("(?:[^"\\]|\\.)*"|[^ ]*)')
-
-
-def log_events(path, event):
-    """The key=value pairs of each logfmt line with event=EVENT."""
-    out = []
+def log_events(path, *events):
+    """The tester's log lines (logcheck.parse: fields and _ms) of those
+    events; none when there is no log."""
     try:
-        with open(path) as f:
-            for line in f:
-                kv = {k: v.strip('"') for k, v in LOGFMT.findall(line)}
-                if kv.get("event") == event:
-                    out.append(kv)
+        return [l for l in parse(path) if l.get("event") in events]
     except OSError:
-        pass
-    return out
+        return []
 
 
 def stats(xs):
@@ -555,8 +543,8 @@ def report(a):
                 healed_ports.add((n, sp))
                 if own.get(n) == sp:
                     orphans_healed += 1
-                if n in win and "ts" in e:   # rules back -> entry deleted
-                    heal_ms.append(iso_ms(e["ts"]) - win[n]["close"])
+                if n in win:   # rules back -> entry deleted
+                    heal_ms.append(e["_ms"] - win[n]["close"])
         # each stuck client's own entry deleted by its node's tester (a
         # client retrying every second keeps it alive: nothing else goes)
         missed = ["%s:%d" % c for c in stuck_clients if c not in healed_ports]
@@ -567,11 +555,11 @@ def report(a):
         res["healed_nodes_list"] = ",".join(sorted(healed_by)) or "-"
         res["orphans_healed"] = orphans_healed
         res["orphans_stuck"] = len(stuck_testers)
-        hl = s2.get("also_DNSBlackholeNodeHealing", [])
+        # settle waited for the heal alert too (--healed-logs): its last poll
+        hl, healed_any = s2.get("healing_alerted", []), s2.get("healed_nodes", [])
         res["healing_alert_nodes"] = len(hl)
         res["healing_alert_list"] = ",".join(hl) or "-"
-        healed_any = healed_nodes(read_nodes(os.path.join(W, "nodes")), os.path.join(W, "t", "%s.heal.log"))
-        res["healing_alert_equal"] = "yes" if sorted(hl) == healed_any else "no"
+        res["healing_alert_equal"] = "yes" if hl == healed_any else "no"
         res["healed_any_nodes"] = len(healed_any)
         res["stuck_nodes_healed"] = "yes" if set(stuck) <= set(healed_by) else "no"
     # CPU and memory: /proc/PID/schedstat (ns on CPU, exact), utime+stime

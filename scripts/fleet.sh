@@ -319,7 +319,7 @@ if [ "$HEAL" = 1 ]; then
 	H1=$(now_ms)
 	say "heal rollout done in $(((H1 - H0) / 1000)) s; waiting for every stuck flow and alert to go"
 	bg ip netns exec "$MON" "$PY" "$FP" settle --url "$URL" --nodes "$W/nodes" --vip "$VIP" --ports "$LO-$HI" --want-empty 1 \
-		--also DNSBlackholeNodeHealing --also DNSBlackholeProven --healed-logs "$W/t/%s.heal.log" --deadline 90 --out "$W/settle2.json" \
+		--also DNSBlackholeProven --healed-logs "$W/t/%s.heal.log" --deadline 90 --out "$W/settle2.json" \
 		2>"$W/settle2.err"
 	PH=heal
 else
