@@ -27,13 +27,13 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from logcheck import parse  # noqa: E402
 
 
-
 def dnatd(entry):
     """An entry as conntrack prints it is DNAT'd when its reply comes from
     somewhere other than where the original went (either family)."""
     src = re.findall(r"\bsrc=(\S+)", entry)
     dst = re.findall(r"\bdst=(\S+)", entry)
     return len(src) >= 2 and len(dst) >= 1 and src[1] != dst[0]
+
 
 def load_windows(path):
     out = []
