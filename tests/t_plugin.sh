@@ -87,6 +87,13 @@ for a in "" "frobnicate" "scan --via ssh" "scan -n Bad_NS" "scan --image" "scan 
 	fi
 done
 
+plug scan --help
+if [ $RC = 0 ] && [ "$(calls)" = 0 ] && grep -q '^ *kubectl dns-blackhole scan \[--fix\]' "$W/o" && grep -q '^Exit: 3 ' "$W/o" && [ ! -s "$W/e" ]; then
+	pass "scan --help: the header (usage to exit status) on stdout, exit 0, no kubectl call"
+else
+	fail "scan --help" "exit $RC, $(calls) kubectl calls, $(wc -l <"$W/o") lines, stderr: $(head -n 1 "$W/e")"
+fi
+
 # ---- two labs: A with a real blackhole, B healthy ----------------------------
 scenario cluster
 # Lab B lives in a subshell of its own (one lab per shell) until $W/b.stop
