@@ -47,6 +47,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from logcheck import parse  # noqa: E402  (the tester's logfmt lines, with _ms)
+from client import build_query  # noqa: E402  (the suite's DNS query)
+
+QNAME = "kubernetes.default.svc.cluster.local"
 
 CLONE_NEWNET = 0x40000000
 
@@ -77,13 +80,6 @@ def setns(path):
             raise OSError(e, "setns %s: %s" % (path, os.strerror(e)))
     finally:
         os.close(fd)
-
-
-def query(qid):
-    out = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-    for label in "kubernetes.default.svc.cluster.local".split("."):
-        out += bytes([len(label)]) + label.encode()
-    return out + b"\x00" + struct.pack(">HH", 1, 1)
 
 
 def clients(a):
@@ -129,7 +125,7 @@ def clients(a):
                 c["sent_at"] = now
                 c["sent"] += 1
                 try:
-                    c["s"].sendto(query(c["qid"]), vip)
+                    c["s"].sendto(build_query(c["qid"], QNAME, 1), vip)
                 except OSError:
                     pass
         if not ready and all(c["ok"] > 0 for c in cl):
