@@ -448,20 +448,8 @@ def stats(xs):
     return "min %s, median %s, max %s" % (xs[0], xs[len(xs) // 2], xs[-1])
 
 
-def report(a):
-    W = a.work
-    nodes = read_nodes(os.path.join(W, "nodes"))
-    names = [n["node"] for n in nodes]
-    lo, hi = (int(x) for x in a.ports.split("-"))
-    res = {}
-    out = []
-    say = out.append
-    res["nodes"] = len(nodes)
-    res["iptables_nodes"] = sum(1 for n in nodes if n["mode"] == "iptables")
-    res["nftables_nodes"] = sum(1 for n in nodes if n["mode"] == "nftables")
-    res["testers_started"] = a.started
-    res["targets_up"] = a.targets_up
-    # the rollout
+def read_windows(W):
+    """{node: {mode, open, close, ms}} from rollout.log."""
     win = {}
     with open(os.path.join(W, "rollout.log")) as f:
         for line in f:
@@ -469,9 +457,12 @@ def report(a):
             kv = dict(x.split("=", 1) for x in p[3:])
             win[p[0]] = {"mode": p[2], "open": int(kv["open"]), "close": int(kv["close"]),
                          "ms": int(kv["window_ms"])}
-    res["windows"] = len(win)
-    # phase 1: oracle vs alerts
-    s1 = json.load(open(os.path.join(W, "settle1.json")))
+    return win
+
+
+def alert_phase(res, s1, win, own, lo, hi):
+    """Phase 1, the oracle against the alerts (settle1.json): into res;
+    returns the stale flows (clients', testers') the heal phase needs."""
     stuck, alerted = s1["stuck"], s1["alerted"]
     res["stuck_nodes"] = len(stuck)
     res["alerted_nodes"] = len(alerted)
@@ -481,13 +472,9 @@ def report(a):
     res["alerted_list"] = ",".join(alerted) or "-"
     res["stuck_iptables"] = sum(1 for n in stuck if win.get(n, {}).get("mode") == "iptables")
     res["stuck_nftables"] = sum(1 for n in stuck if win.get(n, {}).get("mode") == "nftables")
-    stuck_clients = [(n, fl["sport"]) for n, fls in s1["flows"].items() for fl in fls if lo <= fl["sport"] <= hi]
-    stuck_other = [(n, fl["sport"]) for n, fls in s1["flows"].items() for fl in fls if not lo <= fl["sport"] <= hi]
-    # the watch testers' own sockets
-    own = {}
-    for n in names:
-        for e in log_events(os.path.join(W, "t", n + ".watch.log"), "start"):
-            own[n] = int(e.get("src", ":0").rsplit(":", 1)[1])
+    flows = [(n, fl["sport"]) for n, fls in s1["flows"].items() for fl in fls]
+    stuck_clients = [f for f in flows if lo <= f[1] <= hi]
+    stuck_other = [f for f in flows if not lo <= f[1] <= hi]
     stuck_testers = [(n, p) for n, p in stuck_other if own.get(n) == p]
     res["gauges_equal"] = "yes" if (s1["gauge_node_stuck_flows"] == s1["stuck_by_clients"] and
                                     s1["gauge_blackholed"] == s1["stuck_by_others"]) else "no"
@@ -497,69 +484,63 @@ def report(a):
     res["stuck_clients"] = len(stuck_clients)
     res["stuck_tester_flows"] = len(stuck_testers)
     res["stuck_other_flows"] = len(stuck_other) - len(stuck_testers)
-    lat = []
-    for n in stuck:
-        if n in s1["active_at"] and n in win:
-            lat.append(s1["active_at"][n] - win[n]["close"])
-    res["alert_latency_ms"] = stats(lat)
-    notstuck_ms = sorted(win[n]["ms"] for n in win if n not in stuck)
-    stuck_ms = sorted(win[n]["ms"] for n in win if n in stuck)
+    res["alert_latency_ms"] = stats([s1["active_at"][n] - win[n]["close"]
+                                     for n in stuck if n in s1["active_at"] and n in win])
+    res["window_ms_stuck"] = stats([w["ms"] for n, w in win.items() if n in stuck])
+    res["window_ms_others"] = stats([w["ms"] for n, w in win.items() if n not in stuck])
     res["proven_nodes"] = len(s1.get("also_DNSBlackholeProven", []))
     res["window_seen_nodes"] = len(s1.get("also_DNSRestartWindowSeen", []))
-    # phase 2: the heal
-    if a.heal == 1:
-        s2 = json.load(open(os.path.join(W, "settle2.json")))
-        res["heal_stuck_nodes"] = len(s2["stuck"])
-        res["heal_alerted_nodes"] = len(s2["alerted"])
-        res["heal_settled"] = "yes" if (s2["agree"] and not s2["stuck"] and not s2["alerted"] and
-                                        not s2["gauge_node_stuck_flows"] and not s2["gauge_blackholed"]) else "no"
-        restart = {}
-        with open(os.path.join(W, "restarts")) as f:
-            for line in f:
-                n, t = line.split()
-                restart[n] = int(t)
-        cl = json.load(open(os.path.join(W, "clients.end.json")))["clients"]
-        unhealed = []
-        for n, p in stuck_clients:
-            c = cl.get(n, {}).get(str(p), {})
-            if not (c.get("last_ok_ms", 0) > restart.get(n, 1 << 62) and c.get("fails_in_row", 1) == 0):
-                unhealed.append("%s:%d" % (n, p))
-        res["clients_healed"] = len(stuck_clients) - len(unhealed)
-        res["clients_unhealed"] = ",".join(unhealed) or "-"
-        healed_by = {}
-        heal_ms = []
-        orphans_healed = 0
-        healed_ports = set()
-        for n in names:
-            ev = log_events(os.path.join(W, "t", n + ".heal.log"), "client_healed")
-            if ev:
-                healed_by[n] = len(ev)
-            for e in ev:
-                sp = int(e.get("sport", 0))
-                healed_ports.add((n, sp))
-                if own.get(n) == sp:
-                    orphans_healed += 1
-                if n in win:   # rules back -> entry deleted
-                    heal_ms.append(e["_ms"] - win[n]["close"])
-        # each stuck client's own entry deleted by its node's tester (a
-        # client retrying every second keeps it alive: nothing else goes)
-        missed = ["%s:%d" % c for c in stuck_clients if c not in healed_ports]
-        res["clients_healed_by_tester"] = len(stuck_clients) - len(missed)
-        res["clients_not_healed_by_tester"] = ",".join(missed) or "-"
-        res["heal_events"] = sum(healed_by.values())
-        res["healed_nodes"] = len(healed_by)
-        res["healed_nodes_list"] = ",".join(sorted(healed_by)) or "-"
-        res["orphans_healed"] = orphans_healed
-        res["orphans_stuck"] = len(stuck_testers)
-        # settle waited for the heal alert too (--healed-logs): its last poll
-        hl, healed_any = s2.get("healing_alerted", []), s2.get("healed_nodes", [])
-        res["healing_alert_nodes"] = len(hl)
-        res["healing_alert_list"] = ",".join(hl) or "-"
-        res["healing_alert_equal"] = "yes" if hl == healed_any else "no"
-        res["healed_any_nodes"] = len(healed_any)
-        res["stuck_nodes_healed"] = "yes" if set(stuck) <= set(healed_by) else "no"
-    # CPU and memory: /proc/PID/schedstat (ns on CPU, exact), utime+stime
-    # (ticks), VmHWM/VmRSS, read just before each SIGTERM
+    return stuck_clients, stuck_testers
+
+
+def heal_phase(res, W, names, win, own, stuck_clients, stuck_testers):
+    """Phase 2, the --heal-node rollout (settle2.json, the clients' last
+    status, the new testers' logs): into res."""
+    s2 = json.load(open(os.path.join(W, "settle2.json")))
+    res["heal_stuck_nodes"] = len(s2["stuck"])
+    res["heal_alerted_nodes"] = len(s2["alerted"])
+    res["heal_settled"] = "yes" if (s2["agree"] and not s2["stuck"] and not s2["alerted"] and
+                                    not s2["gauge_node_stuck_flows"] and not s2["gauge_blackholed"]) else "no"
+    with open(os.path.join(W, "restarts")) as f:
+        restart = {n: int(t) for n, t in (line.split() for line in f)}
+    # a stuck client answered again after its node's new tester started
+    cl = json.load(open(os.path.join(W, "clients.end.json")))["clients"]
+    unhealed = ["%s:%d" % (n, p) for n, p in stuck_clients
+                if not (cl.get(n, {}).get(str(p), {}).get("last_ok_ms", 0) > restart.get(n, 1 << 62) and
+                        cl.get(n, {}).get(str(p), {}).get("fails_in_row", 1) == 0)]
+    res["clients_healed"] = len(stuck_clients) - len(unhealed)
+    res["clients_unhealed"] = ",".join(unhealed) or "-"
+    healed_by, heal_ms, healed_ports = {}, [], set()
+    for n in names:
+        ev = log_events(os.path.join(W, "t", n + ".heal.log"), "client_healed")
+        if ev:
+            healed_by[n] = len(ev)
+        for e in ev:
+            healed_ports.add((n, int(e.get("sport", 0))))
+            if n in win:   # rules back -> entry deleted
+                heal_ms.append(e["_ms"] - win[n]["close"])
+    # each stuck client's own entry deleted by its node's tester (a
+    # client retrying every second keeps it alive: nothing else goes)
+    missed = ["%s:%d" % c for c in stuck_clients if c not in healed_ports]
+    res["clients_healed_by_tester"] = len(stuck_clients) - len(missed)
+    res["clients_not_healed_by_tester"] = ",".join(missed) or "-"
+    res["heal_events"] = sum(healed_by.values())
+    res["healed_nodes"] = len(healed_by)
+    res["healed_nodes_list"] = ",".join(sorted(healed_by)) or "-"
+    res["orphans_healed"] = sum(1 for n, p in healed_ports if own.get(n) == p)
+    res["orphans_stuck"] = len(stuck_testers)
+    res["heal_stuck_ms"] = stats(heal_ms)
+    # settle waited for the heal alert too (--healed-logs): its last poll
+    hl, healed_any = s2.get("healing_alerted", []), s2.get("healed_nodes", [])
+    res["healing_alert_nodes"] = len(hl)
+    res["healing_alert_list"] = ",".join(hl) or "-"
+    res["healing_alert_equal"] = "yes" if hl == healed_any else "no"
+    res["healed_any_nodes"] = len(healed_any)
+
+
+def resource_use(res, W, a):
+    """CPU and memory: /proc/PID/schedstat (ns on CPU, exact), utime+stime
+    (ticks), VmHWM/VmRSS, read just before each SIGTERM (procstats)."""
     hz = os.sysconf("SC_CLK_TCK")
     per = {}
     prom_line = None
@@ -571,12 +552,11 @@ def report(a):
                 continue
             if len(p) < 9:
                 continue
-            d = per.setdefault(p[1], {"ns": 0, "ticks": 0, "hwm": 0, "rss": 0, "procs": 0})
+            d = per.setdefault(p[1], {"ns": 0, "ticks": 0, "hwm": 0, "rss": 0})
             d["ns"] += int(p[4]) - a.chain_ns
             d["ticks"] += int(p[5]) + int(p[6])
             d["hwm"] = max(d["hwm"], int(p[7]))
             d["rss"] = max(d["rss"], int(p[8]))
-            d["procs"] += 1
     run_s = (a.t1 - a.t0) / 1000.0
     tot_ns = sum(d["ns"] for d in per.values())
     res["run_s"] = round(run_s, 1)
@@ -584,32 +564,35 @@ def report(a):
     res["tester_cpu_ticks_total_s"] = round(sum(d["ticks"] for d in per.values()) / hz, 2)
     res["tester_cpu_per_node_ms"] = round(tot_ns / 1e6 / max(1, len(per)), 1)
     res["tester_cpu_per_node_pct"] = round(100.0 * tot_ns / 1e9 / max(1, len(per)) / run_s, 4)
-    hwm = sorted(d["hwm"] for d in per.values())
-    rss = sorted(d["rss"] for d in per.values())
-    res["tester_vmhwm_kib"] = "avg %d, max %d" % (sum(hwm) // max(1, len(hwm)), hwm[-1] if hwm else 0)
-    res["tester_vmrss_kib"] = "avg %d, max %d" % (sum(rss) // max(1, len(rss)), rss[-1] if rss else 0)
+    for k in ("hwm", "rss"):
+        v = sorted(d[k] for d in per.values())
+        res["tester_vm%s_kib" % k] = "avg %d, max %d" % (sum(v) // max(1, len(v)), v[-1] if v else 0)
     if prom_line and len(prom_line) >= 9:
         # utime+stime: every thread (schedstat is the main thread's alone)
         res["prometheus_cpu_s"] = round((int(prom_line[5]) + int(prom_line[6])) / hz, 2)
         res["prometheus_vmhwm_mib"] = round(int(prom_line[7]) / 1024, 1)
-    # Prometheus' own view of its scrapes, up to T1 (before the last stop)
+
+
+def scrape_stats(res, a):
+    """Prometheus' own view of its scrapes, up to T1 (before the last stop)."""
     at = a.t1 / 1000.0 - 0.5
     rng = "%ds" % max(5, int((a.t1 - a.prom_t0) / 1000))
     sel = 'scrape_duration_seconds{job="dns-blackhole-tester"}'
+    up = 'up{job="dns-blackhole-tester"}'
     try:
         mn = q1(a.url, "min(min_over_time(%s[%s]))" % (sel, rng), at)
         mx = q1(a.url, "max(max_over_time(%s[%s]))" % (sel, rng), at)
         sm = q1(a.url, "sum(sum_over_time(%s[%s]))" % (sel, rng), at)
         ct = q1(a.url, "sum(count_over_time(%s[%s]))" % (sel, rng), at)
         p99 = q1(a.url, "quantile(0.99, quantile_over_time(0.99, %s[%s]))" % (sel, rng), at)
-        ups = q1(a.url, 'sum(sum_over_time(up{job="dns-blackhole-tester"}[%s]))' % rng, at)
+        ups = q1(a.url, "sum(sum_over_time(%s[%s]))" % (up, rng), at)
         res["scrapes"] = int(ct or 0)
         res["scrapes_failed"] = int((ct or 0) - (ups or 0))
         # of which before the --heal-node rollout (its restarts make some)
         at0 = a.h0 / 1000.0
         rng0 = "%ds" % max(5, int((a.h0 - a.prom_t0) / 1000))
         ct0 = q1(a.url, "sum(count_over_time(%s[%s]))" % (sel, rng0), at0)
-        up0 = q1(a.url, 'sum(sum_over_time(up{job="dns-blackhole-tester"}[%s]))' % rng0, at0)
+        up0 = q1(a.url, "sum(sum_over_time(%s[%s]))" % (up, rng0), at0)
         res["scrapes_failed_before_heal"] = int((ct0 or 0) - (up0 or 0))
         res["scrape_ms"] = "min %.2f, avg %.2f, p99 %.2f, max %.2f" % (
             1e3 * (mn or 0), 1e3 * (sm or 0) / max(1, ct or 0), 1e3 * (p99 or 0), 1e3 * (mx or 0))
@@ -620,25 +603,28 @@ def report(a):
         res["heal_counter_nodes"] = len(hs)
     except Exception as e:  # noqa: BLE001
         res["scrape_ms"] = "query failed: %s" % e
-    # the summary
+
+
+def summary_alerts(say, res, a, s1):
     say("")
     say("The fleet: %d nodes (%d iptables, %d nftables), seed %d, %d at a time, windows %s-%s s" % (
         res["nodes"], res["iptables_nodes"], res["nftables_nodes"], a.seed, a.par, a.wmin, a.wmax))
     say("  testers started         %d of %d (ds.yaml args, NODE_NAME); Prometheus targets up: %d" % (
-        a.started, len(nodes), a.targets_up))
+        a.started, res["nodes"], a.targets_up))
     say("  rollout                 %d windows in %.1f s; window lengths (ms) of stuck nodes: %s; of the others: %s" % (
-        len(win), (a.r1 - a.r0) / 1000.0, stats(stuck_ms), stats(notstuck_ms)))
+        res["windows"], (a.r1 - a.r0) / 1000.0, res["window_ms_stuck"], res["window_ms_others"]))
     say("  stuck (conntrack -L)    %d nodes (%d iptables, %d nftables): %d client flows, %d testers' own flows, %d other" % (
-        len(stuck), res["stuck_iptables"], res["stuck_nftables"], len(stuck_clients), len(stuck_testers),
-        res["stuck_other_flows"]))
+        res["stuck_nodes"], res["stuck_iptables"], res["stuck_nftables"], res["stuck_clients"],
+        res["stuck_tester_flows"], res["stuck_other_flows"]))
     say("    %s" % res["stuck_list"])
-    say("  alerted (Prometheus)    %d nodes firing DNSBlackholeOnNode" % len(alerted))
+    say("  alerted (Prometheus)    %d nodes firing DNSBlackholeOnNode" % res["alerted_nodes"])
     say("    %s" % res["alerted_list"])
     say("  the same set?           %s (%d polls, settled %.1f s after the rollout)" % (
         res["sets_equal"].upper(), s1["polls"], (a.s1 - a.r1) / 1000.0))
+    stuck, alerted = set(s1["stuck"]), set(s1["alerted"])
     if stuck != alerted:
-        say("    stuck, not alerted: %s" % (",".join(sorted(set(stuck) - set(alerted))) or "-"))
-        say("    alerted, not stuck: %s" % (",".join(sorted(set(alerted) - set(stuck))) or "-"))
+        say("    stuck, not alerted: %s" % (",".join(sorted(stuck - alerted)) or "-"))
+        say("    alerted, not stuck: %s" % (",".join(sorted(alerted - stuck)) or "-"))
     say("  by metric               node_stuck_flows > 0 on %d nodes (nodes with a stuck client: %d), blackholed on %d (tester's own flow stuck: %d): %s" % (
         res["gauge_stuck_flows_nodes"], len(s1["stuck_by_clients"]), res["gauge_blackholed_nodes"],
         len(s1["stuck_by_others"]), "the same" if res["gauges_equal"] == "yes" else "DIFFERENT"))
@@ -646,27 +632,32 @@ def report(a):
     say("  alert latency           rules back -> alert firing (activeAt), ms: %s" % res["alert_latency_ms"])
     say("  also firing             DNSBlackholeProven %d nodes, DNSRestartWindowSeen %d nodes" % (
         res["proven_nodes"], res["window_seen_nodes"]))
-    if len(stuck) in (0, len(nodes)):
+    if res["stuck_nodes"] in (0, res["nodes"]):
         say("  NOTE: %s nodes got stuck this run: no contrast between stuck and not stuck" % (
             "no" if not stuck else "all"))
-    if a.heal == 1:
-        say("  --heal-node rollout     stale flows left: %d nodes; DNSBlackholeOnNode still firing: %d nodes (%s)" % (
-            res["heal_stuck_nodes"], res["heal_alerted_nodes"], "settled" if res["heal_settled"] == "yes" else "NOT settled"))
-        say("    stuck clients healed  %d of %d (answered again after their node's restart): unhealed %s" % (
-            res["clients_healed"], len(stuck_clients), res["clients_unhealed"]))
-        say("    client_healed events  %d on %d nodes: %d of the %d stuck clients' entries, %d of the %d old testers' own" % (
-            res["heal_events"], res["healed_nodes"], res["clients_healed_by_tester"], len(stuck_clients),
-            orphans_healed, len(stuck_testers)))
-        say("                          (an old tester's entry outlives its socket up to the UDP timeout, 5 s: the")
-        say("                          new tester deletes it, or it times out first - both leave the node clean)")
-        say("    stuck for, ms         %s (rules back -> deleted by the new --heal-node tester; includes the wait for the alerts and the rollout's reaching the node)" % stats(heal_ms))
-        say("    DNSBlackholeNodeHealing firing on %d nodes (healed nodes: %d; with the heal counter > 0 in Prometheus: %s)" % (
-            res["healing_alert_nodes"], res["healed_nodes"], res.get("heal_counter_nodes", "?")))
-        say("      on exactly the %d nodes whose tester logged a heal: %s" % (
-            res["healed_any_nodes"], res["healing_alert_equal"]))
+
+
+def summary_heal(say, res):
+    say("  --heal-node rollout     stale flows left: %d nodes; DNSBlackholeOnNode still firing: %d nodes (%s)" % (
+        res["heal_stuck_nodes"], res["heal_alerted_nodes"], "settled" if res["heal_settled"] == "yes" else "NOT settled"))
+    say("    stuck clients healed  %d of %d (answered again after their node's restart): unhealed %s" % (
+        res["clients_healed"], res["stuck_clients"], res["clients_unhealed"]))
+    say("    client_healed events  %d on %d nodes: %d of the %d stuck clients' entries, %d of the %d old testers' own" % (
+        res["heal_events"], res["healed_nodes"], res["clients_healed_by_tester"], res["stuck_clients"],
+        res["orphans_healed"], res["orphans_stuck"]))
+    say("                          (an old tester's entry outlives its socket up to the UDP timeout, 5 s: the")
+    say("                          new tester deletes it, or it times out first - both leave the node clean)")
+    say("    stuck for, ms         %s (rules back -> deleted by the new --heal-node tester; includes the wait for the alerts and the rollout's reaching the node)" % res["heal_stuck_ms"])
+    say("    DNSBlackholeNodeHealing firing on %d nodes (healed nodes: %d; with the heal counter > 0 in Prometheus: %s)" % (
+        res["healing_alert_nodes"], res["healed_nodes"], res.get("heal_counter_nodes", "?")))
+    say("      on exactly the %d nodes whose tester logged a heal: %s" % (
+        res["healed_any_nodes"], res["healing_alert_equal"]))
+
+
+def summary_resources(say, res, a):
     say("  testers' CPU            %.3f s in all (schedstat; utime+stime %.2f s), %.1f ms a node = %.4f%% of a core over %.0f s" % (
         res["tester_cpu_total_s"], res["tester_cpu_ticks_total_s"], res["tester_cpu_per_node_ms"],
-        res["tester_cpu_per_node_pct"], run_s))
+        res["tester_cpu_per_node_pct"], res["run_s"]))
     say("                          (less %.1f ms a process for ip netns exec + unshare + sh before the exec, measured)" % (
         a.chain_ns / 1e6))
     say("  testers' memory         VmHWM %s KiB, VmRSS %s KiB a node" % (res["tester_vmhwm_kib"], res["tester_vmrss_kib"]))
@@ -675,7 +666,36 @@ def report(a):
             res["prometheus_cpu_s"], res["prometheus_vmhwm_mib"], res.get("scrapes", "?"),
             res.get("scrapes_failed", "?"), res.get("scrapes_failed_before_heal", "?")))
         say("    scrape_duration_seconds, ms: %s" % res.get("scrape_ms"))
-    say("  total run time          %.0f s" % run_s)
+    say("  total run time          %.0f s" % res["run_s"])
+
+
+def report(a):
+    """The run's results (key=value lines to --results) and its summary."""
+    W = a.work
+    nodes = read_nodes(os.path.join(W, "nodes"))
+    names = [n["node"] for n in nodes]
+    lo, hi = (int(x) for x in a.ports.split("-"))
+    res = {"nodes": len(nodes), "testers_started": a.started, "targets_up": a.targets_up,
+           "iptables_nodes": sum(1 for n in nodes if n["mode"] == "iptables"),
+           "nftables_nodes": sum(1 for n in nodes if n["mode"] == "nftables")}
+    win = read_windows(W)
+    res["windows"] = len(win)
+    # the watch testers' own sockets (a stale flow from one is the tester's)
+    own = {}
+    for n in names:
+        for e in log_events(os.path.join(W, "t", n + ".watch.log"), "start"):
+            own[n] = int(e.get("src", ":0").rsplit(":", 1)[1])
+    s1 = json.load(open(os.path.join(W, "settle1.json")))
+    stuck_clients, stuck_testers = alert_phase(res, s1, win, own, lo, hi)
+    if a.heal == 1:
+        heal_phase(res, W, names, win, own, stuck_clients, stuck_testers)
+    resource_use(res, W, a)
+    scrape_stats(res, a)
+    out = []
+    summary_alerts(out.append, res, a, s1)
+    if a.heal == 1:
+        summary_heal(out.append, res)
+    summary_resources(out.append, res, a)
     print("\n".join(out))
     with open(a.results, "w") as f:
         for k in sorted(res):
