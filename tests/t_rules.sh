@@ -92,6 +92,8 @@ stuck() {
 	wait_file "$CAP/$S.ready"
 	act "$_c" window_closed lab_rules full
 }
+# end SECOND: the last scrape, the (last) tester stopped, the lab gone
+end() { at "$1"; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"; lab_down; }
 scan_fix() { lab_node "$BIN" scan -d "$VIP4" --fix >"$CAP/$S.scan" 2>&1; _r=$?; echo "scan rc=$_r" >>"$CAP/$S.scan"; [ $_r = 3 ]; }
 drop_dns() { lab_pod nft add table inet dbt-drop '{ chain in { type filter hook input priority 0; policy accept; udp dport 53 drop; }; }'; }
 
@@ -101,16 +103,14 @@ story_watch() {
 	scrape watch=127.0.0.1:9797
 	stuck 20 23 51 "$NODE4" "$VIP4"
 	act 50 scan_fix scan_fix
-	at 71; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
-	lab_down
+	end 71
 }
 story_heal() {
 	begin heal nftables node-heal || return
 	tester "$CAP/$S.log" -d "[$VIP6]" -t AAAA -i 1s -w 500ms --heal --heal-node --metrics-addr 127.0.0.1:9797
 	scrape heal=127.0.0.1:9797
 	stuck 20 23 25 "$NODE6" "$VIP6" --qtype AAAA
-	at 46; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
-	lab_down
+	end 46
 }
 # The DaemonSet switched to --heal-node while the node is stuck: the
 # watching tester goes (SIGTERM), the healing one starts on the same
@@ -126,8 +126,7 @@ story_rollout() {
 	scrape rollout=127.0.0.1:9797
 	stuck 10 13 41 "$NODE4" "$VIP4"
 	act 30 rollout replace_tester
-	at 51; finish; stop_tester; echo "heal rc=$RC" >>"$CAP/$S.phases"
-	lab_down
+	end 51
 }
 # The pod drops every query (no ICMP back): a DNS server that is down or
 # too slow to answer, behind a DNAT rule that is in place.
@@ -138,8 +137,7 @@ story_down() {
 	lab_node $NC --bind "$NODE4" --ports 22000-22001 --server "$VIP4" --interval 0.5 --duration 99 >/dev/null 2>&1 &
 	act 15 dns_down drop_dns
 	act 90 dns_up lab_pod nft delete table inet dbt-drop
-	at 101; finish; stop_tester; echo "tester rc=$RC" >>"$CAP/$S.phases"
-	lab_down
+	end 101
 }
 story_dead() {
 	begin dead iptables node-healthy || return
