@@ -14,9 +14,11 @@
 VERSION ?= 0.1.0
 ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 BIN     := dns-blackhole-tester
-SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c watch.c ctfilter.c
+SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c watch.c ctfilter.c \
+           verdict.c
 LIBSRCS := $(filter-out main.c,$(SRCS))
-HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h watch.h ctfilter.h
+HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h watch.h ctfilter.h \
+           verdict.h
 DEPS    := build/deps/$(ARCH)
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
@@ -97,6 +99,11 @@ build/host/dns_test: tests/dns_test.c dns.c dns.h
 build/host/nl_test: tests/nl_test.c nl.c nl.h log.c log.h build/host/.deps
 	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/nl_test.c nl.c log.c $(HOSTMNL)/lib/libmnl.a
 
+# the verdict core against its decision table: pure, no root
+build/host/verdict_test: tests/verdict_test.c verdict.c verdict.h
+	@mkdir -p build/host
+	$(HOSTCC) $(WARN) $(SAN) -I. -o $@ tests/verdict_test.c verdict.c
+
 build/host/opts_test: tests/opts_test.c $(LIBSRCS) $(HDRS) build/host/.deps
 	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/opts_test.c $(LIBSRCS) $(HOSTMNL)/lib/libmnl.a
 
@@ -108,11 +115,12 @@ build/host/ntop_diff-musl: tests/ntop_diff.c nl.c nl.h log.c libmnl_compat.h $(D
 	$(MUSLCC) $(WARN) -O1 -DLIBMNL_GLIBC_COMPAT -I. -isystem $(DEPS)/include -o $@ tests/ntop_diff.c nl.c log.c \
 		-static $(DEPS)/lib/libmnl-nounwind.a
 
-host: build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test
+host: build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test build/host/verdict_test
 
-check: build/host/dns_test build/host/opts_test
+check: build/host/dns_test build/host/opts_test build/host/verdict_test
 	build/host/dns_test
 	build/host/opts_test
+	build/host/verdict_test tests/verdict_table.txt
 
 demo: all
 	sh scripts/demo.sh
