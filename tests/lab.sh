@@ -16,6 +16,8 @@
 # On any lab:
 #   lab_clientpod_up; lab_clipod CMD... # a client pod routed through the node
 #   lab_nodelocal_up                    # NodeLocal DNSCache on 169.254.20.10
+#   ip netns exec "$NS_CLI" node "$LAB_TOP/tests/cares_client.js" --server "$VIP4"
+#                                       # a real c-ares client under load
 #
 # Three namespaces, linked only to each other by veth pairs (nothing is
 # ever linked to, routed to or changed in the root namespace):

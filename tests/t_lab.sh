@@ -398,6 +398,9 @@ s_nodelocal() {
 
 two() {
 	tag="$1/$2 2 backends"
+	case " ${LAB_ONLY:-backends} " in *" backends "*|*" clientpod "*|*" rollout "*|*" slow "*|*" nodelocal "*) ;;
+	*) for s in backends clientpod rollout slow nodelocal; do scenario $s; done; return ;;
+	esac
 	if ! lab_up --mode "$1" --dns "$2" --backends 2 2>"$OUT/lab_up.err"; then
 		for s in backends clientpod rollout slow nodelocal; do
 			scenario $s && fail "$tag: lab_up" "$(tr '\n' ' ' <"$OUT/lab_up.err")"
@@ -419,6 +422,84 @@ two() {
 	expect_eq "$tag: lab_down: no process left" "$(pgrep -c -f -- "$dir/")" 0
 }
 
+# ------------------------------------------------- a real c-ares client
+
+# cares_stats FILE FROM_MS TO_MS: "sent=N ok=N fail=N buckets=N" over the
+# per-second lines of cares_client.js whose second lies wholly within
+# [FROM_MS, TO_MS).
+cares_stats() {
+	"$LAB_PY" - "$@" <<-'EOF'
+	import json, sys
+	f, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+	t = {"sent": 0, "ok": 0, "fail": 0, "buckets": 0}
+	for line in open(f):
+	    b = json.loads(line)
+	    if "sec" in b and b["t_ms"] >= lo and b["t_ms"] + 1000 <= hi:
+	        for k in ("sent", "ok", "fail"):
+	            t[k] += b[k]
+	        t["buckets"] += 1
+	print(" ".join("%s=%d" % (k, t[k]) for k in ("sent", "ok", "fail", "buckets")))
+	EOF
+}
+
+# cares_run MODE FAM WHERE: a c-ares client (Node's dns.Resolver: a lookup
+# every 5 ms, at most 200 in flight, timeout 1 s, 1 try) in WHERE (pod or
+# node) for 16 s; a 1.5 s restart window 2.5 s in; 8 s after it closed, the
+# node's entries for that client that were never DNAT'd are deleted.
+# Asserted on the per-second counts it prints:
+#   before the window   lookups answered (fewer than 1 in 10 failed)
+#   from 2 s after the rules were back until the delete: most fail
+#   from 1 s after the delete on: answered again (fewer than 1 in 10 failed)
+# and, with conntrack, that the stale entries have no DNAT.
+cares_run() {
+	tag="$1 c-ares v$2 in the $3"
+	scenario cares || return 0
+	if ! lab_up --mode "$1" --dns dnsmasq 2>"$OUT/lab_up.err" || ! lab_clientpod_up 2>>"$OUT/lab_up.err"; then
+		fail "$tag: lab_up" "$(tr '\n' ' ' <"$OUT/lab_up.err")"; lab_down; return
+	fi
+	fam2 "$2"
+	qt=A exp=$ANSWER4 ns=$NS_CLI src=$cli
+	[ "$2" = 6 ] && qt=AAAA exp=$ANSWER6
+	[ "$3" = node ] && ns=$NS_NODE src=$node
+	co=$OUT/cares-$1-v$2.json
+	ip netns exec "$ns" node "$TOP/tests/cares_client.js" --server "$vip" --qtype $qt --expect "$exp" \
+		--seconds 16 --every-ms 5 --max-inflight 200 --timeout-ms 1000 --tries 1 >"$co" 2>"$OUT/cares.err" &
+	cpid=$!
+	sleep 2.5
+	lab_window 1.5 1 0 || fail "$tag: lab_window"
+	sleep 4
+	# What holds the stale entry: how many sockets the client has open.
+	socks=$(ls -l "/proc/$cpid/fd" 2>/dev/null | grep -c socket)
+	sleep 4
+	stale=$(lab_ct -L -f "ipv$2" -p udp --orig-src "$src" --orig-dst "$vip" --reply-src "$vip" 2>/dev/null | grep -c UNREPLIED)
+	check "$tag: stale entries without DNAT in the node's table ($stale)" test "$stale" -gt 0
+	lab_ct -D -f "ipv$2" -p udp --orig-src "$src" --orig-dst "$vip" --reply-src "$vip" >/dev/null 2>&1
+	healed=$(date +%s%3N)
+	expect_eq "$tag: none left after conntrack -D" \
+		"$(lab_ct -L -f "ipv$2" -p udp --orig-src "$src" --orig-dst "$vip" --reply-src "$vip" 2>/dev/null | wc -l)" 0
+	wait "$cpid"
+	expect_eq "$tag: the client ran to its end (exit 1: some lookups failed)" "$?" 1
+	expect_eq "$tag: the client pod's own table is empty" "$(lab_clipod conntrack -L 2>/dev/null | wc -l)" 0
+	set -- $(cat "$LAB_DIR/windows.log")
+	wopen=$2 wclose=$4
+	before=$(cares_stats "$co" 0 "$wopen")
+	stuck=$(cares_stats "$co" $((wclose + 2000)) "$healed")
+	after=$(cares_stats "$co" $((healed + 1000)) 99999999999999)
+	echo "$tag: window $wopen-$wclose healed $healed; sockets open 4 s after: $socks; before: $before; stuck: $stuck; after: $after" >>"$OUT/lab-cares.txt"
+	check "$tag: answered before the window ($before)" awk -v s="$before" 'BEGIN {
+		split(s, f, /[ =]/); exit !(f[4] > 0 && f[6] * 10 < f[2] && f[8] >= 2) }'
+	check "$tag: most lookups fail 2 s and more after the rules are back ($stuck)" awk -v s="$stuck" 'BEGIN {
+		split(s, f, /[ =]/); exit !(f[6] > f[4] && f[8] >= 5) }'
+	check "$tag: answered again after the delete ($after)" awk -v s="$after" 'BEGIN {
+		split(s, f, /[ =]/); exit !(f[4] > 0 && f[6] * 10 < f[2] && f[8] >= 2) }'
+	lab_down
+}
+
+cares() {
+	cares_run iptables 4 pod
+	cares_run nftables 6 node
+}
+
 : >"$OUT/lab-timing.txt"
 if scenario main; then
 	combo iptables dnsmasq decoys
@@ -430,3 +511,4 @@ if scenario main; then
 fi
 two iptables dnsmasq
 two nftables unbound
+cares
