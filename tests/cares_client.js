@@ -24,8 +24,9 @@
 // not that; fail: an error (errors counts them by c-ares code, ETIMEOUT
 // for no answer). Last line: {"done":true,"sent":N,"ok":N,"fail":N,"bad":N,
 // "skipped":N}. Exit 0 when every lookup was ok, 1 otherwise, 2 on bad
-// usage. The run is bounded: --seconds of sending (at most 600), then the
-// in-flight lookups settle; a timer ends the process in any case.
+// usage. The run is bounded: --seconds of sending (at most 600), or until
+// SIGTERM/SIGINT, then the in-flight lookups settle (the last second may be
+// partial); a timer ends the process in any case.
 'use strict';
 const dns = require('dns');
 
@@ -98,14 +99,16 @@ function finish() {
   clearTimeout(killer);
 }
 
+function stop() {
+  if (stopped) return;
+  clearInterval(ticker);
+  stopped = true;
+  if (inflight === 0) finish();
+}
+
 function start() {
   const sec = Math.floor((Date.now() - t0) / 1000);
-  if (sec >= o.seconds) {
-    clearInterval(ticker);
-    stopped = true;
-    if (inflight === 0) finish();
-    return;
-  }
+  if (sec >= o.seconds) { stop(); return; }
   const b = bucket(sec);
   if (inflight >= o.maxInflight) { b.skipped++; total.skipped++; flush(); return; }
   inflight++; b.open++; b.sent++; total.sent++;
@@ -124,6 +127,8 @@ function start() {
 }
 
 const ticker = setInterval(start, o.everyMs);
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
 // Whatever c-ares does, the process ends: sending time, plus every try's
 // timeout, plus a margin.
 const killer = setTimeout(() => {

@@ -743,7 +743,10 @@ _lab_need_b() {
 # nothing ever meets a closed port there (no ICMP port unreachable): a
 # packet still sent to B is dropped in silence by the pod, which does not
 # forward. Entries already DNAT'd to B stay in the node's table: nobody
-# deletes them.
+# deletes them. Measured: the node keeps B's neighbour entry (the pod's
+# MAC) for some 40-60 s; once it has failed, the node answers its own
+# sends to B with ICMP host unreachable after an ARP wait, as a bridge CNI
+# does. Either way nothing from B comes back.
 lab_rollout() {
 	_lab_need_b lab_rollout || return 1
 	echo 1 >"$LAB_DIR/eps"
