@@ -760,8 +760,9 @@ lab_rollout() {
 # server answering there, then the rules over both endpoints again.
 lab_rollback() {
 	_lab_need lab_rollback || return 1
-	[ "${LAB_BACKENDS:-1}" = 2 ] && [ "$(_lab_eps)" = 1 ] ||
-		{ _lab_err "lab_rollback: nothing is rolled out"; return 1; }
+	if [ "${LAB_BACKENDS:-1}" != 2 ] || [ "$(_lab_eps)" != 1 ]; then
+		_lab_err "lab_rollback: nothing is rolled out"; return 1
+	fi
 	_lab_addr "$NS_POD" eth0 "$POD4C/24" "$POD6C/64" || return 1
 	_lab_dnsb_start real || return 1
 	echo 2 >"$LAB_DIR/eps"

@@ -212,7 +212,7 @@ q() {
 	_qt=A _qe=$ANSWER4
 	[ "$5" = 6 ] && _qt=AAAA _qe=$ANSWER6
 	ip netns exec "$1" "$LAB_PY" "$TOP/tests/client.py" --bind "$2" --port "$3" --server "$4" \
-		--qtype "$_qt" --expect "$_qe" --timeout "${6:-0.5}" --count "${7:-1}" --interval "${8:-0.05}" ${9:-} 2>&1
+		--qtype "$_qt" --expect "$_qe" --timeout "${6:-0.5}" --count "${7:-1}" --interval "${8:-0.05}" ${9:+"$9"} 2>&1
 }
 
 # okto LINES: "ok=N timeout=M" of client.py's output.
@@ -323,7 +323,9 @@ s_clientpod() {
 		"$(rules_naming "$POD4C") $(rules_naming "$POD6C") $(rules_naming "$POD4") $(rules_naming "$POD6")" "2 2 2 2"
 }
 
-# Rollout: node and pod fixed ports on B (found in s_rollout_pick).
+# Rollout: node and pod fixed ports on B (pn4 pn6 pc4 pc6, also used by
+# s_slow), set by eval.
+# shellcheck disable=SC2154
 s_rollout() {
 	scenario rollout || return 0
 	for f in 4 6; do
@@ -344,7 +346,7 @@ s_rollout() {
 		expect_eq "$tag v$f: ... and still DNAT'd to B" "$(reply_src $f "$node" "$pn")" "$podc"
 		expect_eq "$tag v$f: pod port $pc unanswered" "$(okto "$(q "$NS_CLI" "$cli" "$pc" "$vip" $f 0.5 2)")" "ok=0 timeout=2"
 		expect_eq "$tag v$f: ... and still DNAT'd to B" "$(reply_src $f "$cli" "$pc")" "$podc"
-		_out= _i=0
+		_out='' _i=0
 		while [ $_i -lt 10 ]; do _out="$_out$(q "$NS_NODE" "$node" $((4${f}780 + _i)) "$vip" $f)
 "; _i=$((_i + 1)); done
 		expect_eq "$tag v$f: 10 fresh ports answered" "$(okto "$_out")" "ok=10 timeout=0"
@@ -367,6 +369,7 @@ s_rollout() {
 # msok LINES MIN_MS: every line is "ok MS" with MS >= MIN_MS.
 msok() { echo "$1" | awk -v m="$2" '$1 != "ok" || $2 < m { bad = 1 } END { exit bad || NR == 0 }'; }
 
+# shellcheck disable=SC2154
 s_slow() {
 	scenario slow || return 0
 	check "$tag: lab_backend_slow 600" lab_backend_slow 600
@@ -492,7 +495,10 @@ cares_run() {
 	lab_window 1.5 1 0 || fail "$tag: lab_window"
 	sleep 4
 	# What holds the stale entry: how many sockets the client has open.
-	socks=$(ls -l "/proc/$cpid/fd" 2>/dev/null | grep -c socket)
+	socks=0
+	for fd in "/proc/$cpid/fd/"*; do
+		case $(readlink "$fd" 2>/dev/null) in socket:*) socks=$((socks + 1)) ;; esac
+	done
 	sleep 4
 	stale=$(lab_ct -L -f "ipv$2" -p udp --orig-src "$src" --orig-dst "$vip" --reply-src "$vip" 2>/dev/null | grep -c UNREPLIED)
 	check "$tag: stale entries without DNAT in the node's table ($stale)" test "$stale" -gt 0
@@ -505,8 +511,7 @@ cares_run() {
 	wait "$cpid"
 	expect_eq "$tag: the client stopped on SIGTERM (exit 1: some lookups failed)" "$?:$(grep -c '"done":true' "$co")" 1:1
 	expect_eq "$tag: the client pod's own table is empty" "$(lab_clipod conntrack -L 2>/dev/null | wc -l)" 0
-	set -- $(cat "$LAB_DIR/windows.log")
-	wopen=$2 wclose=$4
+	read -r _ wopen _ wclose <"$LAB_DIR/windows.log"
 	before=$(cares_stats "$co" 0 "$wopen")
 	stuck=$(cares_stats "$co" $((wclose + 2000)) "$healed")
 	after=$(cares_stats "$co" $((healed + 1000)) 99999999999999)
