@@ -100,6 +100,11 @@ build/host/nl_test: tests/nl_test.c nl.c nl.h log.c log.h build/host/.deps
 build/host/opts_test: tests/opts_test.c $(LIBSRCS) $(HDRS) build/host/.deps
 	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/opts_test.c $(LIBSRCS) $(HOSTMNL)/lib/libmnl.a
 
+# ct_parse_msg, ct_event_next and the BPF filter on messages captured
+# from the kernel (tests/data/ct, tests/ct_capture.sh) and crafted ones
+build/host/ct_data_test: tests/ct_data_test.c nl.c nl.h ctfilter.c ctfilter.h log.c log.h build/host/.deps
+	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/ct_data_test.c nl.c ctfilter.c log.c $(HOSTMNL)/lib/libmnl.a
+
 # ct_ntop against glibc's inet_ntop: the same program with each libc.
 build/host/ntop_diff: tests/ntop_diff.c nl.c nl.h log.c build/host/.deps
 	$(HOSTCC) $(WARN) -O1 -I. -isystem $(HOSTMNL)/include -o $@ tests/ntop_diff.c nl.c log.c $(HOSTMNL)/lib/libmnl.a
@@ -108,11 +113,14 @@ build/host/ntop_diff-musl: tests/ntop_diff.c nl.c nl.h log.c libmnl_compat.h $(D
 	$(MUSLCC) $(WARN) -O1 -DLIBMNL_GLIBC_COMPAT -I. -isystem $(DEPS)/include -o $@ tests/ntop_diff.c nl.c log.c \
 		-static $(DEPS)/lib/libmnl-nounwind.a
 
-host: build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test
+UNITS   := build/host/dns_test build/host/opts_test build/host/ct_data_test
 
-check: build/host/dns_test build/host/opts_test
+host: build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/nl_test $(UNITS)
+
+check: $(UNITS)
 	build/host/dns_test
 	build/host/opts_test
+	build/host/ct_data_test
 
 demo: all
 	sh scripts/demo.sh
