@@ -57,6 +57,7 @@ struct tester {
 	size_t ids_left;
 	int fatal;                    /* errno that ended the loop, or 0 */
 	struct counters st;
+	struct vip_gauge vips[METRICS_VIPS];  /* the watch's, for a scrape */
 	/* the current outage episode */
 	int out_open;
 	uint64_t out_start, out_failed;
@@ -118,14 +119,32 @@ static void log_stats(const struct tester *t, const char *event)
 
 enum wait { WAIT_STOP = -1, WAIT_DEADLINE = 0, WAIT_READABLE = 1 };
 
-static void view(const struct tester *t, struct metrics_view *v)
+/* The watch's VIP:ports for a page: those with clients stuck first,
+ * so that a table larger than a page never hides one. */
+static size_t view_vips(struct tester *t)
+{
+	char name[sizeof t->vips[0].name];
+	uint64_t stuck;
+	size_t n = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; n < METRICS_VIPS && watch_vip(t->w, i, name, sizeof name, &stuck); i++)
+			if ((stuck > 0) == !pass) {
+				memcpy(t->vips[n].name, name, sizeof name);
+				t->vips[n++].stuck = stuck;
+			}
+	return n;
+}
+
+static void view(struct tester *t, struct metrics_view *v)
 {
 	v->c = &t->st;
 	v->server = t->f.server_s;
 	v->src = t->f.src_s;
 	v->blackholed = t->f.bh_active;
 	v->outage_ns = t->out_open ? now_ns() - t->out_start : 0;
-	v->w = t->w;
+	v->watching = t->w != NULL;
+	v->nvips = t->w ? view_vips(t) : 0;
+	v->vips = t->vips;
 }
 
 /* Sleeps until deadline (monotonic) or until fd is readable (fd >= 0),
