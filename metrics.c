@@ -103,17 +103,47 @@ static void fmt_seconds_us(uint32_t us, char *buf, size_t cap)
 	snprintf(buf, cap, "%u%s", (unsigned)(us / 1000000), f ? frac : "");
 }
 
-/* The labels every series of the flow carries. Label values are
- * addresses and a node name: no '"', '\' or '\n' can occur in an
- * address; a node name with them is cut there. */
+size_t label_escape(char *dst, size_t cap, const char *v, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	size_t n = 0, left = strnlen(v, max), len, olen;
+	for (size_t i = 0; i < left && cap; i += len) {
+		char esc[24];
+		const char *out = esc;
+		uint32_t c = 0;
+		len = utf8_decode(p + i, left - i, &c);
+		if (len && utf8_printable(c) && c != '\\' && c != '"') {
+			out = v + i;                      /* as it is */
+			olen = len;
+		} else if (len == 1 && (c == '\\' || c == '"' || c == '\n')) {
+			olen = (size_t)snprintf(esc, sizeof esc, "\\%c", c == '\n' ? 'n' : (char)c);
+		} else {                          /* the text \xNN, byte by byte */
+			len = len ? len : 1;
+			olen = 0;
+			for (size_t k = 0; k < len; k++)
+				olen += (size_t)snprintf(esc + olen, sizeof esc - olen, "\\\\x%02x", p[i + k]);
+		}
+		if (n + olen >= cap)
+			break;                            /* whole escapes only */
+		memcpy(dst + n, out, olen);
+		n += olen;
+	}
+	if (cap)
+		dst[n] = '\0';
+	return n;
+}
+
+/* The labels every series of the flow carries. Addresses need no
+ * escape; a node name (up to 253 bytes) is escaped, and cut at a whole
+ * escape if that grows it past NODE_LABEL_MAX. */
+#define NODE_LABEL_MAX 320
 static void flow_labels(const struct metrics_view *v, char *lab, size_t cap)
 {
 	const char *node = getenv("NODE_NAME");
-	int nlen = node ? (int)strcspn(node, "\"\\\n") : 0;
-	if (nlen > 253)
-		nlen = 253;                      /* a node name: up to 253 */
-	snprintf(lab, cap, "server=\"%s\",src=\"%s\"%s%.*s%s", v->server, v->src,
-	         nlen ? ",node=\"" : "", nlen, nlen ? node : "", nlen ? "\"" : "");
+	char esc[NODE_LABEL_MAX];
+	size_t nlen = node ? label_escape(esc, sizeof esc, node, 253) : 0;
+	snprintf(lab, cap, "server=\"%s\",src=\"%s\"%s%s%s", v->server, v->src,
+	         nlen ? ",node=\"" : "", nlen ? esc : "", nlen ? "\"" : "");
 }
 
 static void render_counters(const struct metrics_view *v, const char *lab, char *b, size_t cap, size_t *n)

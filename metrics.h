@@ -50,6 +50,14 @@ void metrics_serve(struct metrics *m, const struct pollfd *p, size_t n, const st
  * length >= cap means it did not fit). */
 size_t metrics_render(const struct metrics_view *v, char *b, size_t cap);
 
+/* v (at most max bytes of it) as a Prometheus label value into dst[cap],
+ * NUL-terminated: '\', '"' and LF get the text format's escapes; every
+ * byte of a control character or of no valid UTF-8 sequence (overlong,
+ * surrogate, cut short) becomes the text \\xNN, since the format has
+ * no escape for it. Only whole escapes: it stops where the next would
+ * not fit. Returns the length written. */
+size_t label_escape(char *dst, size_t cap, const char *v, size_t max);
+
 /* Decides the answer to the request in buf[0..len). Returns 0 while the
  * headers are incomplete, else the status: 200, 400, 404, 405, 431.
  * *head is set for HEAD (headers without body). Never reads past len. */
