@@ -108,7 +108,12 @@ build/host/ntop_diff-musl: tests/ntop_diff.c nl.c nl.h log.c libmnl_compat.h $(D
 	$(MUSLCC) $(WARN) -O1 -DLIBMNL_GLIBC_COMPAT -I. -isystem $(DEPS)/include -o $@ tests/ntop_diff.c nl.c log.c \
 		-static $(DEPS)/lib/libmnl-nounwind.a
 
-host: build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test
+# a reply flood for t_metrics (sendmmsg: faster than the tester drains)
+build/host/flood: tests/metrics/flood.c
+	@mkdir -p build/host
+	$(HOSTCC) $(WARN) -O2 -o $@ tests/metrics/flood.c
+
+host: build/host/flood build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test
 
 check: build/host/dns_test build/host/opts_test
 	build/host/dns_test

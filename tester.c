@@ -185,13 +185,16 @@ static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 			watch_read(t->w, now_ns());
 		if (p[1].revents)
 			flow_probe_wake(&t->f, 1, now_ns());
-		if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR)))
-			return WAIT_READABLE;
+		/* Scrapes before the reply: a flood of datagrams that are not
+		 * our answer keeps the query socket readable on every pass,
+		 * and returning first would starve them for good. */
 		if (nm) {
 			struct metrics_view v;
 			view(t, &v);
 			metrics_serve(t->m, p + 3, nm, &v);
 		}
+		if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR)))
+			return WAIT_READABLE;
 	}
 }
 
