@@ -11,6 +11,7 @@
  * The metrics endpoint reads the counters through a view (metrics.h). */
 #define _GNU_SOURCE
 #include "tester.h"
+#include "confine.h"
 #include "dns.h"
 #include "log.h"
 #include "flow.h"
@@ -456,6 +457,7 @@ static void log_start(const struct tester *t)
 	log_kv(&l, "conntrack", t->f.nl ? "on" : "off");
 	log_kv(&l, "node_watch", !t->o->watch_node ? "off" : !t->o->heal_node ? "watch" : t->o->dry_run ? "dry_run" : "heal");
 	log_kv(&l, "nat", "unknown");         /* learned from the first DNAT'd flow */
+	log_kv(&l, "confine", confine_state());
 	if (t->o->count)
 		log_kvu(&l, "count", t->o->count);
 	if (node && *node)
@@ -564,7 +566,7 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 	t->f.st = &t->st;
 	t->f.fd = -1;
 	probe_init(&t->f.probe);
-	if (setup(t, why, sizeof why) == 0) {
+	if (setup(t, why, sizeof why) == 0 && confine() == 0) {
 		log_start(t);
 		if (*why)
 			flow_lost(&t->f, why);
