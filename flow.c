@@ -412,7 +412,10 @@ static void dnat_seen(struct flow *f, int final, struct look *lk)
 			f->bh_active = 0;
 		return;
 	}
-	if (lk->unanswered && lk->action == ACT_NONE) {
+	/* A reply from the VIP's own address (a port redirected on it) names
+	 * no backend that can be asked straight: nothing to judge. */
+	if (lk->unanswered && lk->action == ACT_NONE &&
+	    memcmp(lk->e.reply.src.b, lk->e.orig.dst.b, sizeof lk->e.orig.dst.b)) {
 		judge_dnat(f, lk);
 		return;
 	}

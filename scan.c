@@ -119,13 +119,16 @@ static struct vip *vip_of(struct scan *s, const struct ct_entry *e)
 /* Whether the dump keeps e: never answered and not DNAT'd (the first
  * kind), or DNAT'd UDP to another backend than a new flow, which was
  * answered (the second kind can be nothing else). Everything else is
- * healthy whatever its backend says. */
+ * healthy whatever its backend says. A reply from the VIP's own address
+ * (a port redirected on it) names no backend that can be asked
+ * straight: a query to it would be translated again. */
 static int candidate(const struct vip *v, const struct ct_entry *e)
 {
 	struct sockaddr_storage b;
 	if (!ct_is_dnat(e))
 		return !ct_seen_reply(e);
-	if (e->orig.proto != IPPROTO_UDP || v->pv != PROBE_DNAT || !v->answered)
+	if (e->orig.proto != IPPROTO_UDP || v->pv != PROBE_DNAT || !v->answered ||
+	    !memcmp(e->reply.src.b, e->orig.dst.b, sizeof e->orig.dst.b))
 		return 0;
 	probe_backend(e, &b);
 	return memcmp(&b, &v->now, sizeof b) != 0;
