@@ -21,7 +21,8 @@ LC="$LAB_PY $TOP/tests/logcheck.py"
 W=$OUT/gone
 mkdir -p "$W"
 
-FILTER_VAR=GONE_ONLY     # (lib.sh: scenario)
+# shellcheck disable=SC2034  # (read by lib.sh's scenario)
+FILTER_VAR=GONE_ONLY
 
 # fam 4|6: this family's addresses: N (node), C (client pod), V (VIP), A
 # and B (the backends), T (query type), BR (V as the tester's -d wants it)
@@ -47,9 +48,9 @@ backend_of() {
 # stay (UDP timeout) for the next socket bound there. At most 64 tries.
 pick() {
 	_got=0 _p=$5 _end=$(($5 + 64))
-	while [ $_got -lt "$4" ] && [ $_p -lt $_end ]; do
-		ask "$1" "$2" $_p 1 0.1 0.5 >/dev/null 2>&1
-		[ "$(backend_of "$2" $_p)" = "$3" ] && { echo $_p; _got=$((_got + 1)); }
+	while [ "$_got" -lt "$4" ] && [ "$_p" -lt "$_end" ]; do
+		ask "$1" "$2" "$_p" 1 0.1 0.5 >/dev/null 2>&1
+		[ "$(backend_of "$2" "$_p")" = "$3" ] && { echo "$_p"; _got=$((_got + 1)); }
 		_p=$((_p + 1))
 	done
 }
@@ -125,6 +126,7 @@ heal_case() {   # MODE FAMILY
 	S="heal $1/IPv$2" M=$1 F=$2
 	lab_up --mode "$1" --backends 2 || { fail "$S: lab_up"; return; }
 	fam "$2"
+	# shellcheck disable=SC2046  # (one word a port)
 	set -- "$1" "$2" $(pick node "$N" "$B" 2 31100)
 	[ $# = 4 ] || { fail "$S: two ports DNAT'd to B"; return; }
 	PH=$3 PD=$4
@@ -282,7 +284,7 @@ slow_case() {   # MODE FAMILY
 	P=$(pick node "$N" "$B" 1 31200)
 	[ -n "$P" ] || { fail "$S: no port of 64 was DNAT'd to B"; return; }
 	lab_backend_slow 600 || { fail "$S: lab_backend_slow 600"; return; }
-	echo 1 >"$LAB_DIR/eps" && lab_rules full || { fail "$S: B out of the rules"; return; }
+	{ echo 1 >"$LAB_DIR/eps" && lab_rules full; } || { fail "$S: B out of the rules"; return; }
 	L=$W/slow-$1-$2.log
 	lab_node "$BIN" -d "$BR" -t "$T" -s "$NB:$P" -i 1s -w 2s -c 4 --monitor -v >"$L" 2>&1; rc=$?
 	slow=$(ev "$L" reply rtt_ms | awk '$1 >= 600 { n++ } END { print n + 0 }')
