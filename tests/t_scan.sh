@@ -507,11 +507,15 @@ if scenario usage; then
 	busage "an unknown option" "--frobnicate" -d 10.0.0.10 --frobnicate
 	busage "a missing value" "'-d' needs a value" -d
 	busage "a missing value of --filter" "'--filter' needs a value" --filter
+	busage "an unparsable --timeout" "--timeout 'soon'" -d 10.0.0.10 -w soon
+	busage "--dry-run without --fix" "--dry-run goes with --fix" -d 10.0.0.10 --dry-run
+	busage "a --heal-rate of 0" "--heal-rate '0'" -d 10.0.0.10 --fix --heal-rate 0
 	# shellcheck disable=SC2046
 	busage "17 VIPs (at most 16)" "at most 16" $(for i in $(seq 1 17); do echo "-d 10.0.1.$i"; done)
 	unshare -n "$BIN" scan --help >"$D.out" 2>&1; rc=$?
-	if [ $rc = 0 ] && grep -q -- '--filter kernel|user' "$D.out" && grep -q -- '--fix' "$D.out"; then
-		pass "scan --help: exit 0, documents --fix and --filter"
+	if [ $rc = 0 ] && grep -q -- '--filter kernel|user' "$D.out" && grep -q -- '--fix' "$D.out" &&
+	   grep -q -- '--timeout DURATION' "$D.out" && grep -q -- '--dry-run' "$D.out" && grep -q 'kind=gone_backend' "$D.out"; then
+		pass "scan --help: exit 0, documents --fix, --dry-run, --timeout, --filter and both kinds"
 	else
 		fail "scan --help" "rc=$rc"
 	fi
