@@ -6,8 +6,12 @@
  * restart window (a new flow is not DNAT'd either: event=nat_missing)
  * from a proven blackhole (a new flow is DNAT'd, ours is not:
  * event=blackhole), and a server never seen NAT'd from both (taken as
- * direct: nothing is claimed). flow_look() is the one place a look
- * changes this state. */
+ * direct: nothing is claimed). An entry that is DNAT'd while our query
+ * goes unanswered may be stranded on a gone backend: a fresh probe to
+ * the VIP and straight asks of the backend (struct gone), gathered over
+ * cycles without blocking, let verdict_of() prove it (event=blackhole
+ * kind=gone_backend). flow_look() is the one place a look changes this
+ * state. */
 #ifndef FLOW_H
 #define FLOW_H
 
