@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "log.h"
 #include "opts.h"
+#include "verdict.h"
 #include "watch.h"
 
 #include <errno.h>
@@ -159,9 +160,12 @@ const struct counter_field counter_fields[] = {
 	F("node_events", "node_events_total", "Conntrack events read.", node_events),
 	F("node_lost", "node_events_lost_total", "Event socket overflows (ENOBUFS).", node_lost),
 	F("node_resyncs", "node_resyncs_total", "Conntrack table dumps.", node_resyncs),
-	F("node_blackholed", "node_clients_blackholed_total", "Clients proven stuck.", node_blackholed),
-	F("node_healed", "node_clients_healed_total", "Stuck clients healed.", node_healed),
-	F("node_cleared", "node_clients_cleared_total", "Stuck clients cleared by themselves.", node_cleared),
+	F("node_blackholed", NULL, NULL, node_blackholed),
+	F("node_healed", NULL, NULL, node_healed),
+	F("node_cleared", NULL, NULL, node_cleared),
+	F("node_heal_failed", "node_heal_failures_total", "Heals that failed (each is retried).", node_heal_failed),
+	F("node_keys_evicted", "node_keys_evicted_total", "VIP:ports dropped from the full table.", node_keys_evicted),
+	F("node_dumps", "node_backend_dumps_total", "Dumps for the clients of a silent backend.", node_dumps),
 };
 #undef F
 const size_t ncounter_fields = sizeof counter_fields / sizeof *counter_fields;
@@ -171,6 +175,22 @@ uint64_t counter_value(const struct counters *c, const struct counter_field *f)
 	uint64_t v;
 	memcpy(&v, (const char *)c + f->off, sizeof v);
 	return v;
+}
+
+/* The node watch's client counters, by kind (verdict.h: a bounded label). */
+static void render_kinds(const struct metrics_view *v, const char *lab, char *b, size_t cap, size_t *n)
+{
+	static const struct { const char *name, *help; size_t off; } k[] = {
+		{"node_clients_blackholed_total", "Clients proven stuck.", offsetof(struct counters, node_blackholed_by)},
+		{"node_clients_healed_total", "Stuck clients healed.", offsetof(struct counters, node_healed_by)},
+		{"node_clients_cleared_total", "Stuck clients cleared by themselves.", offsetof(struct counters, node_cleared_by)},
+	};
+	for (size_t i = 0; i < sizeof k / sizeof *k; i++) {
+		const uint64_t *by = (const uint64_t *)((const char *)v->c + k[i].off);
+		text_add(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s counter\n", k[i].name, k[i].help, k[i].name);
+		for (int s = K_NO_DNAT; s <= K_GONE_BACKEND; s++)
+			text_add(b, cap, n, M "%s{%s,kind=\"%s\"} %" PRIu64 "\n", k[i].name, lab, strand_names[s], by[s]);
+	}
 }
 
 static void render_counters(const struct metrics_view *v, const char *lab, char *b, size_t cap, size_t *n)
@@ -186,6 +206,7 @@ static void render_counters(const struct metrics_view *v, const char *lab, char 
 	for (int c = CAUSE_BLACKHOLE; c <= CAUSE_NAT_MISSING; c++)
 		text_add(b, cap, n, M "timeouts_total{%s,cause=\"%s\"} %" PRIu64 "\n", lab, cause_names[c],
 		    v->c->timeouts_by[c]);
+	render_kinds(v, lab, b, cap, n);
 }
 
 static void render_hist(const char *name, const char *help, const struct hist *h, const uint32_t *bounds,
@@ -209,11 +230,14 @@ static void render_hist(const char *name, const char *help, const struct hist *h
 static void render_stuck(const struct watch *w, const char *lab, char *b, size_t cap, size_t *n)
 {
 	char vip[INET6_ADDRSTRLEN + 8];
-	uint64_t stuck;
-	text_add(b, cap, n, "# HELP " M "node_stuck_flows Clients stuck now.\n"
+	uint64_t stuck[2];
+	int r;
+	text_add(b, cap, n, "# HELP " M "node_stuck_flows Clients stuck now, by kind.\n"
 	               "# TYPE " M "node_stuck_flows gauge\n");
-	for (size_t i = 0; watch_vip(w, i, vip, sizeof vip, &stuck); i++)
-		text_add(b, cap, n, M "node_stuck_flows{%s,vip=\"%s\"} %" PRIu64 "\n", lab, vip, stuck);
+	for (size_t i = 0; (r = watch_vip(w, i, vip, sizeof vip, stuck)) >= 0; i++)
+		for (int k = 0; r && k < 2; k++)
+			text_add(b, cap, n, M "node_stuck_flows{%s,vip=\"%s\",kind=\"%s\"} %" PRIu64 "\n", lab, vip,
+			         strand_names[K_NO_DNAT + k], stuck[k]);
 }
 
 /* Seconds with milliseconds: 12.345. */
