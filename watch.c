@@ -745,8 +745,10 @@ static void ask_vip(struct watch *w, size_t j)
 	}
 }
 
-/* One round: each backend asked straight, and each DNS VIP with a
- * backend under suspicion gets a fresh flow; one of each in flight. */
+/* One round: each backend asked straight; each DNS VIP with a backend
+ * under suspicion, or with clients met by a missing rule (verdict_of:
+ * VA_PROBE, a fresh flow tells whether the rule is back), gets a fresh
+ * flow of our own; one of each in flight. */
 static void round_start(struct watch *w)
 {
 	w->round_at = w->now + w->o->interval;
@@ -759,7 +761,7 @@ static void round_start(struct watch *w)
 		int suspect = 0;
 		for (size_t i = 0; i < MAX_BACKENDS; i++)
 			suspect |= w->be[i].used && w->be[i].silent && w->be[i].key == w->vp[j].key;
-		if (suspect && w->vp[j].p.fd < 0)
+		if ((suspect || w->keys[w->vp[j].key].pending) && w->vp[j].p.fd < 0)
 			ask_vip(w, j);
 	}
 }
@@ -1154,9 +1156,12 @@ uint64_t watch_deadline(const struct watch *w)
 			if (w->be[i].p.fd >= 0)
 				d = earlier(d, w->be[i].p.until);
 		}
-	for (size_t j = 0; j < w->nexact; j++)
+	for (size_t j = 0; j < w->nexact; j++) {
+		if (w->keys[w->vp[j].key].pending)
+			d = earlier(d, w->round_at);
 		if (w->vp[j].p.fd >= 0)
 			d = earlier(d, w->vp[j].p.until);
+	}
 	for (uint32_t i = w->stuck_head; i != NIL && w->to_heal; i = w->slot[i].next)
 		if (w->slot[i].retry_at && !w->slot[i].dry)
 			d = earlier(d, w->slot[i].retry_at);
