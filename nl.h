@@ -74,6 +74,13 @@ int nl_dump(struct nl *nl, const struct ct_dump_filter *f,
             int (*cb)(const struct ct_entry *, void *), void *arg,
             int *kernel_filtered);
 
+/* The same, asking give_up() after each batch the kernel sends: nonzero
+ * ends the dump with -EINTR (a signal waiting: a dump of a big table
+ * must not hold the loop). The socket is then mid-dump: close it. */
+int nl_dump_until(struct nl *nl, const struct ct_dump_filter *f,
+                  int (*cb)(const struct ct_entry *, void *), void *arg,
+                  int *kernel_filtered, int (*give_up)(void));
+
 /* Parses one ctnetlink entry message of len bytes (bounds-checked:
  * safe on arbitrary bytes). Returns 0 or -EINVAL. */
 int ct_parse_msg(const void *msg, size_t len, struct ct_entry *e);

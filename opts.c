@@ -44,7 +44,7 @@ const char opts_usage[] =
 "      --event-buffer BYTES  events' receive buffer (4194304)\n"
 "      --watch-filter kernel|user  event filter (kernel)\n"
 "      --node-max-keys N     VIP:ports the node watch holds at most (65536)\n"
-"      --node-max-clients N  clients the node watch tracks at most (8192)\n"
+"      --node-max-clients N  clients the node watch tracks at most (4096)\n"
 "      --no-conntrack        DNS only (chosen automatically without CAP_NET_ADMIN)\n"
 "      --log-format FMT      logfmt (default) or json\n"
 "      --metrics-addr ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
@@ -425,7 +425,7 @@ static void set_defaults(struct opts *o)
 	o->heal_rate = 100;
 	o->event_buffer = 4 << 20;
 	o->max_keys = 65536;
-	o->max_clients = 8192;
+	o->max_clients = 4096;
 }
 
 /* Writes the message and returns OPTS_ERROR. */

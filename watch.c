@@ -45,12 +45,11 @@
 #define CLIENTS_FIRST 256
 #define READS_PER_WAKE 64              /* then the loop gets the CPU back */
 #define RESYNC_RETRY NS_PER_S
-#define RCVBUF_CAP (64u << 20)         /* ENOBUFS doubles the buffer up to this */
+#define RCVBUF_MIN_CAP (4u << 20)      /* ENOBUFS doubles the buffer up to 4x the option, at least this */
 #define MAX_BACKENDS 32                /* distinct backends asked */
 #define VIP_TRIES 4                    /* fresh probes a round to find another backend */
 #define BACKOFF_FIRST (100 * NS_PER_MS)
 #define BACKOFF_MAX (30 * NS_PER_S)
-#define SIG_CHECK_EVERY 1024           /* dump entries between looks at pending signals */
 #define EV_TAG 0
 #define BACKEND_TAG 1                  /* + backend index */
 #define VIP_TAG 0x100                  /* + VIP index */
@@ -116,6 +115,7 @@ struct watch {
 	uint64_t seq, now, round_at;
 	uint32_t gen, dgen;           /* the last resync; the last backend dump */
 	uint64_t resync_at;           /* a resync is due then; 0: none */
+	uint64_t resync_end, resync_cost;   /* the last one: when it ended, how long it took */
 	const char *resync_why;
 	uint64_t tat, cost;           /* the heals' rate limit: GCRA */
 	int limited, full, evict_said, unproven_said;
@@ -367,17 +367,19 @@ static void forget(struct watch *w, struct tracked *s, const char *event)
 /* Evicts the least recently active key that may go: one never seen
  * DNAT'd first (nothing proves a Service there), else one seen DNAT'd;
  * never a target, never one with a client under heal. Its unproven
- * clients go with it. 0, or -1 when none may go. */
-static int evict_key(struct watch *w, uint32_t except)
+ * clients go with it. For room in the client table (with_clients), only
+ * a key that holds clients helps. 0, or -1 when none may go. */
+static int evict_key(struct watch *w, uint32_t except, int with_clients)
 {
 	uint32_t i = w->lru[0];
-	int list = 0;
-	for (int n = 0; i == NIL || i == except || w->keys[i].stuck[0] + w->keys[i].stuck[1]; n++) {
+	int list = 0, steps = with_clients ? 1024 : 64;
+	for (int n = 0; i == NIL || i == except || w->keys[i].stuck[0] + w->keys[i].stuck[1] ||
+	                (with_clients && w->keys[i].head == NIL); n++) {
 		if (i == NIL && list++)
 			return -1;            /* both lists walked */
 		i = i == NIL ? w->lru[1] : w->keys[i].lnext;
-		if (n > 64)
-			return -1;            /* keys under heal all along: keep them */
+		if (n > steps)
+			return -1;            /* none near the head may go: keep them */
 	}
 	struct key *k = &w->keys[i];
 	while (k->head != NIL)
@@ -413,7 +415,7 @@ static uint32_t key_of(struct watch *w, const struct ct_tuple *t)
 		if (grow((void **)&w->keys, sizeof *w->keys, &w->kcap, &w->kb, &w->kbn, &w->kfree,
 		         w->o->max_keys, offsetof(struct key, hnext)) == 0)
 			rehash_keys(w);
-		else if (evict_key(w, NIL) < 0)
+		else if (evict_key(w, NIL, 0) < 0)
 			return NIL;
 	}
 	i = w->kfree;
@@ -452,7 +454,7 @@ static struct tracked *track_new(struct watch *w, const struct ct_entry *e, uint
 		if (grow((void **)&w->slot, sizeof *w->slot, &w->ccap, &w->cb, &w->cbn, &w->cfree,
 		         w->o->max_clients, offsetof(struct tracked, hnext)) == 0)
 			rehash_clients(w);
-		for (int n = 0; w->cfree == NIL && n < 8 && evict_key(w, ki) == 0; n++)
+		for (int n = 0; w->cfree == NIL && n < 8 && evict_key(w, ki, 1) == 0; n++)
 			;
 		if (w->cfree == NIL) {
 			if (!w->full)         /* once */
@@ -783,6 +785,27 @@ static void vip_done(struct watch *w, size_t j)
 	k->fresh_port = v->p.e.reply.sport;
 }
 
+/* SIGTERM or SIGINT waits (blocked outside ppoll): a long dump gives way. */
+static int stop_pending(void)
+{
+	sigset_t s;
+	return sigpending(&s) == 0 && (sigismember(&s, SIGTERM) == 1 || sigismember(&s, SIGINT) == 1);
+}
+
+/* A fresh socket for each dump: one given up mid-way (a stop signal
+ * waiting, an error) is closed with its socket, and never leaves a
+ * shared one answering EBUSY. */
+static int dump_fresh(const struct ct_dump_filter *f, int (*cb)(const struct ct_entry *, void *), void *arg)
+{
+	int kf;
+	struct nl *nl = nl_open();
+	if (!nl)
+		return -errno;
+	int err = nl_dump_until(nl, f, cb, arg, &kf, stop_pending);
+	nl_close(nl);
+	return err;
+}
+
 struct gone_ctx { struct watch *w; struct backend *b; uint32_t found; };
 
 static struct obs translated_obs(const struct watch *w, const struct key *k, const struct backend *b,
@@ -841,21 +864,6 @@ static int judge_gone(const struct ct_entry *e, void *arg)
 	return 0;
 }
 
-/* A fresh socket for each dump: one given up mid-way is closed with its
- * socket, and never leaves a shared one answering EBUSY. */
-static int dump_fresh(struct watch *w, const struct ct_dump_filter *f,
-                      int (*cb)(const struct ct_entry *, void *), void *arg)
-{
-	int kf;
-	struct nl *nl = nl_open();
-	if (!nl)
-		return -errno;
-	int err = nl_dump(nl, f, cb, arg, &kf);
-	nl_close(nl);
-	(void)w;
-	return err;
-}
-
 /* The clients of silent backend b (a dump filtered in the kernel by the
  * DNS VIP:ports), judged; its clients the dump no longer has are gone. */
 static void dump_backend(struct watch *w, struct backend *b)
@@ -864,7 +872,7 @@ static void dump_backend(struct watch *w, struct backend *b)
 	struct gone_ctx c = {w, b, 0};
 	uint32_t bi = (uint32_t)(b - w->be);
 	w->dgen++;
-	int err = dump_fresh(w, &f, judge_gone, &c);
+	int err = dump_fresh(&f, judge_gone, &c);
 	w->st->node_dumps++;
 	if (err < 0) {
 		note("error", "node_dump_failed", "err", strerror(-err));
@@ -1005,13 +1013,6 @@ static void on_batch(struct watch *w, size_t n)
 
 /* ---- resync: the table as it is ------------------------------------- */
 
-/* SIGTERM or SIGINT waits (blocked outside ppoll): a long dump gives way. */
-static int stop_pending(void)
-{
-	sigset_t s;
-	return sigpending(&s) == 0 && (sigismember(&s, SIGTERM) == 1 || sigismember(&s, SIGINT) == 1);
-}
-
 struct resync_ctx { struct watch *w; uint64_t n; };
 
 static int resync_one(const struct ct_entry *e, void *arg)
@@ -1019,8 +1020,7 @@ static int resync_one(const struct ct_entry *e, void *arg)
 	struct resync_ctx *c = arg;
 	struct watch *w = c->w;
 	uint32_t ki;
-	if (++c->n % SIG_CHECK_EVERY == 0 && stop_pending())
-		return -EINTR;
+	c->n++;
 	if (ct_target_match(w->t, w->nt, &e->orig) < 0 || own(w, &e->orig))
 		return 0;
 	if (ct_is_dnat(e)) {
@@ -1050,7 +1050,8 @@ static void resync(struct watch *w, const char *why)
 	w->gen++;
 	w->seq++;
 	w->resync_at = 0;
-	int err = dump_fresh(w, w->cidr ? NULL : &f, resync_one, &c);
+	uint64_t t0 = now_ns();
+	int err = dump_fresh(w->cidr ? NULL : &f, resync_one, &c);
 	if (err < 0) {
 		w->resync_at = w->now + (err == -EINTR ? 1 : RESYNC_RETRY);
 		w->resync_why = why;
@@ -1064,10 +1065,13 @@ static void resync(struct watch *w, const char *why)
 			forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
 	}
 	w->st->node_resyncs++;
+	w->resync_end = now_ns();
+	w->resync_cost = w->resync_end - t0;
 	log_begin(&l, "info", "node_resync");
 	log_kv(&l, "reason", why);
 	log_kvu(&l, "tracked", w->nflows);
 	log_kvu(&l, "entries", c.n);
+	log_kvu(&l, "ms", w->resync_cost / NS_PER_MS);
 	log_end(&l);
 }
 
@@ -1086,13 +1090,20 @@ static void set_rcvbuf(struct watch *w, int bytes)
 static void lost(struct watch *w)
 {
 	struct line l;
-	uint64_t cap = w->o->event_buffer > RCVBUF_CAP ? w->o->event_buffer : RCVBUF_CAP;
+	/* A bigger buffer loses less but lags more: past the cap, a resync
+	 * is the cheaper truth. */
+	uint64_t cap = w->o->event_buffer * 4 > RCVBUF_MIN_CAP ? w->o->event_buffer * 4 : RCVBUF_MIN_CAP;
 	w->st->node_lost++;
 	if ((uint64_t)w->rcvbuf * 2 <= cap)
 		set_rcvbuf(w, w->rcvbuf * 2);
 	if (w->resync_at)
 		return;                   /* one is due already */
+	/* One interval from now, and never more than a fifth of the time
+	 * in resyncs: a flood that keeps overflowing the buffer gets them
+	 * spaced by their own cost. */
 	w->resync_at = w->now + w->o->interval;
+	if (w->resync_at < w->resync_end + 4 * w->resync_cost)
+		w->resync_at = w->resync_end + 4 * w->resync_cost;
 	w->resync_why = "events_lost";
 	log_begin(&l, "warn", "node_events_lost");
 	log_kv(&l, "err", "ENOBUFS");
