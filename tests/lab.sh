@@ -743,7 +743,10 @@ _lab_need_b() {
 # nothing ever meets a closed port there (no ICMP port unreachable): a
 # packet still sent to B is dropped in silence by the pod, which does not
 # forward. Entries already DNAT'd to B stay in the node's table: nobody
-# deletes them.
+# deletes them. Measured: the node keeps B's neighbour entry (the pod's
+# MAC) for some 40-60 s; once it has failed, the node answers its own
+# sends to B with ICMP host unreachable after an ARP wait, as a bridge CNI
+# does. Either way nothing from B comes back.
 lab_rollout() {
 	_lab_need_b lab_rollout || return 1
 	echo 1 >"$LAB_DIR/eps"
@@ -757,8 +760,9 @@ lab_rollout() {
 # server answering there, then the rules over both endpoints again.
 lab_rollback() {
 	_lab_need lab_rollback || return 1
-	[ "${LAB_BACKENDS:-1}" = 2 ] && [ "$(_lab_eps)" = 1 ] ||
-		{ _lab_err "lab_rollback: nothing is rolled out"; return 1; }
+	if [ "${LAB_BACKENDS:-1}" != 2 ] || [ "$(_lab_eps)" != 1 ]; then
+		_lab_err "lab_rollback: nothing is rolled out"; return 1
+	fi
 	_lab_addr "$NS_POD" eth0 "$POD4C/24" "$POD6C/64" || return 1
 	_lab_dnsb_start real || return 1
 	echo 2 >"$LAB_DIR/eps"
