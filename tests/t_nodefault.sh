@@ -27,7 +27,7 @@ LC="$LAB_PY $TOP/tests/logcheck.py"
 NC="$LAB_PY $TOP/tests/node_clients.py"
 W=$OUT/nodefault
 DBG=${DBG:-$TOP/build/host/dns-blackhole-tester-debug}
-PRE=$TOP/build/faults/preload.so
+PRE=$W/preload.so
 H=$TOP/build/bench/harness
 mkdir -p "$W" "$TOP/build/faults"
 FILTER_VAR=NODEFAULT_ONLY
