@@ -42,7 +42,7 @@
 struct nl {
 	struct mnl_socket *sock;
 	unsigned portid;
-	uint32_t seq;
+	uint32_t seq, dump_seq;
 	char buf[NL_BUF];
 };
 
@@ -539,6 +539,39 @@ int nl_dump_until(struct nl *nl, const struct ct_dump_filter *f,
 		c.found = 0;
 	}
 	return dump_once(nl, AF_UNSPEC, NULL, 0, &c);
+}
+
+int nl_fd(const struct nl *nl) { return mnl_socket_get_fd(nl->sock); }
+
+int nl_dump_begin(struct nl *nl)
+{
+	struct nlmsghdr *nlh = put_request(nl, IPCTNL_MSG_CT_GET, NLM_F_DUMP, AF_UNSPEC);
+	nl->dump_seq = nlh->nlmsg_seq;
+	return mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0 ? -errno : 0;
+}
+
+int nl_dump_more(struct nl *nl, int (*cb)(const struct ct_entry *, void *), void *arg, int batches)
+{
+	struct collect c = {.cb = cb, .arg = arg};
+	for (int i = 0; i < batches; i++) {
+		ssize_t n = recv(mnl_socket_get_fd(nl->sock), nl->buf, sizeof nl->buf, MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 1 : -errno;
+		if ((size_t)n > sizeof nl->buf)
+			return -EMSGSIZE;          /* a batch cut short is never parsed */
+		if (!batch_ok(nl->buf, (size_t)n))
+			return -EBADMSG;
+		if (stale(nl->buf, (size_t)n, nl->dump_seq))
+			continue;
+		int ret = mnl_cb_run(nl->buf, (size_t)n, nl->dump_seq, nl->portid, data_cb, &c);
+		if (c.cb_ret < 0)
+			return c.cb_ret;
+		if (ret == MNL_CB_STOP)
+			return 0;                  /* NLMSG_DONE */
+		if (ret < 0)
+			return -errno;
+	}
+	return 1;
 }
 
 /* ---- reading entries ---------------------------------------------- */

@@ -53,6 +53,7 @@
 #define EV_TAG 0
 #define BACKEND_TAG 1                  /* + backend index */
 #define VIP_TAG 0x100                  /* + VIP index */
+#define RESYNC_TAG 0x200               /* the CIDR resync's dump */
 
 enum { F_PENDING, F_SUSPECT, F_STUCK };
 enum { SK_NO_DNAT, SK_GONE, NSK };      /* the stuck gauge's kinds */
@@ -90,6 +91,10 @@ struct backend {
 
 struct vipprobe { struct probe p; uint32_t key; uint8_t tries; };
 
+struct watch;
+/* A resync: why, the entries it read, when it began. */
+struct resync_ctx { struct watch *w; uint64_t n, t0; const char *why; };
+
 struct watch {
 	const struct opts *o;
 	const struct flow *f;
@@ -116,6 +121,8 @@ struct watch {
 	uint32_t gen, dgen;           /* the last resync; the last backend dump */
 	uint64_t resync_at;           /* a resync is due then; 0: none */
 	uint64_t resync_end, resync_cost;   /* the last one: when it ended, how long it took */
+	struct nl *rs;                /* a CIDR resync's dump in progress, read from the loop */
+	struct resync_ctx rsc;        /* the resync under way */
 	const char *resync_why;
 	uint64_t tat, cost;           /* the heals' rate limit: GCRA */
 	int limited, full, evict_said, unproven_said;
@@ -1013,7 +1020,6 @@ static void on_batch(struct watch *w, size_t n)
 
 /* ---- resync: the table as it is ------------------------------------- */
 
-struct resync_ctx { struct watch *w; uint64_t n; };
 
 static int resync_one(const struct ct_entry *e, void *arg)
 {
@@ -1036,29 +1042,18 @@ static int resync_one(const struct ct_entry *e, void *arg)
 	return 0;
 }
 
-/* Dumps the table on a socket of its own (filtered in the kernel by
- * VIP:port unless a CIDR is watched: CTA_FILTER has no prefix match) and
- * makes ours agree: what the dump has is tracked, what it lacks went
- * away. Entries found are dated now: only a DNAT'd flow after the dump
- * proves them stuck. A stop signal waiting ends it early: the loop then
- * serves it. */
-static void resync(struct watch *w, const char *why)
+static void resync_failed(struct watch *w, int err)
 {
-	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->nexact, .dst = w->exact, .kernel = 1};
-	struct resync_ctx c = {w, 0};
+	w->resync_at = w->now + (err == -EINTR ? 1 : RESYNC_RETRY);
+	if (err != -EINTR)
+		note("error", "node_resync_failed", "err", strerror(-err));
+}
+
+/* The dump is whole: what it lacks went away (a client tracked by an
+ * event meanwhile carries this resync's generation: it stays). */
+static void resync_done(struct watch *w)
+{
 	struct line l;
-	w->gen++;
-	w->seq++;
-	w->resync_at = 0;
-	uint64_t t0 = now_ns();
-	int err = dump_fresh(w->cidr ? NULL : &f, resync_one, &c);
-	if (err < 0) {
-		w->resync_at = w->now + (err == -EINTR ? 1 : RESYNC_RETRY);
-		w->resync_why = why;
-		if (err != -EINTR)
-			note("error", "node_resync_failed", "err", strerror(-err));
-		return;
-	}
 	for (uint32_t i = 0; i < w->ccap; i++) {
 		struct tracked *s = &w->slot[i];
 		if (s->used && s->kind == K_NO_DNAT && s->gen != w->gen)
@@ -1066,13 +1061,61 @@ static void resync(struct watch *w, const char *why)
 	}
 	w->st->node_resyncs++;
 	w->resync_end = now_ns();
-	w->resync_cost = w->resync_end - t0;
+	w->resync_cost = w->resync_end - w->rsc.t0;
 	log_begin(&l, "info", "node_resync");
-	log_kv(&l, "reason", why);
+	log_kv(&l, "reason", w->rsc.why);
 	log_kvu(&l, "tracked", w->nflows);
-	log_kvu(&l, "entries", c.n);
+	log_kvu(&l, "entries", w->rsc.n);
 	log_kvu(&l, "ms", w->resync_cost / NS_PER_MS);
 	log_end(&l);
+}
+
+/* Reads what the CIDR resync's dump has sent, a few batches a wake. */
+static void resync_step(struct watch *w)
+{
+	int r = nl_dump_more(w->rs, resync_one, &w->rsc, 8);
+	if (r == 1)
+		return;
+	nl_close(w->rs);              /* its socket leaves the epoll set with it */
+	w->rs = NULL;
+	if (r < 0)
+		resync_failed(w, r);
+	else
+		resync_done(w);
+}
+
+/* Dumps the table on a socket of its own and makes ours agree: what the
+ * dump has is tracked, what it lacks went away. Entries found are dated
+ * now: only a DNAT'd flow after the dump proves them stuck. The VIP:ports
+ * alone are filtered in the kernel: a short dump, read at once (a stop
+ * signal waiting ends it early). A CIDR cannot be (CTA_FILTER has no
+ * prefix match): the whole table is read from the loop, a few batches
+ * at a time, while events, probes, queries and signals are served. */
+static void resync(struct watch *w, const char *why)
+{
+	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->nexact, .dst = w->exact, .kernel = 1};
+	w->gen++;
+	w->seq++;
+	w->resync_at = 0;
+	w->resync_why = why;
+	w->rsc = (struct resync_ctx){w, 0, now_ns(), why};
+	if (!w->cidr) {
+		int err = dump_fresh(&f, resync_one, &w->rsc);
+		if (err < 0)
+			resync_failed(w, err);
+		else
+			resync_done(w);
+		return;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = RESYNC_TAG};
+	int err = (w->rs = nl_open()) ? nl_dump_begin(w->rs) : -errno;
+	if (!err && epoll_ctl(w->ep, EPOLL_CTL_ADD, nl_fd(w->rs), &ev) < 0)
+		err = -errno;
+	if (err < 0) {
+		nl_close(w->rs);
+		w->rs = NULL;
+		resync_failed(w, err);
+	}
 }
 
 static void set_rcvbuf(struct watch *w, int bytes)
@@ -1134,6 +1177,8 @@ void watch_read(struct watch *w, uint64_t now)
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.u64 == EV_TAG)
 			read_events(w);
+		else if (ev[i].data.u64 == RESYNC_TAG && w->rs)
+			resync_step(w);
 		else
 			probes_wake(w, ev[i].data.u64, 1);
 	}
@@ -1151,7 +1196,7 @@ void watch_tick(struct watch *w, uint64_t now)
 			probes_wake(w, VIP_TAG + j, 0);
 	if (now >= w->round_at)
 		round_start(w);
-	if (w->resync_at && now >= w->resync_at)
+	if (w->resync_at && now >= w->resync_at && !w->rs)
 		resync(w, w->resync_why);
 	heal(w);
 }
@@ -1160,7 +1205,7 @@ static uint64_t earlier(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 uint64_t watch_deadline(const struct watch *w)
 {
-	uint64_t d = w->resync_at ? w->resync_at : UINT64_MAX;
+	uint64_t d = w->resync_at && !w->rs ? w->resync_at : UINT64_MAX;
 	for (size_t i = 0; i < MAX_BACKENDS; i++)
 		if (w->be[i].used) {
 			d = earlier(d, w->round_at);
@@ -1323,6 +1368,7 @@ void watch_close(struct watch *w)
 	if (w->ev)
 		mnl_socket_close(w->ev);
 	nl_close(w->req);
+	nl_close(w->rs);
 	free(w->slot);
 	free(w->cb);
 	free(w->keys);
