@@ -154,3 +154,29 @@ fi
 if scenario dry; then
 	( gone_case dry iptables 6 node )
 fi
+
+# ---- slow: a backend that answers late is never claimed -----------------
+# B answers every query 600 ms late (lab_backend_slow 600); -w 2s: asked
+# straight, it answers within the timeout each time. Its clients are
+# reported nowhere and deleted never, over 4 s of asks.
+if scenario slow; then (
+	lab_up --mode nftables --backends 2 || { fail "slow: lab_up"; exit 0; }
+	fam 4
+	L=$W/slow.log
+	lab_node $NC --bind "$node" --ports 21000-21199 --server "$vip" --once >"$W/idle" 2>&1
+	lab_backend_slow 600 || { fail "slow: lab_backend_slow"; exit 0; }
+	table >"$W/before"
+	on_b "$W/before" >"$W/set"
+	tester "$L" -d "$srv" -i 500ms -w 2s --heal-node
+	sleep 4
+	stop_tester
+	table >"$W/after"
+	on_b "$W/after" >"$W/left"
+	asks=$(grep -c . "$LAB_DIR/slowb.q" 2>/dev/null || echo 0)
+	if [ "$(wc -l <"$W/set")" -ge 20 ] && [ "$($LC count "$L" client_blackholed)" = 0 ] && [ "$($LC count "$L" client_healed)" = 0 ] &&
+	   cmp -s "$W/set" "$W/left" && [ "$asks" -ge 4 ]; then
+		pass "slow: B answering 600 ms late (-w 2s): asked $asks times, none of its $(wc -l <"$W/set") flows reported or deleted (conntrack -L: all still DNAT'd to B)"
+	else
+		fail "slow" "on B: $(wc -l <"$W/set") before, $(wc -l <"$W/left") after; blackholed=$($LC count "$L" client_blackholed) healed=$($LC count "$L" client_healed) asks=$asks"
+	fi
+); fi
