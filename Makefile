@@ -140,6 +140,8 @@ fleet: all
 bench: all
 	sh bench/run.sh
 	sh bench/watch.sh
+	sh bench/gone.sh
+	sh bench/load.sh
 
 # the node watch alone: its CPU under 20,000 new flows a second, heal time
 bench-watch: all

@@ -47,9 +47,12 @@ const struct counter_field counter_fields[] = {
 	F("node_events", "node_events_total", "Conntrack events read.", node_events),
 	F("node_lost", "node_events_lost_total", "Event socket overflows (ENOBUFS).", node_lost),
 	F("node_resyncs", "node_resyncs_total", "Conntrack table dumps.", node_resyncs),
-	F("node_blackholed", "node_clients_blackholed_total", "Clients proven stuck.", node_blackholed),
-	F("node_healed", "node_clients_healed_total", "Stuck clients healed.", node_healed),
-	F("node_cleared", "node_clients_cleared_total", "Stuck clients cleared by themselves.", node_cleared),
+	F("node_blackholed", NULL, NULL, node_blackholed),         /* by kind: metrics.c render_kinds */
+	F("node_healed", NULL, NULL, node_healed),
+	F("node_cleared", NULL, NULL, node_cleared),
+	F("node_heal_failed", "node_heal_failures_total", "Heals that failed (each is retried).", node_heal_failed),
+	F("node_keys_evicted", "node_keys_evicted_total", "VIP:ports dropped from the full table.", node_keys_evicted),
+	F("node_dumps", "node_backend_dumps_total", "Dumps for the clients of a silent backend.", node_dumps),
 };
 #undef F
 const size_t ncounter_fields = sizeof counter_fields / sizeof *counter_fields;

@@ -39,6 +39,8 @@ struct counters {
 	/* the node watch (watch.h) */
 	uint64_t node_events, node_lost, node_resyncs, node_blackholed, node_healed, node_cleared;
 	struct hist node_stuck;             /* how long a client was stuck before its heal */
+	uint64_t node_blackholed_by[4], node_healed_by[4], node_cleared_by[4];   /* by enum strand */
+	uint64_t node_heal_failed, node_keys_evicted, node_dumps;
 };
 
 /* Each counter, by its name on the stats line and as a Prometheus

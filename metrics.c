@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "log.h"
 #include "opts.h"
+#include "verdict.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -146,6 +147,22 @@ static void flow_labels(const struct metrics_view *v, char *lab, size_t cap)
 	         nlen ? ",node=\"" : "", nlen ? esc : "", nlen ? "\"" : "");
 }
 
+/* The node watch's client counters, by kind (verdict.h: a bounded label). */
+static void render_kinds(const struct metrics_view *v, const char *lab, char *b, size_t cap, size_t *n)
+{
+	static const struct { const char *name, *help; size_t off; } k[] = {
+		{"node_clients_blackholed_total", "Clients proven stuck.", offsetof(struct counters, node_blackholed_by)},
+		{"node_clients_healed_total", "Stuck clients healed.", offsetof(struct counters, node_healed_by)},
+		{"node_clients_cleared_total", "Stuck clients cleared by themselves.", offsetof(struct counters, node_cleared_by)},
+	};
+	for (size_t i = 0; i < sizeof k / sizeof *k; i++) {
+		const uint64_t *by = (const uint64_t *)((const char *)v->c + k[i].off);
+		text_add(b, cap, n, "# HELP " M "%s %s\n# TYPE " M "%s counter\n", k[i].name, k[i].help, k[i].name);
+		for (int s = K_NO_DNAT; s <= K_GONE_BACKEND; s++)
+			text_add(b, cap, n, M "%s{%s,kind=\"%s\"} %" PRIu64 "\n", k[i].name, lab, strand_names[s], by[s]);
+	}
+}
+
 static void render_counters(const struct metrics_view *v, const char *lab, char *b, size_t cap, size_t *n)
 {
 	for (size_t i = 0; i < ncounter_fields; i++) {
@@ -168,6 +185,7 @@ static void render_counters(const struct metrics_view *v, const char *lab, char 
 	               M "blackholes_total{%s,kind=\"no_dnat\"} %" PRIu64 "\n"
 	               M "blackholes_total{%s,kind=\"gone_backend\"} %" PRIu64 "\n",
 	         lab, v->c->blackholes - v->c->blackholes_gone, lab, v->c->blackholes_gone);
+	render_kinds(v, lab, b, cap, n);
 }
 
 static void render_hist(const char *name, const char *help, const struct hist *h, const uint32_t *bounds,
@@ -190,11 +208,12 @@ static void render_hist(const char *name, const char *help, const struct hist *h
 /* Per watched VIP:port, the clients stuck on it now. */
 static void render_stuck(const struct metrics_view *v, const char *lab, char *b, size_t cap, size_t *n)
 {
-	text_add(b, cap, n, "# HELP " M "node_stuck_flows Clients stuck now.\n"
+	text_add(b, cap, n, "# HELP " M "node_stuck_flows Clients stuck now, by kind.\n"
 	               "# TYPE " M "node_stuck_flows gauge\n");
 	for (size_t i = 0; i < v->nvips; i++)
-		text_add(b, cap, n, M "node_stuck_flows{%s,vip=\"%s\"} %" PRIu64 "\n", lab, v->vips[i].name,
-		    v->vips[i].stuck);
+		for (int k = 0; k < 2; k++)
+			text_add(b, cap, n, M "node_stuck_flows{%s,vip=\"%s\",kind=\"%s\"} %" PRIu64 "\n", lab,
+			         v->vips[i].name, strand_names[K_NO_DNAT + k], v->vips[i].stuck[k]);
 }
 
 /* Seconds with milliseconds: 12.345. */

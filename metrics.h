@@ -14,7 +14,7 @@
 /* A watched VIP:port and the clients stuck on it now. */
 struct vip_gauge {
 	char name[56];                      /* [v6addr]:port */
-	uint64_t stuck;
+	uint64_t stuck[2];                  /* by kind: no_dnat, gone_backend */
 };
 /* The most VIP:port gauges a page holds (the body's size allows them). */
 #define METRICS_VIPS 64

@@ -42,7 +42,7 @@
 struct nl {
 	struct mnl_socket *sock;
 	unsigned portid;
-	uint32_t seq;
+	uint32_t seq, dump_seq;
 	char buf[NL_BUF];
 };
 
@@ -353,6 +353,7 @@ struct collect {
 	int cb_ret;
 	int single;                /* GET without ACK: one message answers */
 	int msgs;                  /* entry messages seen */
+	int (*give_up)(void);      /* dumps: asked after each batch; nonzero stops it */
 };
 
 static int matches(const struct ct_dump_filter *f, const struct ct_entry *e)
@@ -420,6 +421,8 @@ static int transact(struct nl *nl, struct collect *c)
 			return -EBADMSG;           /* lengths that lie: read nothing */
 		if (stale(nl->buf, (size_t)n, seq))
 			continue;
+		if (c->give_up && c->give_up())
+			return -EINTR;             /* the caller closes this socket: never reused mid-dump */
 		int ret = mnl_cb_run(nl->buf, (size_t)n, seq, nl->portid, data_cb, c);
 		if (ret == MNL_CB_STOP || (ret > 0 && c->single && c->msgs))
 			return c->cb_ret < 0 ? c->cb_ret : 0;
@@ -510,7 +513,14 @@ int nl_dump(struct nl *nl, const struct ct_dump_filter *f,
             int (*cb)(const struct ct_entry *, void *), void *arg,
             int *kernel_filtered)
 {
-	struct collect c = {.f = f, .cb = cb, .arg = arg};
+	return nl_dump_until(nl, f, cb, arg, kernel_filtered, NULL);
+}
+
+int nl_dump_until(struct nl *nl, const struct ct_dump_filter *f,
+                  int (*cb)(const struct ct_entry *, void *), void *arg,
+                  int *kernel_filtered, int (*give_up)(void))
+{
+	struct collect c = {.f = f, .cb = cb, .arg = arg, .give_up = give_up};
 	*kernel_filtered = 0;
 	if (f && f->kernel) {
 		int ret = 0;
@@ -529,6 +539,39 @@ int nl_dump(struct nl *nl, const struct ct_dump_filter *f,
 		c.found = 0;
 	}
 	return dump_once(nl, AF_UNSPEC, NULL, 0, &c);
+}
+
+int nl_fd(const struct nl *nl) { return mnl_socket_get_fd(nl->sock); }
+
+int nl_dump_begin(struct nl *nl)
+{
+	struct nlmsghdr *nlh = put_request(nl, IPCTNL_MSG_CT_GET, NLM_F_DUMP, AF_UNSPEC);
+	nl->dump_seq = nlh->nlmsg_seq;
+	return mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0 ? -errno : 0;
+}
+
+int nl_dump_more(struct nl *nl, int (*cb)(const struct ct_entry *, void *), void *arg, int batches)
+{
+	struct collect c = {.cb = cb, .arg = arg};
+	for (int i = 0; i < batches; i++) {
+		ssize_t n = recv(mnl_socket_get_fd(nl->sock), nl->buf, sizeof nl->buf, MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 1 : -errno;
+		if ((size_t)n > sizeof nl->buf)
+			return -EMSGSIZE;          /* a batch cut short is never parsed */
+		if (!batch_ok(nl->buf, (size_t)n))
+			return -EBADMSG;
+		if (stale(nl->buf, (size_t)n, nl->dump_seq))
+			continue;
+		int ret = mnl_cb_run(nl->buf, (size_t)n, nl->dump_seq, nl->portid, data_cb, &c);
+		if (c.cb_ret < 0)
+			return c.cb_ret;
+		if (ret == MNL_CB_STOP)
+			return 0;                  /* NLMSG_DONE */
+		if (ret < 0)
+			return -errno;
+	}
+	return 1;
 }
 
 /* ---- reading entries ---------------------------------------------- */

@@ -74,6 +74,24 @@ int nl_dump(struct nl *nl, const struct ct_dump_filter *f,
             int (*cb)(const struct ct_entry *, void *), void *arg,
             int *kernel_filtered);
 
+/* The same, asking give_up() after each batch the kernel sends: nonzero
+ * ends the dump with -EINTR (a signal waiting: a dump of a big table
+ * must not hold the loop). The socket is then mid-dump: close it. */
+int nl_dump_until(struct nl *nl, const struct ct_dump_filter *f,
+                  int (*cb)(const struct ct_entry *, void *), void *arg,
+                  int *kernel_filtered, int (*give_up)(void));
+
+/* An unfiltered dump (both families) read from the caller's poll loop, a
+ * few batches at a time, so that a big table never holds the loop:
+ * nl_dump_begin() sends the request; nl_dump_more() reads at most
+ * batches batches that are there (never waits), calling cb for each
+ * entry, and returns 1 (more to come), 0 (done) or -errno (cb's own
+ * negative value included). nl_fd() is the socket to poll. The handle is
+ * for that dump only: close it when done or given up. */
+int nl_dump_begin(struct nl *nl);
+int nl_dump_more(struct nl *nl, int (*cb)(const struct ct_entry *, void *), void *arg, int batches);
+int nl_fd(const struct nl *nl);
+
 /* Parses one ctnetlink entry message of len bytes (bounds-checked:
  * safe on arbitrary bytes). Returns 0 or -EINVAL. */
 int ct_parse_msg(const void *msg, size_t len, struct ct_entry *e);

@@ -43,6 +43,8 @@ const char opts_usage[] =
 "      --heal-rate N         at most N deletions a second (100)\n"
 "      --event-buffer BYTES  events' receive buffer (4194304)\n"
 "      --watch-filter kernel|user  event filter (kernel)\n"
+"      --node-max-keys N     VIP:ports the node watch holds at most (65536)\n"
+"      --node-max-clients N  clients the node watch tracks at most (4096)\n"
 "      --no-conntrack        DNS only (chosen automatically without CAP_NET_ADMIN)\n"
 "      --no-confine          no seccomp filter, capabilities kept: debugging only\n"
 "      --log-format FMT      logfmt (default) or json\n"
@@ -336,8 +338,12 @@ const char *default_server(const char *path, struct sockaddr_storage *ss, char *
 
 /* ---- the command line --------------------------------------------- */
 
-enum { OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_NO_CONFINE, OPT_LOG_FORMAT, OPT_METRICS,
-       OPT_WATCH, OPT_HEAL_NODE, OPT_DRY_RUN, OPT_CIDR, OPT_HEAL_RATE, OPT_EVBUF, OPT_WFILTER };
+enum {
+	OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_LOG_FORMAT, OPT_METRICS,
+	OPT_WATCH, OPT_HEAL_NODE, OPT_DRY_RUN, OPT_CIDR, OPT_HEAL_RATE, OPT_EVBUF, OPT_WFILTER,
+	OPT_NO_CONFINE,
+	OPT_MAX_KEYS, OPT_MAX_CLIENTS,
+};
 
 static const struct option longopts[] = {
 	{"server", required_argument, NULL, 'd'},
@@ -360,6 +366,8 @@ static const struct option longopts[] = {
 	{"heal-rate", required_argument, NULL, OPT_HEAL_RATE},
 	{"event-buffer", required_argument, NULL, OPT_EVBUF},
 	{"watch-filter", required_argument, NULL, OPT_WFILTER},
+	{"node-max-keys", required_argument, NULL, OPT_MAX_KEYS},
+	{"node-max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
 	{"verbose", no_argument, NULL, 'v'},
 	{"version", no_argument, NULL, 'V'},
 	{"help", no_argument, NULL, 'h'},
@@ -421,6 +429,8 @@ static void set_defaults(struct opts *o)
 	o->timeout = 2 * NS_PER_S;
 	o->heal_rate = 100;
 	o->event_buffer = 4 << 20;
+	o->max_keys = 65536;
+	o->max_clients = 4096;
 }
 
 /* Writes the message and returns OPTS_ERROR. */
@@ -501,6 +511,13 @@ static enum opts_result watch_opt(int c, const char *v, struct opts *o, struct l
 	case OPT_EVBUF:
 		if (parse_uint(v, 1 << 30, &o->event_buffer) < 0 || o->event_buffer < 1024)
 			return refuse(err, cap, "--event-buffer '%s': want 1024-1073741824", v);
+		return OPTS_RUN;
+	case OPT_MAX_KEYS:
+	case OPT_MAX_CLIENTS:
+		if (parse_uint(v, 1 << 24, c == OPT_MAX_KEYS ? &o->max_keys : &o->max_clients) < 0 ||
+		    (c == OPT_MAX_KEYS ? o->max_keys : o->max_clients) < 64)
+			return refuse(err, cap, "--node-max-%s '%s': want 64-16777216",
+			              c == OPT_MAX_KEYS ? "keys" : "clients", v);
 		return OPTS_RUN;
 	case OPT_WFILTER:
 		if (strcmp(v, "kernel") && strcmp(v, "user"))

@@ -37,6 +37,7 @@ struct opts {
 	size_t nwatch;
 	uint64_t heal_rate;           /* deletions a second (and the burst) */
 	uint64_t event_buffer;        /* event socket's receive buffer, bytes */
+	uint64_t max_keys, max_clients;   /* the node watch's tables' bounds */
 };
 
 /* What parsing found to do. */

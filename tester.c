@@ -126,13 +126,14 @@ enum wait { WAIT_STOP = -1, WAIT_DEADLINE = 0, WAIT_READABLE = 1 };
 static size_t view_vips(struct tester *t)
 {
 	char name[sizeof t->vips[0].name];
-	uint64_t stuck;
+	uint64_t stuck[2];
 	size_t n = 0;
+	int r;
 	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; n < METRICS_VIPS && watch_vip(t->w, i, name, sizeof name, &stuck); i++)
-			if ((stuck > 0) == !pass) {
+		for (size_t i = 0; n < METRICS_VIPS && (r = watch_vip(t->w, i, name, sizeof name, stuck)) >= 0; i++)
+			if (r && (stuck[0] + stuck[1] > 0) == !pass) {
 				memcpy(t->vips[n].name, name, sizeof name);
-				t->vips[n++].stuck = stuck;
+				memcpy(t->vips[n++].stuck, stuck, sizeof stuck);
 			}
 	return n;
 }

@@ -1,13 +1,22 @@
-/* watch.c - the node watch: conntrack events, the clients stuck on a
- * stale entry, their proof, report and heal (see watch.h).
+/* watch.c - the node watch: conntrack events, the clients stranded on a
+ * stale entry, their proof, report and heal (see watch.h). Every
+ * decision is verdict_of()'s (verdict.h); this file gathers what it
+ * needs to know and does what it says.
  *
- * Proof, per VIP:port, by the order events arrive in (a sequence
- * number, not the clock: two events read in one wake-up must still
- * have an order): a client's entry is stuck once a DNAT'd NEW flow to
- * its VIP:port came after the entry was first seen and after the last
- * NEW flow there that was not DNAT'd (the rule then missing). The
- * tester's own probes are NEW flows too, so they prove it for the DNS
- * server; for any other VIP only other clients' new flows can. */
+ * no_dnat, the first kind: the proof is the order events arrive in (a
+ * sequence number, not the clock: two events read in one wake-up must
+ * still have an order). A DNAT'd NEW flow to the client's VIP:port that
+ * came after the client's entry and after the last NEW flow there that
+ * was not DNAT'd is a fresh flow DNAT'd (FRESH_DNAT); a later one not
+ * DNAT'd is FRESH_NO_DNAT (a window); none yet is FRESH_NONE.
+ *
+ * gone_backend, the second kind: backends are learned from DNAT'd flows
+ * to the DNS VIPs (events and dumps). Each is asked straight once an
+ * interval; when one stays silent its clients are found with a dump
+ * filtered by VIP:port in the kernel, their reply counters read at each
+ * silence, and a fresh probe of the VIP (answered, by whom) is the other
+ * half of the proof. Probes and dumps scale with the backends, never
+ * with the table. A --service-cidr Service is not DNS: nothing is asked. */
 #define _GNU_SOURCE
 #include "watch.h"
 #include "ctfilter.h"
@@ -15,76 +24,138 @@
 #include "log.h"
 #include "counters.h"
 #include "nl.h"
+#include "probe.h"
+#include "verdict.h"
 
 #include <errno.h>
+#include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_FLOWS 4096                 /* clients tracked at once */
-#define MAX_KEYS 64                    /* VIP:port pairs */
+#define NIL UINT32_MAX
+#define KEYS_FIRST 64                  /* tables start this small, then double */
+#define CLIENTS_FIRST 256
 #define READS_PER_WAKE 64              /* then the loop gets the CPU back */
-#define DRAIN_MAX 4096                 /* messages discarded after a loss */
 #define RESYNC_RETRY NS_PER_S
+#define RCVBUF_MIN_CAP (4u << 20)      /* ENOBUFS doubles the buffer up to 4x the option, at least this */
+#define MAX_BACKENDS 32                /* distinct backends asked */
+#define VIP_TRIES 4                    /* fresh probes a round to find another backend */
+#define BACKOFF_FIRST (100 * NS_PER_MS)
+#define BACKOFF_MAX (30 * NS_PER_S)
+#define EV_TAG 0
+#define BACKEND_TAG 1                  /* + backend index */
+#define VIP_TAG 0x100                  /* + VIP index */
+#define RESYNC_TAG 0x200               /* the CIDR resync's dump */
 
-enum { F_PENDING, F_STUCK };
+enum { F_PENDING, F_SUSPECT, F_STUCK };
+enum { SK_NO_DNAT, SK_GONE, NSK };      /* the stuck gauge's kinds */
 
-/* A client's entry that went to a watched VIP without DNAT. */
+/* A client: an entry to a watched VIP:port that is, or may be, stranded. */
 struct tracked {
-	struct ct_entry e;            /* as first seen */
+	struct ct_entry e;            /* as first seen (SUSPECT: as last read) */
 	uint64_t seen, seq;           /* when first seen: clock, and event order */
-	uint32_t gen;                 /* the last resync that found it */
-	uint16_t key;                 /* its VIP:port, in keys[] */
-	uint8_t state;                /* F_* */
-	uint8_t dry;                  /* --dry-run already said it would heal it */
+	uint64_t retry_at, backoff;   /* a failed heal is tried again then */
+	union ct_addr now;            /* gone_backend: where fresh flows go */
+	uint16_t now_port;
+	uint32_t gen, key, hnext, next, prev;
+	uint8_t used, state, kind, dry, backend;
 };
 
 /* One VIP:port: what the last new flows to it say about its rule. */
 struct key {
 	struct ct_target t;           /* a full prefix and a port */
-	uint64_t last_dnat;           /* order of the last NEW flow DNAT'd: rule in place */
-	uint64_t last_stale;          /* ... of the last one not DNAT'd: rule missing */
-	uint32_t pending, stuck;
+	uint64_t last_dnat, last_stale, active;
+	union ct_addr fresh_to;       /* the last fresh probe went there */
+	uint16_t fresh_port;
+	uint32_t hnext, lprev, lnext, head;   /* hash chain; LRU; its unproven clients */
+	uint32_t pending, stuck[NSK];
+	uint8_t used, dns, pinned, dnat_seen, fresh;
 };
+
+/* A DNS backend learned from a DNAT'd flow, asked straight each round. */
+struct backend {
+	struct ct_tuple t;            /* dst, dport: its address and port */
+	struct probe p;
+	uint64_t answered_at;
+	uint32_t key;
+	uint8_t used, silent, sent;
+};
+
+struct vipprobe { struct probe p; uint32_t key; uint8_t tries; };
+
+struct watch;
+/* A resync: why, the entries it read, when it began. */
+struct resync_ctx { struct watch *w; uint64_t n, t0; const char *why; };
 
 struct watch {
 	const struct opts *o;
 	const struct flow *f;
 	struct counters *st;
-	int fd;                       /* the event socket */
+	int fd, ep;                   /* the event socket; the epoll set the loop waits on */
+	struct mnl_socket *ev;
+	struct nl *req;               /* gets, deletes and probes' entries: never a dump */
+	int rcvbuf;
 	struct ct_target t[OPTS_MAX_WATCH + 1];
 	size_t nt;
-	struct ct_tuple exact[OPTS_MAX_WATCH + 1];   /* the VIP:port targets: the dump's filter */
+	struct ct_tuple exact[OPTS_MAX_WATCH + 1];   /* the DNS VIP:ports: the dumps' filter */
 	size_t nexact;
-	int cidr;                     /* a prefix target: the dump cannot be filtered */
-	struct key keys[MAX_KEYS];
-	size_t nkeys;
-	struct tracked *slot;         /* MAX_FLOWS; the first nflows in use */
-	size_t nflows, to_heal;
-	uint64_t seq, now;
-	uint32_t gen;
-	uint64_t resync_at;           /* a failed resync is retried then; 0: none */
+	int cidr;                     /* a prefix target: the full resync cannot be filtered */
+	struct key *keys;
+	uint32_t *kb, kcap, kbn, nkeys, kfree, lru[2], lru_tail[2];
+	struct tracked *slot;
+	uint32_t *cb, ccap, cbn, nflows, cfree, stuck_head;
+	size_t to_heal;
+	struct backend be[MAX_BACKENDS];
+	struct vipprobe vp[OPTS_MAX_WATCH + 1];
+	struct ct_tuple mine[8];      /* our own recent fresh probes: never clients */
+	unsigned nmine;
+	uint64_t seq, now, round_at;
+	uint32_t gen, dgen;           /* the last resync; the last backend dump */
+	uint64_t resync_at;           /* a resync is due then; 0: none */
+	uint64_t resync_end, resync_cost;   /* the last one: when it ended, how long it took */
+	struct nl *rs;                /* a CIDR resync's dump in progress, read from the loop */
+	struct resync_ctx rsc;        /* the resync under way */
+	const char *resync_why;
 	uint64_t tat, cost;           /* the heals' rate limit: GCRA */
-	int limited, full;
+	int limited, full, evict_said, unproven_said;
 	uint8_t buf[8192] __attribute__((aligned(4)));
 };
 
-/* ---- the table -------------------------------------------------------- */
+/* ---- small helpers ----------------------------------------------------- */
 
-/* The entry of flow t, or NULL. A plain scan: the table is empty but
- * in a restart window, and a window's clients are a few thousand at
- * most; DESTROY events of DNAT'd flows never get here (ctfilter.h). */
-static struct tracked *lookup(struct watch *w, const struct ct_tuple *t)
+static uint32_t hash_bytes(const void *p, size_t n, uint32_t h)
 {
-	for (size_t i = 0; i < w->nflows; i++)
-		if (ct_tuple_equal(&w->slot[i].e.orig, t))
-			return &w->slot[i];
-	return NULL;
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+static uint32_t tuple_hash(const struct ct_tuple *t)
+{
+	uint32_t h = hash_bytes(&t->family, 1, 2166136261u);
+	h = hash_bytes(t->src.b, 16, h);
+	h = hash_bytes(t->dst.b, 16, h);
+	h = hash_bytes(&t->sport, 2, h);
+	return hash_bytes(&t->dport, 2, h);
+}
+
+static uint32_t vip_hash(uint8_t family, const union ct_addr *a, uint16_t port)
+{
+	return hash_bytes(&port, 2, hash_bytes(a->b, 16, hash_bytes(&family, 1, 2166136261u)));
+}
+
+static int same_addr(uint8_t family, const union ct_addr *a, const union ct_addr *b)
+{
+	return !memcmp(a->b, b->b, family == AF_INET6 ? 16 : 4);
 }
 
 /* A line about the watch itself: one pair says what. */
@@ -96,6 +167,13 @@ static void note(const char *level, const char *event, const char *key, const ch
 	log_end(&l);
 }
 
+static void addr_port(uint8_t family, const union ct_addr *a, uint16_t port, char *buf, size_t cap)
+{
+	char s[INET6_ADDRSTRLEN];
+	ct_ntop(family, a->b, s, sizeof s);
+	snprintf(buf, cap, family == AF_INET6 ? "[%s]:%u" : "%s:%u", s, port);
+}
+
 static void client_line(const struct watch *w, const char *level, const char *event,
                         const struct tracked *s, uint64_t stuck_ns)
 {
@@ -103,9 +181,16 @@ static void client_line(const struct watch *w, const char *level, const char *ev
 	struct line l;
 	ct_target_format(&w->keys[s->key].t, vip, sizeof vip);
 	log_begin(&l, level, event);
+	log_kv(&l, "kind", strand_names[s->kind]);
 	log_kv(&l, "vip", vip);
 	log_kv(&l, "client", ct_ntop(s->e.orig.family, s->e.orig.src.b, a, sizeof a));
 	log_kvu(&l, "sport", s->e.orig.sport);
+	if (s->kind == K_GONE_BACKEND) {
+		addr_port(s->e.orig.family, &s->e.reply.src, s->e.reply.sport, vip, sizeof vip);
+		log_kv(&l, "backend", vip);
+		addr_port(s->e.orig.family, &s->now, s->now_port, vip, sizeof vip);
+		log_kv(&l, "now", vip);
+	}
 	log_kvu(&l, "id", s->e.id);
 	if (stuck_ns)
 		log_kvu(&l, "stuck_ms", stuck_ns / NS_PER_MS);
@@ -114,49 +199,315 @@ static void client_line(const struct watch *w, const char *level, const char *ev
 	log_end(&l);
 }
 
-/* Drops s from the table, the last entry moving into its place; event:
- * the line saying why (NULL: none). A stuck client that went away by
- * itself is client_cleared. */
+/* ---- intrusive lists of indices ----------------------------------------- */
+
+static void list_add(struct tracked *sl, uint32_t *head, uint32_t i)
+{
+	sl[i].prev = NIL;
+	sl[i].next = *head;
+	if (*head != NIL)
+		sl[*head].prev = i;
+	*head = i;
+}
+
+static void list_del(struct tracked *sl, uint32_t *head, uint32_t i)
+{
+	if (sl[i].prev != NIL)
+		sl[sl[i].prev].next = sl[i].next;
+	else
+		*head = sl[i].next;
+	if (sl[i].next != NIL)
+		sl[sl[i].next].prev = sl[i].prev;
+}
+
+/* The LRU lists of keys that may be evicted: [0] never seen DNAT'd,
+ * [1] seen DNAT'd; the least recently active at the head. */
+static void lru_del(struct watch *w, uint32_t i)
+{
+	struct key *k = &w->keys[i];
+	int l = k->dnat_seen;
+	if (k->pinned)
+		return;
+	if (k->lprev != NIL)
+		w->keys[k->lprev].lnext = k->lnext;
+	else
+		w->lru[l] = k->lnext;
+	if (k->lnext != NIL)
+		w->keys[k->lnext].lprev = k->lprev;
+	else
+		w->lru_tail[l] = k->lprev;
+}
+
+static void lru_add(struct watch *w, uint32_t i)
+{
+	struct key *k = &w->keys[i];
+	int l = k->dnat_seen;
+	if (k->pinned)
+		return;
+	k->lnext = NIL;
+	k->lprev = w->lru_tail[l];
+	if (w->lru_tail[l] != NIL)
+		w->keys[w->lru_tail[l]].lnext = i;
+	else
+		w->lru[l] = i;
+	w->lru_tail[l] = i;
+}
+
+/* ---- the tables: hashed, grown on demand up to their bounds ------------ */
+
+/* Doubles a table and its buckets (a power of two); the new slots go to
+ * the free list. 0, or -1 at the bound or out of memory. */
+static int grow(void **tab, size_t size, uint32_t *cap, uint32_t **buck, uint32_t *bn,
+                uint32_t *freel, uint64_t max, size_t next_off)
+{
+	uint32_t n = *cap ? *cap * 2 : (size == sizeof(struct key) ? KEYS_FIRST : CLIENTS_FIRST);
+	if (*cap >= max)
+		return -1;
+	if (n > max)
+		n = (uint32_t)max;
+	void *t = realloc(*tab, (size_t)n * size);
+	if (!t)
+		return -1;
+	uint32_t bnew = 1;
+	while (bnew < n)
+		bnew *= 2;
+	uint32_t *b = bnew > *bn ? realloc(*buck, bnew * sizeof *b) : *buck;
+	if (!b)
+		return *tab = t, -1;
+	memset((char *)t + (size_t)*cap * size, 0, (size_t)(n - *cap) * size);
+	for (uint32_t i = n; i-- > *cap;) {
+		memcpy((char *)t + (size_t)i * size + next_off, freel, sizeof *freel);
+		*freel = i;
+	}
+	*tab = t;
+	*buck = b;
+	*cap = n;
+	*bn = bnew > *bn ? bnew : *bn;
+	return 0;
+}
+
+static void rehash_clients(struct watch *w)
+{
+	for (uint32_t i = 0; i < w->cbn; i++)
+		w->cb[i] = NIL;
+	for (uint32_t i = 0; i < w->ccap; i++)
+		if (w->slot[i].used) {
+			uint32_t h = tuple_hash(&w->slot[i].e.orig) & (w->cbn - 1);
+			w->slot[i].hnext = w->cb[h];
+			w->cb[h] = i;
+		}
+}
+
+static void rehash_keys(struct watch *w)
+{
+	for (uint32_t i = 0; i < w->kbn; i++)
+		w->kb[i] = NIL;
+	for (uint32_t i = 0; i < w->kcap; i++)
+		if (w->keys[i].used) {
+			struct key *k = &w->keys[i];
+			uint32_t h = vip_hash(k->t.family, &k->t.addr, k->t.port) & (w->kbn - 1);
+			k->hnext = w->kb[h];
+			w->kb[h] = i;
+		}
+}
+
+/* The client whose flow is t, or NULL. */
+static struct tracked *lookup(struct watch *w, const struct ct_tuple *t)
+{
+	if (!w->cbn)
+		return NULL;
+	for (uint32_t i = w->cb[tuple_hash(t) & (w->cbn - 1)]; i != NIL; i = w->slot[i].hnext)
+		if (ct_tuple_equal(&w->slot[i].e.orig, t))
+			return &w->slot[i];
+	return NULL;
+}
+
+static uint32_t key_find(struct watch *w, uint8_t family, const union ct_addr *a, uint16_t port)
+{
+	if (!w->kbn)
+		return NIL;
+	for (uint32_t i = w->kb[vip_hash(family, a, port) & (w->kbn - 1)]; i != NIL; i = w->keys[i].hnext) {
+		const struct key *k = &w->keys[i];
+		if (k->t.family == family && k->t.port == port && same_addr(family, &k->t.addr, a))
+			return i;
+	}
+	return NIL;
+}
+
+static void unhash_client(struct watch *w, uint32_t i)
+{
+	uint32_t *p = &w->cb[tuple_hash(&w->slot[i].e.orig) & (w->cbn - 1)];
+	while (*p != i)
+		p = &w->slot[*p].hnext;
+	*p = w->slot[i].hnext;
+}
+
+/* Drops s; event: the line saying why (NULL: none). A stuck client that
+ * went away by itself is client_cleared. */
 static void forget(struct watch *w, struct tracked *s, const char *event)
 {
+	uint32_t i = (uint32_t)(s - w->slot);
 	struct key *k = &w->keys[s->key];
 	if (s->state == F_STUCK) {
-		k->stuck--;
+		k->stuck[s->kind == K_GONE_BACKEND]--;
+		list_del(w->slot, &w->stuck_head, i);
 		if (w->o->heal_node && !s->dry)
 			w->to_heal--;
 		if (event) {
 			w->st->node_cleared++;
+			w->st->node_cleared_by[s->kind]++;
 			client_line(w, "info", event, s, w->now - s->seen);
 		}
 	} else {
-		k->pending--;
+		list_del(w->slot, &k->head, i);
+		k->pending -= s->state == F_PENDING;
 	}
-	*s = w->slot[--w->nflows];    /* the last one takes its place */
+	unhash_client(w, i);
+	s->used = 0;
+	s->hnext = w->cfree;
+	w->cfree = i;
+	w->nflows--;
 }
 
-/* A client's entry to k without DNAT: tracked from now on. */
-static void track(struct watch *w, const struct ct_entry *e, struct key *k)
+/* ---- keys: made on demand; at the bound, one goes ---------------------- */
+
+/* Evicts the least recently active key that may go: one never seen
+ * DNAT'd first (nothing proves a Service there), else one seen DNAT'd;
+ * never a target, never one with a client under heal. Its unproven
+ * clients go with it. For room in the client table (with_clients), only
+ * a key that holds clients helps. 0, or -1 when none may go. */
+static int evict_key(struct watch *w, uint32_t except, int with_clients)
 {
-	struct tracked *s = lookup(w, &e->orig);
-	if (s && s->e.id == e->id) {
-		s->gen = w->gen;          /* found again by a resync */
-		return;
+	uint32_t i = w->lru[0];
+	int list = 0, steps = with_clients ? 1024 : 64;
+	for (int n = 0; i == NIL || i == except || w->keys[i].stuck[0] + w->keys[i].stuck[1] ||
+	                (with_clients && w->keys[i].head == NIL); n++) {
+		if (i == NIL && list++)
+			return -1;            /* both lists walked */
+		i = i == NIL ? w->lru[1] : w->keys[i].lnext;
+		if (n > steps)
+			return -1;            /* none near the head may go: keep them */
 	}
-	if (s)                        /* a new entry for the same flow */
-		forget(w, s, "client_cleared");
-	if (w->nflows >= MAX_FLOWS) {
-		if (!w->full)             /* once */
-			note("warn", "node_table_full", "effect", "some stuck clients are not tracked");
-		w->full = 1;
-		return;
-	}
-	w->slot[w->nflows] = (struct tracked){.e = *e, .seen = w->now, .seq = w->seq, .gen = w->gen,
-	                      .key = (uint16_t)(k - w->keys), .state = F_PENDING};
-	w->nflows++;
-	k->pending++;
+	struct key *k = &w->keys[i];
+	while (k->head != NIL)
+		forget(w, &w->slot[k->head], NULL);
+	lru_del(w, i);
+	uint32_t *p = &w->kb[vip_hash(k->t.family, &k->t.addr, k->t.port) & (w->kbn - 1)];
+	while (*p != i)
+		p = &w->keys[*p].hnext;
+	*p = k->hnext;
+	k->used = 0;
+	k->hnext = w->kfree;
+	w->kfree = i;
+	w->nkeys--;
+	w->st->node_keys_evicted++;
+	if (!w->evict_said)
+		note("warn", "node_keys_evicted", "effect",
+		     "the VIP:port table is full: the least recently active keys never seen DNAT'd go first (--node-max-keys)");
+	w->evict_said = 1;
+	return 0;
 }
 
-/* ---- proof, report, heal --------------------------------------------- */
+/* The VIP:port of t: known, or made known (NIL when none can be made). */
+static uint32_t key_of(struct watch *w, const struct ct_tuple *t)
+{
+	uint32_t i = key_find(w, t->family, &t->dst, t->dport);
+	if (i != NIL) {
+		w->keys[i].active = w->seq;
+		lru_del(w, i);                /* most recently active: to the tail */
+		lru_add(w, i);
+		return i;
+	}
+	if (w->kfree == NIL) {
+		if (grow((void **)&w->keys, sizeof *w->keys, &w->kcap, &w->kb, &w->kbn, &w->kfree,
+		         w->o->max_keys, offsetof(struct key, hnext)) == 0)
+			rehash_keys(w);
+		else if (evict_key(w, NIL, 0) < 0)
+			return NIL;
+	}
+	i = w->kfree;
+	struct key *k = &w->keys[i];
+	w->kfree = k->hnext;
+	memset(k, 0, sizeof *k);
+	k->used = 1;
+	k->head = NIL;
+	k->active = w->seq;
+	k->t = (struct ct_target){t->family, (uint8_t)(t->family == AF_INET6 ? 128 : 32), t->dport, t->dst};
+	uint32_t h = vip_hash(t->family, &t->dst, t->dport) & (w->kbn - 1);
+	k->hnext = w->kb[h];
+	w->kb[h] = i;
+	w->nkeys++;
+	lru_add(w, i);
+	return i;
+}
+
+/* A key seen DNAT'd: a Service; it moves to the list evicted last. */
+static void key_dnat_seen(struct watch *w, uint32_t i)
+{
+	struct key *k = &w->keys[i];
+	if (k->dnat_seen)
+		return;
+	lru_del(w, i);
+	k->dnat_seen = 1;
+	lru_add(w, i);
+}
+
+/* A new client of key ki in state (PENDING, SUSPECT or STUCK), or NULL
+ * when the table is full even after an eviction. */
+static struct tracked *track_new(struct watch *w, const struct ct_entry *e, uint32_t ki, uint8_t state,
+                                 uint8_t kind)
+{
+	if (w->cfree == NIL) {
+		if (grow((void **)&w->slot, sizeof *w->slot, &w->ccap, &w->cb, &w->cbn, &w->cfree,
+		         w->o->max_clients, offsetof(struct tracked, hnext)) == 0)
+			rehash_clients(w);
+		for (int n = 0; w->cfree == NIL && n < 8 && evict_key(w, ki, 1) == 0; n++)
+			;
+		if (w->cfree == NIL) {
+			if (!w->full)         /* once */
+				note("warn", "node_table_full", "effect", "some clients are not tracked (--node-max-clients)");
+			w->full = 1;
+			return NULL;
+		}
+	}
+	uint32_t i = w->cfree;
+	struct tracked *s = &w->slot[i];
+	w->cfree = s->hnext;
+	*s = (struct tracked){.e = *e, .seen = w->now, .seq = w->seq, .gen = w->gen, .key = ki,
+	                      .used = 1, .state = state, .kind = kind};
+	uint32_t h = tuple_hash(&e->orig) & (w->cbn - 1);
+	s->hnext = w->cb[h];
+	w->cb[h] = i;
+	w->nflows++;
+	if (state == F_STUCK) {
+		list_add(w->slot, &w->stuck_head, i);
+		w->keys[ki].stuck[kind == K_GONE_BACKEND]++;
+	} else {
+		list_add(w->slot, &w->keys[ki].head, i);
+		w->keys[ki].pending += state == F_PENDING;
+	}
+	return s;
+}
+
+/* s is proven stranded: counted stuck, reported once, queued to heal. */
+static void make_stuck(struct watch *w, struct tracked *s)
+{
+	uint32_t i = (uint32_t)(s - w->slot);
+	struct key *k = &w->keys[s->key];
+	if (s->state == F_STUCK)
+		return;
+	list_del(w->slot, &k->head, i);
+	k->pending -= s->state == F_PENDING;
+	s->state = F_STUCK;
+	list_add(w->slot, &w->stuck_head, i);
+	k->stuck[s->kind == K_GONE_BACKEND]++;
+	w->st->node_blackholed++;
+	w->st->node_blackholed_by[s->kind]++;
+	w->to_heal += w->o->heal_node;
+	client_line(w, "error", "client_blackholed", s, 0);
+}
+
+/* ---- heal ---------------------------------------------------------------- */
 
 /* The heals' rate limit: o->heal_rate a second, in bursts of as many. */
 static int may_delete(struct watch *w)
@@ -170,39 +521,77 @@ static int may_delete(struct watch *w)
 	return 1;
 }
 
-/* Deletes s's entry if it is still the one we saw stuck: re-read
+/* cur is still the entry s was proven on: same CTA_ID, still stranded
+ * the same way (no_dnat: untranslated, unanswered; gone_backend: DNAT'd
+ * to the same backend, its reply count still). */
+static int still_stranded(const struct tracked *s, const struct ct_entry *cur)
+{
+	if (cur->id != s->e.id)
+		return 0;
+	if (s->kind == K_NO_DNAT)
+		return !ct_is_dnat(cur) && !ct_seen_reply(cur);
+	return ct_is_dnat(cur) && cur->reply.sport == s->e.reply.sport &&
+	       same_addr(cur->orig.family, &cur->reply.src, &s->e.reply.src) &&
+	       !((cur->have & s->e.have & CT_HAVE_COUNTERS) && cur->reply_packets != s->e.reply_packets);
+}
+
+/* A heal that failed: s stays stuck (and counted), tried again later,
+ * each wait twice the last. */
+static void heal_later(struct watch *w, struct tracked *s, int err)
+{
+	struct line l;
+	s->backoff = s->backoff ? s->backoff * 2 : BACKOFF_FIRST;
+	if (s->backoff > BACKOFF_MAX)
+		s->backoff = BACKOFF_MAX;
+	s->retry_at = w->now + s->backoff;
+	w->st->node_heal_failed++;
+	log_begin(&l, "error", "heal_failed");
+	log_kv(&l, "kind", strand_names[s->kind]);
+	log_kvu(&l, "sport", s->e.orig.sport);
+	log_kvu(&l, "id", s->e.id);
+	log_kv(&l, "err", strerror(-err));
+	log_kvu(&l, "retry_in_ms", s->backoff / NS_PER_MS);
+	log_end(&l);
+}
+
+/* Deletes s's entry if it is still the one proven stranded: re-read
  * first (a new entry for the flow can reuse the CTA_ID), then deleted
- * guarded by tuple and CTA_ID. */
+ * guarded by tuple and CTA_ID, where verdict_may_delete allows it. */
 static void heal_one(struct watch *w, struct tracked *s)
 {
 	struct ct_entry cur;
-	struct nl *nl = w->f->nl;
-	int err = nl ? nl_get_zone(nl, &s->e.orig, s->e.zone, &cur) : -ENOTCONN;
-	if (err == 0 && (cur.id != s->e.id || ct_is_dnat(&cur) || ct_seen_reply(&cur)))
-		err = -ENOENT;                   /* gone or replaced meanwhile */
+	struct vout v = {V_STRANDED, (enum strand)s->kind, VA_HEAL, NULL};
+	struct heal_policy pol = {VIEW_NODE, (uint8_t)w->o->heal_node, (uint8_t)w->o->dry_run};
+	int err = w->req ? nl_get_zone(w->req, &s->e.orig, s->e.zone, &cur) : -ENOTCONN;
+	if (err == 0 && !still_stranded(s, &cur))
+		err = -ENOENT;                   /* gone or changed meanwhile */
+	if (err == 0 && !verdict_may_delete(&v, &pol))
+		return;
 	if (err == 0)
-		err = nl_delete(nl, &cur);
+		err = nl_delete(w->req, &cur);
 	if (err == -ENOENT) {
 		forget(w, s, "client_cleared");
 		return;
 	}
 	if (err < 0) {
-		note("error", "heal_failed", "err", strerror(-err));
-		forget(w, s, NULL);
+		heal_later(w, s, err);
 		return;
 	}
 	w->st->node_healed++;
+	w->st->node_healed_by[s->kind]++;
 	hist_add(&w->st->node_stuck, win_bounds, NWIN, w->now - s->seen);
 	client_line(w, "info", "client_healed", s, w->now - s->seen);
 	forget(w, s, NULL);
 }
 
-/* Heals what is stuck, as far as the rate limit lets it. */
+/* Heals what is stuck and due, as far as the rate limit lets it. */
 static void heal(struct watch *w)
 {
-	for (size_t i = 0; i < w->nflows && w->to_heal; i++) {
+	uint32_t next;
+	for (uint32_t i = w->stuck_head; i != NIL && w->to_heal; i = next) {
 		struct tracked *s = &w->slot[i];
-		if (s->state != F_STUCK || s->dry)
+		next = s->next;
+		if (s->dry || s->retry_at > w->now)
 			continue;
 		if (w->o->dry_run) {
 			s->dry = 1;
@@ -217,73 +606,396 @@ static void heal(struct watch *w)
 			return;
 		}
 		heal_one(w, s);
-		i--;                      /* the last entry moved here (from 0: wraps, then 0 again) */
 	}
 	w->limited = 0;
 }
 
-/* A DNAT'd new flow to k came: clients tracked on k since before it,
- * and not met by a missing rule since, are stuck. */
+/* ---- no_dnat: the proof by event order ----------------------------------- */
+
+static struct obs untranslated_obs(const struct watch *w, const struct key *k, const struct tracked *s)
+{
+	(void)w;
+	uint8_t fresh = FRESH_NONE;
+	if (k->last_stale > s->seq && k->last_stale >= k->last_dnat)
+		fresh = FRESH_NO_DNAT;        /* the last new flow met the rule missing */
+	else if (k->last_dnat > s->seq && k->last_dnat > k->last_stale)
+		fresh = FRESH_DNAT;
+	return (struct obs){.proto = s->e.orig.proto, .port_ok = 1, .dnat = 0,
+	                    .replied = (uint8_t)ct_seen_reply(&s->e), .nat_known = k->dnat_seen,
+	                    .asks_dns = k->dns, .fresh = fresh};
+}
+
+/* A DNAT'd new flow to k came: its clients met by a missing rule are
+ * judged again. */
 static void promote(struct watch *w, struct key *k)
 {
-	if (!k->pending || k->last_dnat <= k->last_stale)
+	uint32_t next;
+	if (!k->pending)
 		return;
-	for (size_t i = 0; i < w->nflows && k->pending; i++) {
+	for (uint32_t i = k->head; i != NIL; i = next) {
 		struct tracked *s = &w->slot[i];
-		if (s->state != F_PENDING || &w->keys[s->key] != k || s->seq >= k->last_dnat)
+		next = s->next;
+		if (s->state != F_PENDING)
 			continue;
-		s->state = F_STUCK;
-		k->pending--;
-		k->stuck++;
-		w->st->node_blackholed++;
-		w->to_heal += w->o->heal_node;
-		client_line(w, "error", "client_blackholed", s, 0);
+		struct obs o = untranslated_obs(w, k, s);
+		struct vout v = verdict_of(&o);
+		if (v.v == V_STRANDED)
+			make_stuck(w, s);
+		else if (v.v == V_HEALTHY)
+			forget(w, s, NULL);
 	}
 }
 
-/* ---- events ------------------------------------------------------------ */
-
-/* The VIP:port of t: known, or made known (NULL when there are too many). */
-static struct key *key_of(struct watch *w, const struct ct_tuple *t)
-{
-	size_t alen = t->family == AF_INET6 ? 16 : 4;
-	for (size_t i = 0; i < w->nkeys; i++) {
-		const struct ct_target *k = &w->keys[i].t;
-		if (k->family == t->family && k->port == t->dport && !memcmp(k->addr.b, t->dst.b, alen))
-			return &w->keys[i];
-	}
-	if (w->nkeys == MAX_KEYS)
-		return NULL;
-	struct key *k = &w->keys[w->nkeys++];
-	memset(k, 0, sizeof *k);
-	k->t = (struct ct_target){t->family, (uint8_t)(alen * 8), t->dport, t->dst};
-	return k;
-}
+/* ---- gone_backend: backends, their asks, their clients ------------------ */
 
 static int same_flow(const struct ct_tuple *a, const struct ct_tuple *b)
 {
 	return a->family == b->family && a->sport == b->sport && !memcmp(a->src.b, b->src.b, 16);
 }
 
-/* The tester's own socket and its last probe: the tester judges them. */
+/* The tester's own socket and its last probe (the tester judges them),
+ * and our own recent fresh probes. */
 static int own(const struct watch *w, const struct ct_tuple *t)
 {
+	for (unsigned i = 0; i < sizeof w->mine / sizeof *w->mine; i++)
+		if (same_flow(t, &w->mine[i]))
+			return 1;
 	return same_flow(t, &w->f->tuple) || same_flow(t, &w->f->last_probe);
+}
+
+/* A DNAT'd flow to DNS key ki went to e's reply source: a backend. */
+static void learn_backend(struct watch *w, const struct ct_entry *e, uint32_t ki)
+{
+	struct backend *free_b = NULL;
+	for (size_t i = 0; i < MAX_BACKENDS; i++) {
+		struct backend *b = &w->be[i];
+		if (!b->used) {
+			free_b = free_b ? free_b : b;
+			continue;
+		}
+		if (b->t.family == e->orig.family && b->t.dport == e->reply.sport &&
+		    same_addr(b->t.family, &b->t.dst, &e->reply.src))
+			return;
+	}
+	if (!free_b)
+		return;                       /* asked: at most MAX_BACKENDS */
+	memset(free_b, 0, sizeof *free_b);
+	probe_init(&free_b->p);
+	free_b->used = 1;
+	free_b->key = ki;
+	free_b->t = (struct ct_tuple){.family = e->orig.family, .proto = IPPROTO_UDP,
+	                              .dst = e->reply.src, .dport = e->reply.sport};
+}
+
+static void drop_backend(struct watch *w, struct backend *b)
+{
+	probe_finish(&b->p, w->req);
+	b->used = 0;
+}
+
+static void tuple_to_sockaddr(const struct ct_tuple *t, struct sockaddr_storage *ss, int any)
+{
+	memset(ss, 0, sizeof *ss);
+	ss->ss_family = t->family;
+	if (t->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		if (!any)
+			memcpy(&s6->sin6_addr, t->dst.b, 16);
+		s6->sin6_port = any ? 0 : htons(t->dport);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		if (!any)
+			memcpy(&s4->sin_addr, t->dst.b, 4);
+		s4->sin_port = any ? 0 : htons(t->dport);
+	}
+}
+
+/* The tester's query, from a fresh socket, to t; its socket joins the
+ * epoll set under tag. */
+static enum probe_verdict ask(struct watch *w, struct probe *p, const struct ct_tuple *t, uint64_t tag)
+{
+	struct sockaddr_storage src, dst;
+	int err;
+	tuple_to_sockaddr(t, &src, 1);
+	tuple_to_sockaddr(t, &dst, 0);
+	enum probe_verdict pv = probe_send(p, w->req, &src, &dst, w->f->query, w->f->qlen, w->now,
+	                                   w->o->timeout, &err);
+	if (pv == PROBE_FAILED)
+		return pv;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+	epoll_ctl(w->ep, EPOLL_CTL_ADD, p->fd, &ev);
+	w->mine[w->nmine++ % (sizeof w->mine / sizeof *w->mine)] = p->e.orig;
+	return pv;
+}
+
+static int backend_suspect(const struct watch *w, uint32_t ki, const struct ct_entry *e)
+{
+	for (size_t i = 0; i < MAX_BACKENDS; i++) {
+		const struct backend *b = &w->be[i];
+		if (b->used && b->silent && b->key == ki && b->t.dport == e->reply.sport &&
+		    same_addr(b->t.family, &b->t.dst, &e->reply.src))
+			return 1;
+	}
+	return 0;
+}
+
+/* A fresh flow to VIP j: sent until one lands on a backend not under
+ * suspicion (VIP_TRIES at most), so that the proof does not wait on the
+ * load balancer's dice. */
+static void ask_vip(struct watch *w, size_t j)
+{
+	struct vipprobe *v = &w->vp[j];
+	for (v->tries = 0; v->tries < VIP_TRIES; v->tries++) {
+		enum probe_verdict pv = ask(w, &v->p, &w->exact[j], VIP_TAG + j);
+		if (pv != PROBE_DNAT || !backend_suspect(w, v->key, &v->p.e))
+			return;
+		probe_finish(&v->p, w->req);
+		v->p.done = 0;                /* not an outcome: another try */
+	}
+}
+
+/* One round: each backend asked straight; each DNS VIP with a backend
+ * under suspicion, or with clients met by a missing rule (verdict_of:
+ * VA_PROBE, a fresh flow tells whether the rule is back), gets a fresh
+ * flow of our own; one of each in flight. */
+static void round_start(struct watch *w)
+{
+	w->round_at = w->now + w->o->interval;
+	for (size_t i = 0; i < MAX_BACKENDS; i++) {
+		struct backend *b = &w->be[i];
+		if (b->used && b->p.fd < 0)
+			b->sent = ask(w, &b->p, &b->t, BACKEND_TAG + i) != PROBE_FAILED;
+	}
+	for (size_t j = 0; j < w->nexact; j++) {
+		int suspect = 0;
+		for (size_t i = 0; i < MAX_BACKENDS; i++)
+			suspect |= w->be[i].used && w->be[i].silent && w->be[i].key == w->vp[j].key;
+		if ((suspect || w->keys[w->vp[j].key].pending) && w->vp[j].p.fd < 0)
+			ask_vip(w, j);
+	}
+}
+
+/* A fresh flow to VIP j finished: what it showed is the key's fresh. */
+static void vip_done(struct watch *w, size_t j)
+{
+	struct vipprobe *v = &w->vp[j];
+	struct key *k = &w->keys[v->key];
+	if (!v->p.done)
+		return;
+	v->p.done = 0;
+	if (!ct_is_dnat(&v->p.e)) {
+		k->fresh = FRESH_NO_DNAT;
+		return;
+	}
+	k->fresh = v->p.answered ? FRESH_ANSWERED : FRESH_DNAT;
+	k->fresh_to = v->p.e.reply.src;
+	k->fresh_port = v->p.e.reply.sport;
+}
+
+/* SIGTERM or SIGINT waits (blocked outside ppoll): a long dump gives way. */
+static int stop_pending(void)
+{
+	sigset_t s;
+	return sigpending(&s) == 0 && (sigismember(&s, SIGTERM) == 1 || sigismember(&s, SIGINT) == 1);
+}
+
+/* A fresh socket for each dump: one given up mid-way (a stop signal
+ * waiting, an error) is closed with its socket, and never leaves a
+ * shared one answering EBUSY. */
+static int dump_fresh(const struct ct_dump_filter *f, int (*cb)(const struct ct_entry *, void *), void *arg)
+{
+	int kf;
+	struct nl *nl = nl_open();
+	if (!nl)
+		return -errno;
+	int err = nl_dump_until(nl, f, cb, arg, &kf, stop_pending);
+	nl_close(nl);
+	return err;
+}
+
+struct gone_ctx { struct watch *w; struct backend *b; uint32_t found; };
+
+static struct obs translated_obs(const struct watch *w, const struct key *k, const struct backend *b,
+                                 const struct ct_entry *e, const struct tracked *s)
+{
+	return (struct obs){
+		.proto = e->orig.proto, .port_ok = 1, .dnat = 1, .replied = (uint8_t)ct_seen_reply(e),
+		.nat_known = 1, .asks_dns = k->dns,
+		.reply_moving = s && (e->have & s->e.have & CT_HAVE_COUNTERS) && e->reply_packets != s->e.reply_packets,
+		.fresh = k->fresh,
+		.fresh_same = k->fresh_port == b->t.dport && same_addr(b->t.family, &k->fresh_to, &b->t.dst),
+		.backend_silent = b->silent,
+		.backend_recent = b->answered_at && w->now - b->answered_at <= w->o->interval,
+	};
+}
+
+/* One entry of a silent backend's dump: judged, and tracked as verdict_of
+ * says (stranded: stuck; unproven: its counters kept for the next read). */
+static int judge_gone(const struct ct_entry *e, void *arg)
+{
+	struct gone_ctx *c = arg;
+	struct watch *w = c->w;
+	struct backend *b = c->b;
+	if (!ct_is_dnat(e) || e->reply.sport != b->t.dport || !same_addr(b->t.family, &e->reply.src, &b->t.dst) ||
+	    own(w, &e->orig))
+		return 0;
+	uint32_t ki = key_find(w, e->orig.family, &e->orig.dst, e->orig.dport);
+	if (ki == NIL)
+		return 0;
+	struct tracked *s = lookup(w, &e->orig);
+	if (s && (s->e.id != e->id || s->kind != K_GONE_BACKEND)) {
+		forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
+		s = NULL;
+	}
+	struct obs o = translated_obs(w, &w->keys[ki], b, e, s);
+	struct vout v = verdict_of(&o);
+	c->found++;
+	if (v.v != V_STRANDED && v.v != V_UNPROVEN) {
+		if (s)
+			forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
+		return 0;
+	}
+	if (!s && !(s = track_new(w, e, ki, F_SUSPECT, K_GONE_BACKEND)))
+		return 0;
+	if (s->state != F_STUCK) {
+		s->e.reply_packets = e->reply_packets;   /* the next read compares with this one */
+		s->e.have = e->have;
+	}
+	s->gen = w->dgen;                            /* found by this dump */
+	s->backend = (uint8_t)(b - w->be);
+	if (v.v == V_STRANDED && s->state != F_STUCK) {
+		s->now = w->keys[ki].fresh_to;
+		s->now_port = w->keys[ki].fresh_port;
+		make_stuck(w, s);
+	}
+	return 0;
+}
+
+/* The clients of silent backend b (a dump filtered in the kernel by the
+ * DNS VIP:ports), judged; its clients the dump no longer has are gone. */
+static void dump_backend(struct watch *w, struct backend *b)
+{
+	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->nexact, .dst = w->exact, .kernel = 1};
+	struct gone_ctx c = {w, b, 0};
+	uint32_t bi = (uint32_t)(b - w->be);
+	w->dgen++;
+	int err = dump_fresh(&f, judge_gone, &c);
+	w->st->node_dumps++;
+	if (err < 0) {
+		note("error", "node_dump_failed", "err", strerror(-err));
+		return;
+	}
+	for (uint32_t i = 0; i < w->ccap; i++) {
+		struct tracked *s = &w->slot[i];
+		if (s->used && s->kind == K_GONE_BACKEND && s->backend == bi && s->gen != w->dgen)
+			forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
+	}
+	if (!c.found && b->silent >= VERDICT_BACKEND_SILENT)
+		drop_backend(w, b);           /* silent, and nobody left on it: learned again if seen */
+}
+
+/* Backend b answered: its clients unproven or stuck are not stranded
+ * (a backend that answers again before the proof resets it). */
+static void backend_answers(struct watch *w, struct backend *b)
+{
+	uint32_t bi = (uint32_t)(b - w->be);
+	int was_silent = b->silent;
+	b->silent = 0;
+	b->answered_at = w->now;
+	if (!was_silent)
+		return;                       /* clients are only ever found at a silence */
+	for (uint32_t i = 0; i < w->ccap; i++) {
+		struct tracked *s = &w->slot[i];
+		if (s->used && s->kind == K_GONE_BACKEND && s->backend == bi)
+			forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
+	}
+}
+
+/* A straight ask of backend b finished. */
+static void backend_done(struct watch *w, struct backend *b)
+{
+	if (!b->p.done || !b->sent)
+		return;
+	b->p.done = 0;
+	b->sent = 0;
+	if (b->p.answered) {
+		backend_answers(w, b);
+		return;
+	}
+	if (b->silent < 255)
+		b->silent++;
+	dump_backend(w, b);
+}
+
+/* Probes whose socket was readable (or, readable 0, whose time is up). */
+static void probes_wake(struct watch *w, uint64_t tag, int readable)
+{
+	if (tag >= VIP_TAG && tag - VIP_TAG < w->nexact) {
+		probe_poll(&w->vp[tag - VIP_TAG].p, w->req, readable, w->now);
+		if (w->vp[tag - VIP_TAG].p.fd < 0)
+			vip_done(w, tag - VIP_TAG);
+	} else if (tag >= BACKEND_TAG && tag - BACKEND_TAG < MAX_BACKENDS) {
+		struct backend *b = &w->be[tag - BACKEND_TAG];
+		probe_poll(&b->p, w->req, readable, w->now);
+		if (b->p.fd < 0)
+			backend_done(w, b);
+	}
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+/* A client's entry to key ki without DNAT, unanswered: tracked. */
+static void track_pending(struct watch *w, const struct ct_entry *e, uint32_t ki)
+{
+	struct tracked *s = lookup(w, &e->orig);
+	if (s && s->e.id == e->id) {
+		s->gen = w->gen;          /* found again by a resync */
+		return;
+	}
+	if (s)                        /* a new entry for the same flow */
+		forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
+	track_new(w, e, ki, F_PENDING, K_NO_DNAT);
+}
+
+/* A non-DNS Service seen DNAT'd: its backends cannot be asked, so a
+ * client stranded on a gone one can never be proven. Said once. */
+static void unproven_once(struct watch *w, struct key *k)
+{
+	char vip[64];
+	struct obs o = {.proto = IPPROTO_UDP, .port_ok = 1, .dnat = 1, .nat_known = 1, .asks_dns = 0};
+	struct vout v = verdict_of(&o);
+	struct line l;
+	if (w->unproven_said || v.v != V_UNPROVEN)
+		return;
+	w->unproven_said = 1;
+	ct_target_format(&k->t, vip, sizeof vip);
+	log_begin(&l, "warn", "node_unproven");
+	log_kv(&l, "kind", strand_names[K_GONE_BACKEND]);
+	log_kv(&l, "vip", vip);
+	log_kv(&l, "verdict", verdict_names[v.v]);
+	log_kv(&l, "explain", v.why);
+	log_end(&l);
 }
 
 static void on_new(struct watch *w, const struct ct_entry *e)
 {
-	struct key *k = key_of(w, &e->orig);
-	if (!k)
+	uint32_t ki = key_of(w, &e->orig);
+	if (ki == NIL)
 		return;
+	struct key *k = &w->keys[ki];
 	if (ct_is_dnat(e)) {
 		k->last_dnat = w->seq;
+		key_dnat_seen(w, ki);
+		if (k->dns)
+			learn_backend(w, e, ki);
+		else
+			unproven_once(w, k);
 		promote(w, k);
 		return;
 	}
 	k->last_stale = w->seq;
 	if (!own(w, &e->orig) && !ct_seen_reply(e))
-		track(w, e, k);
+		track_pending(w, e, ki);
 }
 
 static void on_batch(struct watch *w, size_t n)
@@ -302,69 +1014,149 @@ static void on_batch(struct watch *w, size_t n)
 		}
 		struct tracked *s = lookup(w, &e.orig);
 		if (s && s->e.id == e.id)
-			forget(w, s, "client_cleared");
+			forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
 	}
 }
 
 /* ---- resync: the table as it is ------------------------------------- */
 
+
 static int resync_one(const struct ct_entry *e, void *arg)
 {
-	struct watch *w = arg;
-	struct key *k;
-	if (ct_target_match(w->t, w->nt, &e->orig) >= 0 && !ct_is_dnat(e) && !ct_seen_reply(e) &&
-	    !own(w, &e->orig) && (k = key_of(w, &e->orig)))
-		track(w, e, k);
+	struct resync_ctx *c = arg;
+	struct watch *w = c->w;
+	uint32_t ki;
+	c->n++;
+	if (ct_target_match(w->t, w->nt, &e->orig) < 0 || own(w, &e->orig))
+		return 0;
+	if (ct_is_dnat(e)) {
+		ki = key_find(w, e->orig.family, &e->orig.dst, e->orig.dport);
+		if (ki != NIL && w->keys[ki].dns) {
+			key_dnat_seen(w, ki);
+			learn_backend(w, e, ki);
+		}
+		return 0;
+	}
+	if (!ct_seen_reply(e) && (ki = key_of(w, &e->orig)) != NIL)
+		track_pending(w, e, ki);
 	return 0;
 }
 
-/* Dumps the table (filtered in the kernel by VIP:port unless a CIDR is
- * watched: CTA_FILTER has no prefix match) and makes ours agree: what
- * the dump has is tracked, what it lacks went away. Entries found are
- * dated now: only a DNAT'd flow after the dump proves them stuck. */
-static void resync(struct watch *w, const char *why)
+static void resync_failed(struct watch *w, int err)
 {
-	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->nexact, .dst = w->exact, .kernel = 1};
-	struct line l;
-	int kf;
-	w->gen++;
-	w->seq++;
-	w->resync_at = 0;
-	int err = w->f->nl ? nl_dump(w->f->nl, w->cidr ? NULL : &f, resync_one, w, &kf) : -ENOTCONN;
-	if (err < 0) {
-		w->resync_at = w->now + RESYNC_RETRY;
+	w->resync_at = w->now + (err == -EINTR ? 1 : RESYNC_RETRY);
+	if (err != -EINTR)
 		note("error", "node_resync_failed", "err", strerror(-err));
-		return;
-	}
-	for (size_t i = 0; i < w->nflows; i++) {
+}
+
+/* The dump is whole: what it lacks went away (a client tracked by an
+ * event meanwhile carries this resync's generation: it stays). */
+static void resync_done(struct watch *w)
+{
+	struct line l;
+	for (uint32_t i = 0; i < w->ccap; i++) {
 		struct tracked *s = &w->slot[i];
-		if (s->gen != w->gen) {
-			forget(w, s, "client_cleared");
-			i--;                  /* as in heal() */
-		}
+		if (s->used && s->kind == K_NO_DNAT && s->gen != w->gen)
+			forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
 	}
 	w->st->node_resyncs++;
+	w->resync_end = now_ns();
+	w->resync_cost = w->resync_end - w->rsc.t0;
 	log_begin(&l, "info", "node_resync");
-	log_kv(&l, "reason", why);
+	log_kv(&l, "reason", w->rsc.why);
 	log_kvu(&l, "tracked", w->nflows);
+	log_kvu(&l, "entries", w->rsc.n);
+	log_kvu(&l, "ms", w->resync_cost / NS_PER_MS);
 	log_end(&l);
 }
 
-/* ENOBUFS: events were lost. What is still queued predates the loss
- * (a NEW there may be of an entry whose DESTROY was lost): discard it,
- * then only a dump tells the truth. */
-static void lost(struct watch *w)
+/* Reads what the CIDR resync's dump has sent, a few batches a wake. */
+static void resync_step(struct watch *w)
 {
-	w->st->node_lost++;
-	note("warn", "node_events_lost", "err", "ENOBUFS");
-	for (int i = 0; i < DRAIN_MAX && recv(w->fd, w->buf, sizeof w->buf, MSG_DONTWAIT) > 0; i++)
-		;
-	resync(w, "events_lost");
+	int r = nl_dump_more(w->rs, resync_one, &w->rsc, 8);
+	if (r == 1)
+		return;
+	nl_close(w->rs);              /* its socket leaves the epoll set with it */
+	w->rs = NULL;
+	if (r < 0)
+		resync_failed(w, r);
+	else
+		resync_done(w);
 }
 
-void watch_read(struct watch *w, uint64_t now)
+/* Dumps the table on a socket of its own and makes ours agree: what the
+ * dump has is tracked, what it lacks went away. Entries found are dated
+ * now: only a DNAT'd flow after the dump proves them stuck. The VIP:ports
+ * alone are filtered in the kernel: a short dump, read at once (a stop
+ * signal waiting ends it early). A CIDR cannot be (CTA_FILTER has no
+ * prefix match): the whole table is read from the loop, a few batches
+ * at a time, while events, probes, queries and signals are served. */
+static void resync(struct watch *w, const char *why)
 {
-	w->now = now;
+	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->nexact, .dst = w->exact, .kernel = 1};
+	w->gen++;
+	w->seq++;
+	w->resync_at = 0;
+	w->resync_why = why;
+	w->rsc = (struct resync_ctx){w, 0, now_ns(), why};
+	if (!w->cidr) {
+		int err = dump_fresh(&f, resync_one, &w->rsc);
+		if (err < 0)
+			resync_failed(w, err);
+		else
+			resync_done(w);
+		return;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = RESYNC_TAG};
+	int err = (w->rs = nl_open()) ? nl_dump_begin(w->rs) : -errno;
+	if (!err && epoll_ctl(w->ep, EPOLL_CTL_ADD, nl_fd(w->rs), &ev) < 0)
+		err = -errno;
+	if (err < 0) {
+		nl_close(w->rs);
+		w->rs = NULL;
+		resync_failed(w, err);
+	}
+}
+
+static void set_rcvbuf(struct watch *w, int bytes)
+{
+	/* CAP_NET_ADMIN may go past rmem_max: a busy node's bursts need it. */
+	if (setsockopt(w->fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0)
+		setsockopt(w->fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+	w->rcvbuf = bytes;
+}
+
+/* ENOBUFS: events were lost. The buffer doubles (up to a cap), and one
+ * resync is due an interval from now: losses meanwhile join it, and the
+ * events read until then are kept (the resync sweeps what they got
+ * wrong). */
+static void lost(struct watch *w)
+{
+	struct line l;
+	/* A bigger buffer loses less but lags more: past the cap, a resync
+	 * is the cheaper truth. */
+	uint64_t cap = w->o->event_buffer * 4 > RCVBUF_MIN_CAP ? w->o->event_buffer * 4 : RCVBUF_MIN_CAP;
+	w->st->node_lost++;
+	if ((uint64_t)w->rcvbuf * 2 <= cap)
+		set_rcvbuf(w, w->rcvbuf * 2);
+	if (w->resync_at)
+		return;                   /* one is due already */
+	/* One interval from now, and never more than a fifth of the time
+	 * in resyncs: a flood that keeps overflowing the buffer gets them
+	 * spaced by their own cost. */
+	w->resync_at = w->now + w->o->interval;
+	if (w->resync_at < w->resync_end + 4 * w->resync_cost)
+		w->resync_at = w->resync_end + 4 * w->resync_cost;
+	w->resync_why = "events_lost";
+	log_begin(&l, "warn", "node_events_lost");
+	log_kv(&l, "err", "ENOBUFS");
+	log_kvu(&l, "event_buffer", (uint64_t)w->rcvbuf);
+	log_kv(&l, "effect", "one resync is due in one interval");
+	log_end(&l);
+}
+
+static void read_events(struct watch *w)
+{
 	for (int i = 0; i < READS_PER_WAKE; i++) {
 		ssize_t n = recv(w->fd, w->buf, sizeof w->buf, MSG_DONTWAIT | MSG_TRUNC);
 		if ((n < 0 && errno == ENOBUFS) || n > (ssize_t)sizeof w->buf) {
@@ -375,38 +1167,85 @@ void watch_read(struct watch *w, uint64_t now)
 			break;                /* EAGAIN: all read */
 		on_batch(w, (size_t)n);
 	}
+}
+
+void watch_read(struct watch *w, uint64_t now)
+{
+	struct epoll_event ev[8];
+	w->now = now;
+	int n = epoll_wait(w->ep, ev, 8, 0);
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u64 == EV_TAG)
+			read_events(w);
+		else if (ev[i].data.u64 == RESYNC_TAG && w->rs)
+			resync_step(w);
+		else
+			probes_wake(w, ev[i].data.u64, 1);
+	}
 	heal(w);
 }
 
 void watch_tick(struct watch *w, uint64_t now)
 {
 	w->now = now;
-	if (w->resync_at && now >= w->resync_at)
-		resync(w, "retry");
+	for (size_t i = 0; i < MAX_BACKENDS; i++)
+		if (w->be[i].used && w->be[i].p.fd >= 0 && now >= w->be[i].p.until)
+			probes_wake(w, BACKEND_TAG + i, 0);
+	for (size_t j = 0; j < w->nexact; j++)
+		if (w->vp[j].p.fd >= 0 && now >= w->vp[j].p.until)
+			probes_wake(w, VIP_TAG + j, 0);
+	if (now >= w->round_at)
+		round_start(w);
+	if (w->resync_at && now >= w->resync_at && !w->rs)
+		resync(w, w->resync_why);
 	heal(w);
 }
 
+static uint64_t earlier(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
 uint64_t watch_deadline(const struct watch *w)
 {
-	uint64_t d = w->resync_at ? w->resync_at : UINT64_MAX;
-	uint64_t free_at = w->tat - (w->o->heal_rate - 1) * w->cost;
-	return w->limited && free_at < d ? free_at : d;
+	uint64_t d = w->resync_at && !w->rs ? w->resync_at : UINT64_MAX;
+	for (size_t i = 0; i < MAX_BACKENDS; i++)
+		if (w->be[i].used) {
+			d = earlier(d, w->round_at);
+			if (w->be[i].p.fd >= 0)
+				d = earlier(d, w->be[i].p.until);
+		}
+	for (size_t j = 0; j < w->nexact; j++) {
+		if (w->keys[w->vp[j].key].pending)
+			d = earlier(d, w->round_at);
+		if (w->vp[j].p.fd >= 0)
+			d = earlier(d, w->vp[j].p.until);
+	}
+	for (uint32_t i = w->stuck_head; i != NIL && w->to_heal; i = w->slot[i].next)
+		if (w->slot[i].retry_at && !w->slot[i].dry)
+			d = earlier(d, w->slot[i].retry_at);
+	if (w->limited)
+		d = earlier(d, w->tat - (w->o->heal_rate - 1) * w->cost);
+	return d;
 }
 
-int watch_fd(const struct watch *w) { return w->fd; }
+int watch_fd(const struct watch *w) { return w->ep; }
 
-int watch_vip(const struct watch *w, size_t i, char *name, size_t cap, uint64_t *stuck)
+int watch_vip(const struct watch *w, size_t i, char *name, size_t cap, uint64_t stuck[2])
 {
-	if (i >= w->nkeys)
-		return 0;
-	ct_target_format(&w->keys[i].t, name, cap);
-	*stuck = w->keys[i].stuck;
+	if (i >= w->kcap)
+		return -1;
+	const struct key *k = &w->keys[i];
+	if (!k->used || !(k->pinned || k->dnat_seen || k->stuck[0] || k->stuck[1]))
+		return 0;                 /* junk VIP:ports add no series */
+	ct_target_format(&k->t, name, cap);
+	stuck[0] = k->stuck[SK_NO_DNAT];
+	stuck[1] = k->stuck[SK_GONE];
 	return 1;
 }
 
+
 /* ---- set-up ------------------------------------------------------------- */
 
-/* The server first, then the options' VIPs and CIDRs. */
+/* The server first, then the options' VIPs and CIDRs. The VIP:ports are
+ * DNS Services (their backends can be asked) and are never evicted. */
 static void set_targets(struct watch *w)
 {
 	const struct ct_tuple *s = &w->f->tuple;
@@ -419,42 +1258,49 @@ static void set_targets(struct watch *w)
 			w->cidr = 1;
 			continue;
 		}
-		struct ct_tuple *x = &w->exact[w->nexact++];
+		struct ct_tuple *x = &w->exact[w->nexact];
 		*x = (struct ct_tuple){.family = t->family, .proto = IPPROTO_UDP, .dst = t->addr, .dport = t->port};
-		key_of(w, x);             /* its gauge shows from the start */
+		uint32_t ki = key_of(w, x);   /* its gauge shows from the start */
+		if (ki == NIL)
+			continue;
+		lru_del(w, ki);
+		w->keys[ki].pinned = w->keys[ki].dns = 1;
+		probe_init(&w->vp[w->nexact].p);
+		w->vp[w->nexact++].key = ki;
 	}
 }
 
-/* The socket: filter attached before it joins the groups, so not one
- * unfiltered event gets in. A plain socket, as nl.c's: libmnl's socket
- * helpers are one object in Debian's libmnl.a, linked whole, and with
- * recvmsg(2) cost 1,088 bytes of a binary with no room for them; libmnl
- * is for messages and attributes (ct_parse_msg). */
-static int open_socket(struct watch *w, int *insns, char *why, size_t cap)
+/* The event socket, libmnl's: the filter attached before it joins the
+ * groups, so not one unfiltered event gets in. */
+static int open_events(struct watch *w, int *insns, char *why, size_t cap)
 {
 	int groups[] = {NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY};
 	struct sock_filter prog[1024];
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	int buf = (int)w->o->event_buffer, fd;
 	const char *op = "socket";
 	struct sock_fprog fp = {0, prog};
 	*insns = ct_filter_build(w->t, w->nt, prog, sizeof prog / sizeof *prog);
 	fp.len = (unsigned short)*insns;
-	if ((fd = w->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER)) < 0)
+	if (!(w->ev = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK)))
 		goto fail;
+	w->fd = mnl_socket_get_fd(w->ev);
 	op = "filter";
-	if (!w->o->watch_user_filter && setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp) < 0)
+	if (!w->o->watch_user_filter && setsockopt(w->fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp) < 0)
 		goto fail;
-	/* CAP_NET_ADMIN may go past rmem_max: a busy node's bursts need it. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+	set_rcvbuf(w, (int)w->o->event_buffer);
 	op = "bind";
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+	if (mnl_socket_bind(w->ev, 0, MNL_SOCKET_AUTOPID) < 0)
 		goto fail;
 	op = "subscribe";
 	for (size_t i = 0; i < 2; i++)
-		if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof groups[i]) < 0)
+		if (mnl_socket_setsockopt(w->ev, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof groups[i]) < 0)
 			goto fail;
+	op = "epoll";
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV_TAG};
+	if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->fd, &ev) < 0)
+		goto fail;
+	op = "requests";
+	if (!(w->req = nl_open()))
+		goto fail;
 	return 0;
 fail:
 	snprintf(why, cap, "events: %s: %s%s", op, strerror(errno),
@@ -476,6 +1322,8 @@ static void start_line(const struct watch *w, int insns)
 	log_kvu(&l, "bpf_insns", (uint64_t)insns);
 	log_kv(&l, "heal", !w->o->heal_node ? "off" : w->o->dry_run ? "dry_run" : "on");
 	log_kvu(&l, "heal_rate", w->o->heal_rate);
+	log_kvu(&l, "max_keys", w->o->max_keys);
+	log_kvu(&l, "max_clients", w->o->max_clients);
 	log_end(&l);
 }
 
@@ -485,19 +1333,22 @@ struct watch *watch_open(const struct flow *f, struct counters *st)
 	char why[160] = "out of memory";
 	int insns = 0;
 	if (w) {
-		w->fd = -1;
+		w->fd = w->ep = -1;
 		w->f = f;
 		w->o = f->o;
 		w->st = st;
 		w->cost = NS_PER_S / f->o->heal_rate;
+		w->kfree = w->cfree = w->stuck_head = NIL;
+		w->lru[0] = w->lru[1] = w->lru_tail[0] = w->lru_tail[1] = NIL;
+		w->now = now_ns();
+		w->round_at = w->now + f->o->interval;
 		set_targets(w);
 	}
-	if (!w || !(w->slot = calloc(MAX_FLOWS, sizeof *w->slot)) || open_socket(w, &insns, why, sizeof why) < 0) {
+	if (!w || !w->kcap || open_events(w, &insns, why, sizeof why) < 0) {
 		note("warn", "node_watch_unavailable", "reason", why);
 		watch_close(w);
 		return NULL;
 	}
-	w->now = now_ns();
 	start_line(w, insns);
 	resync(w, "start");
 	return w;
@@ -507,8 +1358,38 @@ void watch_close(struct watch *w)
 {
 	if (!w)
 		return;
-	if (w->fd >= 0)
-		close(w->fd);
+	for (size_t i = 0; i < MAX_BACKENDS; i++)
+		if (w->be[i].used)
+			probe_finish(&w->be[i].p, w->req);
+	for (size_t j = 0; j < w->nexact; j++)
+		probe_finish(&w->vp[j].p, w->req);
+	if (w->ep >= 0)
+		close(w->ep);
+	if (w->ev)
+		mnl_socket_close(w->ev);
+	nl_close(w->req);
+	nl_close(w->rs);
 	free(w->slot);
+	free(w->cb);
+	free(w->keys);
+	free(w->kb);
 	free(w);
+}
+
+/* Each stuck client now (see watch.h). */
+size_t watch_stuck_clients(const struct watch *w, struct stuck_client *out, size_t max, uint64_t *omitted)
+{
+	size_t n = 0;
+	*omitted = 0;
+	for (uint32_t i = w->stuck_head; i != NIL; i = w->slot[i].next) {
+		const struct tracked *s = &w->slot[i];
+		if (n == max) {
+			++*omitted;
+			continue;
+		}
+		ct_target_format(&w->keys[s->key].t, out[n].vip, sizeof out[n].vip);
+		ct_ntop(s->e.orig.family, s->e.orig.src.b, out[n].client, sizeof out[n].client);
+		out[n++].kind = strand_names[s->kind];
+	}
+	return n;
 }

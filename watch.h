@@ -1,6 +1,11 @@
 /* watch.h - the node watch (--watch-node, --heal-node): every client on
  * the node, not only the tester's own flow.
  *
+ * Both ways an entry strands a client (verdict.h) are watched:
+ * no_dnat by the order of events, gone_backend by asking each DNS
+ * backend straight once an interval and, when one is silent, dumping its
+ * clients by VIP:port (watch.c says how).
+ *
  * A socket subscribed to conntrack's NEW and DESTROY events, filtered in
  * the kernel (ctfilter.h) so that only UDP flows to the watched targets
  * reach it: the tester's server, more -d VIPs, --service-cidr prefixes.
@@ -29,7 +34,8 @@ struct counters;
 struct watch *watch_open(const struct flow *f, struct counters *st);
 void watch_close(struct watch *w);
 
-/* For the poll loop: the event socket, and the time something is due
+/* For the poll loop: one descriptor (an epoll set: the event socket and
+ * the backends' probes), and the time something is due
  * (a heal held back by the rate limit, a resync to retry; UINT64_MAX:
  * nothing). */
 int watch_fd(const struct watch *w);
@@ -39,8 +45,15 @@ void watch_read(struct watch *w, uint64_t now);
 /* Does what is due by now. */
 void watch_tick(struct watch *w, uint64_t now);
 
-/* The i-th VIP:port the watch knows: its name into name[cap], the
- * clients stuck on it now into *stuck. 0 past the last. */
-int watch_vip(const struct watch *w, size_t i, char *name, size_t cap, uint64_t *stuck);
+/* The i-th slot of the VIP:port table: 1 and its name into name[cap],
+ * the clients stuck on it now by kind into stuck[] (no_dnat,
+ * gone_backend), for a VIP:port worth a series (a target, or one seen
+ * DNAT'd); 0 for a slot that is not; -1 past the last. */
+int watch_vip(const struct watch *w, size_t i, char *name, size_t cap, uint64_t stuck[2]);
+
+/* Each client stuck now: its VIP:port, its address, its kind
+ * (strand_names). At most max into out; *omitted counts the rest. */
+struct stuck_client { char vip[64], client[48]; const char *kind; };
+size_t watch_stuck_clients(const struct watch *w, struct stuck_client *out, size_t max, uint64_t *omitted);
 
 #endif

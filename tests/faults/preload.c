@@ -28,6 +28,10 @@
  *   FAULT_PPOLL_FAIL_FROM=N   from the Nth ppoll() call on, every call
  *                             fails with EINVAL without sleeping, as a
  *                             ppoll the loop cannot recover from would.
+ *   FAULT_NL_DELETE_FAIL=N    the first N conntrack DELETE requests, on any
+ *                             netlink socket, fail at sendto() with ENOMEM
+ *                             without reaching the kernel: a heal that
+ *                             fails, then works (synthetic).
  *   FAULT_REPORT=FILE         at exit, write what happened: requests,
  *                             injected faults, clock_gettime calls by
  *                             clock id, and the smallest and largest
@@ -58,6 +62,7 @@ static long rcvbuf_min = -1, rcvbuf_max = -1;
 static long clock_calls[16], other_clock_calls;
 static long ppoll_calls, ppoll_failed, ppoll_fail_from = -1;
 static long errno_as = -1, errors_rewritten;
+static long delete_fail = -1, deletes_failed;
 static long rcvbuf_want = -1, rcvbuf_reqs = -1, dropcap_after = -1, enobufs_at = -1;
 static struct { double at; long off; } jumps[8];
 static int njumps;
@@ -87,6 +92,7 @@ __attribute__((constructor)) static void init(void)
 	enobufs_at = envl("FAULT_NL_ENOBUFS_AT");
 	ppoll_fail_from = envl("FAULT_PPOLL_FAIL_FROM");
 	errno_as = envl("FAULT_NL_ERRNO_AS");
+	delete_fail = envl("FAULT_NL_DELETE_FAIL");
 	const char *j = getenv("FAULT_RT_JUMPS");
 	for (; j && *j && njumps < 8; ) {
 		char *end;
@@ -113,6 +119,7 @@ __attribute__((destructor)) static void report(void)
 	fprintf(o, "ppoll_calls=%ld ppoll_failed=%ld errors_rewritten=%ld\n", ppoll_calls, ppoll_failed,
 	        errors_rewritten);
 	fprintf(o, "nl_rcvbuf_min=%ld nl_rcvbuf_max=%ld\n", rcvbuf_min, rcvbuf_max);
+	fprintf(o, "deletes_failed=%ld\n", deletes_failed);
 	fclose(o);
 }
 
@@ -151,6 +158,13 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 	static ssize_t (*real)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	if (!real)
 		real = dlsym(RTLD_NEXT, "sendto");
+	/* ctnetlink's DELETE: subsystem 1 (NFNL_SUBSYS_CTNETLINK), message 2 */
+	if (delete_fail > deletes_failed && len >= sizeof(struct nlmsghdr) &&
+	    ((const struct nlmsghdr *)buf)->nlmsg_type == ((1 << 8) | 2)) {
+		deletes_failed++;
+		errno = ENOMEM;
+		return -1;
+	}
 	if (fd == nl_fd) {
 		if (dropcap_after >= 0 && nl_reqs == dropcap_after && !cap_dropped)
 			drop_cap_net_admin();

@@ -60,16 +60,17 @@ $(FUZZ_OUT)/fuzz_dns: $(FUZZ_OUT)/obj/fuzz_dns.o $(FUZZ_OUT)/obj/dns.o
 	$(FUZZ_LINK)
 $(FUZZ_OUT)/fuzz_ct: $(FUZZ_OUT)/obj/fuzz_ct.o $(FUZZ_OUT)/obj/nl.o $(FUZZ_OUT)/obj/log.o $(FUZZ_MNL)
 	$(FUZZ_LINK)
-$(FUZZ_OUT)/fuzz_event: $(FUZZ_OUT)/obj/fuzz_event.o $(FUZZ_OUT)/obj/ctfilter.o $(FUZZ_OUT)/obj/nl.o $(FUZZ_OUT)/obj/log.o $(FUZZ_MNL)
+$(FUZZ_OUT)/fuzz_event: $(FUZZ_OUT)/obj/fuzz_event.o $(FUZZ_OUT)/obj/ctfilter.o $(FUZZ_OUT)/obj/nl.o $(FUZZ_OUT)/obj/log.o \
+                        $(FUZZ_OUT)/obj/verdict.o $(FUZZ_MNL)
 	$(FUZZ_LINK)
 FUZZ_OPTS_OBJS := $(addprefix $(FUZZ_OUT)/obj/,opts.o log.o dns.o nl.o)
 $(FUZZ_OUT)/fuzz_opts: $(FUZZ_OUT)/obj/fuzz_opts.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
 	$(FUZZ_LINK)
 $(FUZZ_OUT)/fuzz_http: $(FUZZ_OUT)/obj/fuzz_http.o $(FUZZ_OUT)/obj/metrics.o $(FUZZ_OUT)/obj/counters.o \
-                       $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
+                       $(FUZZ_OUT)/obj/verdict.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
 	$(FUZZ_LINK)
 $(FUZZ_OUT)/fuzz_escape: $(FUZZ_OUT)/obj/fuzz_escape.o $(FUZZ_OUT)/obj/metrics.o $(FUZZ_OUT)/obj/counters.o \
-                         $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
+                         $(FUZZ_OUT)/obj/verdict.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
 	$(FUZZ_LINK)
 $(FUZZ_MNL): | $(FUZZ_OUT)/.deps
 

@@ -9,12 +9,18 @@
  *    faults even in uninstrumented libmnl), always moves forward, never
  *    claims more than it was given, and gives NEW/DESTROY only with an
  *    entry of a real family; ct_target_match() answers in range;
+ *  - every entry parsed is judged as the node watch judges it (verdict.h)
+ *    for both kinds, the rest of the observation taken from the input:
+ *    a kind is only ever claimed for a UDP entry, gone_backend only for
+ *    a DNAT'd one and no_dnat only for one neither DNAT'd nor answered;
+ *    reply counters are only read where the kernel sent them;
  *  - ct_filter_build() writes a program the kernel would accept: length
  *    within BPF_MAXINSNS, every jump landing inside it, only scratch
  *    words 0-15, and every path ending in a RET (it only jumps forward,
  *    so the last instruction must be one). */
 #define _GNU_SOURCE
 #include "ctfilter.h"
+#include "verdict.h"
 
 #include <netinet/in.h>
 #include <stdio.h>
@@ -62,6 +68,27 @@ static void check_program(const struct ct_target *t, size_t n)
 	}
 }
 
+/* The entry as the node watch would observe it; the observations it
+ * cannot read from the entry come from salt. */
+static void judge(const struct ct_entry *e, uint32_t salt)
+{
+	struct obs o = {
+		.proto = e->orig.proto, .port_ok = salt & 1, .dnat = (uint8_t)ct_is_dnat(e),
+		.replied = (uint8_t)ct_seen_reply(e), .nat_known = salt >> 1 & 1, .asks_dns = salt >> 2 & 1,
+		.reply_moving = salt >> 3 & 1 && (e->have & CT_HAVE_COUNTERS), .fresh = salt >> 4 & 3,
+		.fresh_same = salt >> 6 & 1, .backend_silent = salt >> 7 & 3, .backend_recent = salt >> 9 & 1,
+	};
+	struct vout v = verdict_of(&o);
+	CHECK(v.why && v.v <= V_UNPROVEN && v.kind <= K_UNSEEN && v.act <= VA_HEAL);
+	CHECK((v.v == V_STRANDED) == (v.act == VA_HEAL));
+	if (v.v == V_STRANDED) {
+		CHECK(e->orig.proto == IPPROTO_UDP && o.port_ok);
+		CHECK(v.kind == (o.dnat ? K_GONE_BACKEND : K_NO_DNAT));
+		CHECK(o.dnat ? !o.reply_moving && o.asks_dns : !o.replied);
+	}
+	CHECK((e->have & CT_HAVE_COUNTERS) || !e->reply_packets);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ct_target t[34];
@@ -88,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(e.orig.family == AF_INET || e.orig.family == AF_INET6);
 		int m = ct_target_match(t, nt, &e.orig);
 		CHECK(m >= -1 && m < (int)nt);
+		judge(&e, (uint32_t)(len * 2654435761u) ^ e.id);
 	}
 	return 0;
 }
