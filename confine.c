@@ -49,6 +49,10 @@ static const unsigned allowed[] = {
 	__NR_brk, __NR_mmap, __NR_munmap, __NR_mremap, __NR_madvise,
 	__NR_rt_sigreturn, __NR_rt_sigprocmask, __NR_restart_syscall,
 	__NR_exit, __NR_exit_group,
+	__NR_epoll_create1, __NR_epoll_ctl, __NR_epoll_pwait,   /* the node watch's sockets, one fd */
+#ifdef __NR_epoll_wait
+	__NR_epoll_wait,              /* x86_64; musl's epoll_wait() is epoll_pwait on aarch64 */
+#endif
 #ifdef __NR_poll
 	__NR_poll,                    /* x86_64; musl's poll() is ppoll on aarch64 */
 #endif
