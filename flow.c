@@ -153,6 +153,17 @@ static void window_closes(struct flow *f, uint64_t sent_at, int stuck)
 	log_end(&l);
 }
 
+/* Whether a proven blackhole of our own entry is deleted: with --heal;
+ * and as the DaemonSet (--watch-node, --heal-node) unless --monitor:
+ * the per-cycle delete that makes the tester a good reproducer would
+ * otherwise keep its own flow stuck, and its alert firing, for the
+ * pod's life. The entry is ours alone, and the blackhole is counted
+ * and its proof logged first. */
+static int heals_own(const struct flow *f)
+{
+	return f->o->mode == MODE_HEAL || (f->o->watch_node && f->o->mode != MODE_MONITOR);
+}
+
 /* Proven: our entry is stale while a new flow is DNAT'd. Logged once,
  * when it begins (a new entry ID); --heal then deletes our entry. */
 static void note_blackhole(struct flow *f, struct look *lk)
@@ -175,7 +186,7 @@ static void note_blackhole(struct flow *f, struct look *lk)
 		log_kv(&l, "fix", fix);
 		log_end(&l);
 	}
-	if (f->o->mode == MODE_HEAL && !lk->healed) {
+	if (heals_own(f) && !lk->healed) {
 		lk->action = ACT_HEALED;
 		lk->action_err = nl_delete(f->nl, e);
 	}
