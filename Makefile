@@ -15,10 +15,10 @@ VERSION ?= 0.1.0
 ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 BIN     := dns-blackhole-tester
 SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c watch.c ctfilter.c \
-           verdict.c
+           verdict.c view.c
 LIBSRCS := $(filter-out main.c,$(SRCS))
 HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h watch.h ctfilter.h \
-           verdict.h
+           verdict.h view.h
 DEPS    := build/deps/$(ARCH)
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla

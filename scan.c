@@ -14,6 +14,7 @@
 #include "probe.h"
 #include "dns.h"
 #include "tester.h"
+#include "view.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -223,6 +224,20 @@ static void scan_log_entry(const char *level, const char *event, const struct ct
 	log_end(&l);
 }
 
+/* VIP:port t as a socket address. */
+static void vip_addr(const struct ct_tuple *t, struct sockaddr_storage *vip)
+{
+	memset(vip, 0, sizeof *vip);
+	vip->ss_family = t->family;
+	if (t->family == AF_INET6) {
+		((struct sockaddr_in6 *)vip)->sin6_addr = t->dst.v6;
+		((struct sockaddr_in6 *)vip)->sin6_port = htons(t->dport);
+	} else {
+		((struct sockaddr_in *)vip)->sin_addr = t->dst.v4;
+		((struct sockaddr_in *)vip)->sin_port = htons(t->dport);
+	}
+}
+
 /* Sends VIP i's probe from the address the kernel picks for it. */
 static void scan_probe(struct nl *nl, struct scan *s, size_t i, struct probe *p,
                        const uint8_t *q, size_t qlen)
@@ -230,15 +245,8 @@ static void scan_probe(struct nl *nl, struct scan *s, size_t i, struct probe *p,
 	struct sockaddr_storage any, vip;
 	struct vip *v = &s->vip[i];
 	memset(&any, 0, sizeof any);
-	memset(&vip, 0, sizeof vip);
-	any.ss_family = vip.ss_family = s->vips[i].family;
-	if (vip.ss_family == AF_INET6) {
-		((struct sockaddr_in6 *)&vip)->sin6_addr = s->vips[i].dst.v6;
-		((struct sockaddr_in6 *)&vip)->sin6_port = htons(s->vips[i].dport);
-	} else {
-		((struct sockaddr_in *)&vip)->sin_addr = s->vips[i].dst.v4;
-		((struct sockaddr_in *)&vip)->sin_port = htons(s->vips[i].dport);
-	}
+	any.ss_family = s->vips[i].family;
+	vip_addr(&s->vips[i], &vip);
 	v->pv = probe_send(p, nl, &any, &vip, q, qlen, now_ns(), PROBE_WAIT, &v->probe_err);
 	v->proof = p->e;
 }
@@ -283,6 +291,12 @@ static void scan_vip_line(const struct scan *s, size_t i)
 		log_begin(&l, "info", "scan_vip");
 		log_kv(&l, "vip", vip);
 		log_kv(&l, "nat", "in_place");
+	} else if (v->pv == PROBE_FAILED && v->probe_err == -ENOENT) {
+		/* sent, and no entry for it: flows to this VIP are not tracked */
+		log_begin(&l, "info", "scan_vip");
+		log_kv(&l, "vip", vip);
+		log_kv(&l, "view", view_names[VIEW_UNTRACKED]);
+		log_kv(&l, "explain", view_explain(VIEW_UNTRACKED, entry, sizeof entry));
 	} else if (v->pv == PROBE_FAILED) {
 		log_begin(&l, "error", "scan_vip");
 		log_kv(&l, "vip", vip);
@@ -434,7 +448,7 @@ static int scan_run(struct scan *s, struct nl **nl)
 	}
 	for (size_t i = 0; i < s->nvips; i++) {
 		scan_vip_line(s, i);
-		failures += s->vip[i].pv == PROBE_FAILED;
+		failures += s->vip[i].pv == PROBE_FAILED && s->vip[i].probe_err != -ENOENT;
 	}
 	scan_list(s, n);
 	if (s->fix)
@@ -444,6 +458,37 @@ static int scan_run(struct scan *s, struct nl **nl)
 		return EXIT_FAILED;
 	return n[K_BLACKHOLED] ? EXIT_BLACKHOLE : EXIT_OK;
 }
+/* Where this table holds no entry to any of the VIPs (a pod's own
+ * namespace; flows to them NOTRACK'd, as NodeLocal DNSCache does), one
+ * line says so and why, and there is nothing to scan: not an error. */
+static int scan_view_off(struct nl *nl, const struct scan *s)
+{
+	uint8_t q[DNS_MAX_QUERY];
+	struct sockaddr_storage vip;
+	char buf[400], name[INET6_ADDRSTRLEN + 8];
+	enum view v = VIEW_UNKNOWN;
+	struct line l;
+	int qlen = dns_build_query(q, sizeof q, 0, "kubernetes.default.svc.cluster.local.", 1);
+	for (size_t i = 0; qlen > 0 && i < s->nvips; i++) {
+		vip_addr(&s->vips[i], &vip);
+		enum view vi = view_probe(nl, &vip, q, (size_t)qlen);
+		if (vi != VIEW_POD && vi != VIEW_UNTRACKED)
+			return 0;                   /* this one can be judged here */
+		if (v != VIEW_POD)
+			v = vi;
+	}
+	if (v == VIEW_UNKNOWN)
+		return 0;
+	fmt_vip(&s->vips[0], name, sizeof name);
+	log_begin(&l, v == VIEW_POD ? "warn" : "info", "view");
+	log_kv(&l, "view", view_names[v]);
+	log_kv(&l, "vip", name);
+	log_kv(&l, "explain", view_explain(v, buf, sizeof buf));
+	log_kv(&l, "effect", "nothing to scan here: no entry in this table can strand these flows");
+	log_end(&l);
+	return 1;
+}
+
 int scan_main(int argc, char **argv)
 {
 	struct scan s;
@@ -462,7 +507,7 @@ int scan_main(int argc, char **argv)
 		err_line("scan: cannot open a netfilter netlink socket: %s", strerror(errno));
 		return EXIT_FAILED;
 	}
-	int rc = scan_run(&s, &nl);
+	int rc = scan_view_off(nl, &s) ? EXIT_OK : scan_run(&s, &nl);
 	nl_close(nl);
 	free(s.found);
 	return rc;

@@ -16,6 +16,7 @@
 #include "flow.h"
 #include "metrics.h"
 #include "nl.h"
+#include "view.h"
 #include "watch.h"
 
 #include <errno.h>
@@ -43,6 +44,7 @@ struct result {
 	struct dns_reply reply;
 	struct look look;             /* what the looks at our entry found */
 	int gave_up;                  /* ended at the look: no answer could come */
+	int rejected;                 /* send's EPERM came with an ICMP refusal: a REJECT rule */
 };
 
 struct tester {
@@ -61,6 +63,11 @@ struct tester {
 	int out_open;
 	uint64_t out_start, out_failed;
 	enum cause out_cause;
+	/* where we run (view.h), and the DNS-level proof outside the node view */
+	struct view_learn vl;
+	unsigned run;                 /* ours unanswered, a fresh socket answered: in a row */
+	int fresh_out;                /* a fresh socket was sent after our last unanswered query */
+	int unseen;                   /* proven at the DNS level: until ours is answered */
 };
 
 /* ---- outage accounting -------------------------------------------- */
@@ -313,11 +320,11 @@ static void log_failure(struct tester *t, const char *event, enum cause c,
 	struct line l;
 	flow_begin(&t->f, &l, "error", event);
 	log_kvu(&l, "seq", t->st.sent);
-	log_kv(&l, "cause", cause_names[c]);
+	log_kv(&l, "cause", r->rejected ? "rejected" : cause_names[c]);
 	if (r->elapsed)
 		log_kv_ms(&l, "waited_ms", r->elapsed);
 	if (err)
-		log_kv(&l, "err", err);
+		log_kv(&l, r->rejected ? "explain" : "err", err);
 	if (r->look.healed)                    /* given up early: entry deleted */
 		log_kv(&l, "healed", "true");
 	else if (r->gave_up)
@@ -369,6 +376,12 @@ static void note_result(struct tester *t, const struct result *r)
 		log_failure(t, "recv_error", CAUSE_RECV, r, strerror(r->err));
 		return;
 	case OUT_SEND_ERROR:
+		if (r->rejected) {
+			t->st.refused++;
+			log_failure(t, "refused", CAUSE_REFUSED, r, "a REJECT rule refused the query: "
+			            "a Service with no endpoints (kube-proxy rejects queries to its VIP until one is ready)");
+			return;
+		}
 		c = r->err == ECONNREFUSED ? CAUSE_REFUSED : CAUSE_SEND;
 		if (c == CAUSE_REFUSED)
 			t->st.refused++;
@@ -379,12 +392,91 @@ static void note_result(struct tester *t, const struct result *r)
 		log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, r, why);
 		return;
 	case OUT_TIMEOUT:
-		c = timeout_cause(r);
+		c = t->unseen ? CAUSE_BLACKHOLE : timeout_cause(r);
 		t->st.timeouts++;
 		t->st.timeouts_by[c]++;
 		log_failure(t, "timeout", c, r, NULL);
 		return;
 	}
+}
+
+/* ---- the DNS-level proof, where this table cannot show the entry -- */
+
+/* Proven at the DNS level (verdict_dns): said once an episode, with the
+ * fresh socket's answer as the proof and the command to run where the
+ * entry is (the node): our own address and port, as the node sees them. */
+static void note_unseen(struct tester *t, const struct vout *v)
+{
+	struct flow *f = &t->f;
+	char fix[256], s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], proof[200];
+	struct line l;
+	f->seen_blackhole = 1;
+	f->st->blackholes++;
+	ct_ntop(f->tuple.family, f->tuple.src.b, s, sizeof s);
+	ct_ntop(f->tuple.family, f->tuple.dst.b, d, sizeof d);
+	snprintf(fix, sizeof fix, "conntrack -D%s -p udp -s %s --sport %u -d %s --dport %u",
+	         f->tuple.family == AF_INET6 ? " -f ipv6" : "", s, f->tuple.sport, d, f->tuple.dport);
+	snprintf(proof, sizeof proof, "each time our socket was left unanswered, a fresh socket to the same server "
+	         "was answered (the last from port %u, in %.1f ms)", f->probe.e.orig.sport, (double)f->probe.rtt / 1e6);
+	flow_begin(f, &l, "error", "blackhole");
+	log_kv(&l, "view", view_names[f->view]);
+	log_kv(&l, "kind", strand_names[v->kind]);
+	log_kvu(&l, "unanswered", t->run);
+	log_kvu(&l, "fresh_sport", f->probe.e.orig.sport);
+	log_kv_ms(&l, "fresh_rtt_ms", f->probe.rtt);
+	log_kv(&l, "proof", proof);
+	log_kv(&l, "explain", v->why);
+	log_kv(&l, "fix", fix);
+	log_end(&l);
+}
+
+/* Outside the node view a stale entry that holds our flow is in another
+ * namespace's table: it is proven only by our socket going unanswered
+ * while a fresh socket to the same server is answered, time after time.
+ * The fresh socket is the flow's probe slot, sent without a GET once
+ * our query is over unanswered, and judged at the end of the next
+ * cycle: it has had that whole cycle to be answered. */
+static void dns_run(struct tester *t, const struct result *r)
+{
+	struct flow *f = &t->f;
+	int err;
+	if (f->view == VIEW_NODE) {           /* the table there proves it (flow.c) */
+		t->run = 0;
+		t->fresh_out = 0;
+		return;
+	}
+	if (t->fresh_out) {
+		t->fresh_out = 0;
+		probe_finish(&f->probe, f->nl);   /* still unanswered: it does not count */
+		t->run = f->probe.answered ? t->run + 1 : 0;
+	}
+	if (r->outcome != OUT_TIMEOUT) {      /* answered, or not a silence */
+		t->run = 0;
+		t->unseen &= r->outcome != OUT_ANSWER;
+		return;
+	}
+	const struct vout v = verdict_dns(t->run);
+	if (v.v == V_STRANDED) {
+		if (!t->unseen)
+			note_unseen(t, &v);
+		t->unseen = f->bh_active = 1;
+	}
+	if (probe_send(&f->probe, NULL, &f->src, &f->o->server, f->query, f->qlen, now_ns(),
+	               f->o->timeout, &err) == PROBE_SENT) {
+		t->fresh_out = 1;
+		f->st->probes++;
+	}
+}
+
+/* A send's EPERM is netfilter dropping the packet. A REJECT rule also
+ * answers it with an ICMP error that the socket holds as send() returns
+ * (the local REJECT delivers it at once): a Service without endpoints,
+ * not a full table. Reading SO_ERROR clears it for the next send. */
+static int rejected(int fd)
+{
+	int e = 0;
+	socklen_t len = sizeof e;
+	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == ECONNREFUSED;
 }
 
 static void cycle(struct tester *t)
@@ -403,8 +495,10 @@ static void cycle(struct tester *t)
 		struct result after = r;
 		r.outcome = OUT_SEND_ERROR;   /* the line names no entry */
 		r.err = errno;
+		r.rejected = r.err == EPERM && rejected(t->f.fd);
 		note_result(t, &r);
 		flow_look(&t->f, 1, &after.look);   /* a DNAT'd entry is still deleted */
+		dns_run(t, &r);
 		return;
 	}
 	await_reply(t, r.look.sent_at, &r);
@@ -412,7 +506,11 @@ static void cycle(struct tester *t)
 	 * entry is known when --heal has just deleted it). */
 	if (r.outcome != OUT_STOPPED && !r.look.healed)
 		flow_look(&t->f, 1, &r.look);
+	if (r.outcome != OUT_STOPPED)         /* the query left: its look shows where we run */
+		view_note(&t->vl, &t->f, r.look.state);
 	note_result(t, &r);
+	if (r.outcome != OUT_STOPPED)
+		dns_run(t, &r);
 }
 
 /* ---- set-up and the loop ------------------------------------------ */
@@ -434,6 +532,7 @@ static void log_start(const struct tester *t)
 	log_kv(&l, "conntrack", t->f.nl ? "on" : "off");
 	log_kv(&l, "node_watch", !t->o->watch_node ? "off" : !t->o->heal_node ? "watch" : t->o->dry_run ? "dry_run" : "heal");
 	log_kv(&l, "nat", "unknown");         /* learned from the first DNAT'd flow */
+	log_kv(&l, "view", view_names[t->f.view]);   /* learned from the first look: event=view */
 	if (t->o->count)
 		log_kvu(&l, "count", t->o->count);
 	if (node && *node)
@@ -542,6 +641,7 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 	t->f.st = &t->st;
 	t->f.fd = -1;
 	probe_init(&t->f.probe);
+	view_learn_init(&t->vl);
 	if (setup(t, why, sizeof why) == 0) {
 		log_start(t);
 		if (*why)

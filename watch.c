@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "nl.h"
+#include "view.h"
 
 #include <errno.h>
 #include <linux/netlink.h>
@@ -479,11 +480,32 @@ static void start_line(const struct watch *w, int insns)
 	log_end(&l);
 }
 
+/* A view whose table holds no client's entry to the server (a pod's
+ * namespace; NOTRACK'd flows, unless more targets are watched): one
+ * line says why, and there is nothing to watch. */
+static int view_off(const struct flow *f)
+{
+	char buf[400];
+	struct line l;
+	enum view v = view_probe(f->nl, &f->o->server, f->query, f->qlen);
+	if (v != VIEW_POD && (v != VIEW_UNTRACKED || f->o->nwatch))
+		return 0;
+	log_begin(&l, v == VIEW_POD ? "warn" : "info", "node_watch_unavailable");
+	log_kv(&l, "view", view_names[v]);
+	log_kv(&l, "explain", view_explain(v, buf, sizeof buf));
+	log_kv(&l, "effect", "the node is not watched from here");
+	log_end(&l);
+	return 1;
+}
+
 struct watch *watch_open(const struct flow *f, struct counters *st)
 {
-	struct watch *w = calloc(1, sizeof *w);
+	struct watch *w;
 	char why[160] = "out of memory";
 	int insns = 0;
+	if (view_off(f))
+		return NULL;
+	w = calloc(1, sizeof *w);
 	if (w) {
 		w->fd = -1;
 		w->f = f;
