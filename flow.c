@@ -241,7 +241,11 @@ static void note_action(struct flow *f, const struct look *lk)
 		return;
 	}
 	if (lk->action == ACT_HEALED) {
-		f->st->heals++;
+		/* Counted where a heal was asked for (the heal alert reads it);
+		 * under --watch-node alone it is the DaemonSet's housekeeping
+		 * of its own flow: the blackhole was counted, the line says it. */
+		if (f->o->mode == MODE_HEAL || f->o->heal_node)
+			f->st->heals++;
 		/* This state is over. A new entry can come back with the same
 		 * CTA_ID (the kernel hashes the slab address and the tuples),
 		 * so the ID alone cannot tell us it is a new blackhole. */
