@@ -198,7 +198,7 @@ for sa in watch:3 heal:2 down:2 dead:2 rollout:3 ds:2; do
 	f=$(grep -c '"ok": false' "$CAP/$s.jsonl" 2>/dev/null)
 	acts=$(awk 'NF == 3' "$CAP/$s.phases" 2>/dev/null | wc -l)
 	if [ ! -s "$CAP/$s.err" ] && [ -z "$late" ] && num "$n" && [ "$n" -ge 40 ] && [ "$acts" = "$want" ]; then
-		pass "capture $s: $acts actions on time, $n scrapes answered, ${f:-0} failed (all five stories: ${csecs} s)"
+		pass "capture $s: $acts actions on time, $n scrapes answered, ${f:-0} failed (all stories: ${csecs} s)"
 	else
 		fail "capture $s" "$(cat "$CAP/$s.err" 2>/dev/null) late: $late; scrapes ok=$n failed=$f actions=$acts of $want; $(tail -n 2 "$CAP/$s.stderr" | tr '\n' ' ')"
 	fi
