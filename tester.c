@@ -433,9 +433,9 @@ static void note_unseen(struct tester *t, const struct vout *v)
 /* Outside the node view a stale entry that holds our flow is in another
  * namespace's table: it is proven only by our socket going unanswered
  * while a fresh socket to the same server is answered, time after time.
- * The fresh socket is the flow's probe slot, sent without a GET once
- * our query is over unanswered, and judged at the end of the next
- * cycle: it has had that whole cycle to be answered. */
+ * The fresh socket is the flow's probe slot (the look's own probe, if
+ * it sent one), sent once our query is over unanswered, and judged at
+ * the end of the next cycle: it has had that whole cycle to be answered. */
 static void dns_run(struct tester *t, const struct result *r)
 {
 	struct flow *f = &t->f;
@@ -461,10 +461,18 @@ static void dns_run(struct tester *t, const struct result *r)
 			note_unseen(t, &v);
 		t->unseen = f->bh_active = 1;
 	}
-	if (probe_send(&f->probe, NULL, &f->src, &f->o->server, f->query, f->qlen, now_ns(),
-	               f->o->timeout, &err) == PROBE_SENT) {
+	if (r->look.probed) {                 /* the look's probe is that fresh socket */
+		t->fresh_out = 1;
+		return;
+	}
+	/* Where this table tracks flows to the server, the fresh flow's
+	 * entry is read and deleted with it: a probe leaves no trace. */
+	struct nl *nl = f->view == VIEW_POD || f->view == VIEW_UNTRACKED ? NULL : f->nl;
+	if (probe_send(&f->probe, nl, &f->src, &f->o->server, f->query, f->qlen, now_ns(),
+	               f->o->timeout, &err) != PROBE_FAILED) {
 		t->fresh_out = 1;
 		f->st->probes++;
+		f->last_probe = f->probe.e.orig;  /* the node watch leaves it to us */
 	}
 }
 
