@@ -430,6 +430,31 @@ static void scan_summary(const struct scan *s, const uint64_t n[4], uint64_t del
 	log_end(&l);
 }
 
+/* Where this table holds no entry for any VIP's probe (a pod's own
+ * namespace; flows to them NOTRACK'd, as NodeLocal DNSCache does), one
+ * line says so and why, and there is nothing to scan: not an error. The
+ * loopback test tells the two apart. */
+static int scan_view_off(struct nl *nl, const struct scan *s)
+{
+	char buf[400], name[INET6_ADDRSTRLEN + 8];
+	struct line l;
+	for (size_t i = 0; i < s->nvips; i++)
+		if (s->vip[i].pv != PROBE_FAILED || s->vip[i].probe_err != -ENOENT)
+			return 0;                   /* this one can be judged here */
+	const struct view_obs o = {(int8_t)view_lo_tracked(nl, s->vips[0].family), 0, -1, -1};
+	enum view v = view_of(&o);
+	if (v != VIEW_POD && v != VIEW_UNTRACKED)
+		return 0;
+	fmt_vip(&s->vips[0], name, sizeof name);
+	log_begin(&l, v == VIEW_POD ? "warn" : "info", "view");
+	log_kv(&l, "view", view_names[v]);
+	log_kv(&l, "vip", name);
+	log_kv(&l, "explain", view_explain(v, buf, sizeof buf));
+	log_kv(&l, "effect", "nothing to scan here: no entry in this table can strand these flows");
+	log_end(&l);
+	return 1;
+}
+
 /* The probes, the dump, the list, the fixes; the exit status. */
 static int scan_run(struct scan *s, struct nl **nl)
 {
@@ -437,6 +462,8 @@ static int scan_run(struct scan *s, struct nl **nl)
 	uint64_t deleted = 0, n[4] = {0};
 	struct line l;
 	scan_probes(*nl, s);
+	if (scan_view_off(*nl, s))
+		return EXIT_OK;
 	int err = scan_dump(nl, s, &kernel_filtered);
 	if (err < 0) {
 		log_begin(&l, "error", "scan_failed");
@@ -458,37 +485,6 @@ static int scan_run(struct scan *s, struct nl **nl)
 		return EXIT_FAILED;
 	return n[K_BLACKHOLED] ? EXIT_BLACKHOLE : EXIT_OK;
 }
-/* Where this table holds no entry to any of the VIPs (a pod's own
- * namespace; flows to them NOTRACK'd, as NodeLocal DNSCache does), one
- * line says so and why, and there is nothing to scan: not an error. */
-static int scan_view_off(struct nl *nl, const struct scan *s)
-{
-	uint8_t q[DNS_MAX_QUERY];
-	struct sockaddr_storage vip;
-	char buf[400], name[INET6_ADDRSTRLEN + 8];
-	enum view v = VIEW_UNKNOWN;
-	struct line l;
-	int qlen = dns_build_query(q, sizeof q, 0, "kubernetes.default.svc.cluster.local.", 1);
-	for (size_t i = 0; qlen > 0 && i < s->nvips; i++) {
-		vip_addr(&s->vips[i], &vip);
-		enum view vi = view_probe(nl, &vip, q, (size_t)qlen);
-		if (vi != VIEW_POD && vi != VIEW_UNTRACKED)
-			return 0;                   /* this one can be judged here */
-		if (v != VIEW_POD)
-			v = vi;
-	}
-	if (v == VIEW_UNKNOWN)
-		return 0;
-	fmt_vip(&s->vips[0], name, sizeof name);
-	log_begin(&l, v == VIEW_POD ? "warn" : "info", "view");
-	log_kv(&l, "view", view_names[v]);
-	log_kv(&l, "vip", name);
-	log_kv(&l, "explain", view_explain(v, buf, sizeof buf));
-	log_kv(&l, "effect", "nothing to scan here: no entry in this table can strand these flows");
-	log_end(&l);
-	return 1;
-}
-
 int scan_main(int argc, char **argv)
 {
 	struct scan s;
@@ -507,7 +503,7 @@ int scan_main(int argc, char **argv)
 		err_line("scan: cannot open a netfilter netlink socket: %s", strerror(errno));
 		return EXIT_FAILED;
 	}
-	int rc = scan_view_off(nl, &s) ? EXIT_OK : scan_run(&s, &nl);
+	int rc = scan_run(&s, &nl);
 	nl_close(nl);
 	free(s.found);
 	return rc;

@@ -568,12 +568,24 @@ static void log_stop(const struct tester *t)
 	log_end(&l);
 }
 
+/* The node watch, after the first query: it needs conntrack (without
+ * it the conntrack_unavailable line has said so, once), and the view
+ * that query showed (a pod's namespace has nothing to watch), learned
+ * without one more netlink request. */
+static void start_watch(struct tester *t)
+{
+	if (t->o->watch_node && t->f.nl)
+		t->w = watch_open(&t->f, &t->st);
+}
+
 /* Cycles on an absolute tick grid until the count or a signal. */
 static void loop(struct tester *t)
 {
 	uint64_t t0 = now_ns(), k = 0, next_stats = t0 + STATS_EVERY, iv = t->o->interval;
 	while (wait_for(t, -1, t0 + k * iv) != WAIT_STOP) {
 		cycle(t);
+		if (k == 0)
+			start_watch(t);
 		if (t->o->count && t->st.sent >= t->o->count)
 			break;
 		/* Next tick on the absolute grid; skip the ones we overran. */
@@ -626,14 +638,6 @@ static int setup(struct tester *t, char *why, size_t cap)
 	return 0;
 }
 
-/* The node watch, after the start line: it needs conntrack; without
- * it the conntrack_unavailable line has said so, once. */
-static void start_watch(struct tester *t)
-{
-	if (t->o->watch_node && t->f.nl)
-		t->w = watch_open(&t->f, &t->st);
-}
-
 int tester_run(const struct opts *o, const sigset_t *wait_mask)
 {
 	struct tester *t = calloc(1, sizeof *t);
@@ -654,7 +658,6 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 		log_start(t);
 		if (*why)
 			flow_lost(&t->f, why);
-		start_watch(t);
 		loop(t);
 		log_stats(t, "stats");
 		log_stop(t);

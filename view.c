@@ -5,7 +5,6 @@
 #include "flow.h"
 #include "log.h"
 #include "opts.h"
-#include "probe.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -63,36 +62,6 @@ out:
 	return r;
 }
 
-enum view view_probe(struct nl *nl, const struct sockaddr_storage *server,
-                     const uint8_t *q, size_t qlen)
-{
-	struct view_obs o = {-1, -1, -1, -1};
-	struct sockaddr_storage any;
-	struct probe p;
-	int err;
-	o.lo_tracked = (int8_t)view_lo_tracked(nl, server->ss_family);
-	if (o.lo_tracked < 0)
-		return VIEW_UNKNOWN;
-	memset(&any, 0, sizeof any);
-	any.ss_family = server->ss_family;
-	probe_init(&p);
-	switch (probe_send(&p, nl, &any, server, q, qlen, now_ns(), 0, &err)) {
-	case PROBE_DNAT:
-		o.server_tracked = o.server_dnat = 1;
-		break;
-	case PROBE_NO_DNAT:
-		o.server_tracked = 1;
-		o.server_dnat = 0;         /* not answered yet: direct or a window */
-		break;
-	default:                       /* the GET's ENOENT: not tracked */
-		if (err == -ENOENT)
-			o.server_tracked = 0;
-		break;
-	}
-	probe_finish(&p, nl);
-	return view_of(&o);
-}
-
 const char *view_explain(enum view v, char *buf, size_t cap)
 {
 	const char *node = getenv("NODE_NAME");
@@ -144,8 +113,9 @@ void view_note(struct view_learn *v, struct flow *f, int state)
 	int8_t tracked = state == CT_NONE ? 0 : state == CT_UNKNOWN ? -1 : 1;
 	if (tracked >= 0 && tracked != v->o.server_tracked) {
 		v->o.server_tracked = tracked;
-		/* conntrack may have been turned on or off here since */
-		v->o.lo_tracked = (int8_t)view_lo_tracked(f->nl, f->src.ss_family);
+		/* Only an untracked flow needs the loopback test (pod or
+		 * untracked?): a node's table is asked nothing more. */
+		v->o.lo_tracked = tracked ? -1 : (int8_t)view_lo_tracked(f->nl, f->src.ss_family);
 	}
 	if (state == CT_DIRECT)
 		v->o.server_replied = 1;

@@ -29,12 +29,6 @@ struct flow;
  * socket or the GET failed). Its entry is deleted again. */
 int view_lo_tracked(struct nl *nl, int family);
 
-/* For scan and the node watch, which have no flow of their own: the
- * loopback test and one DNS query from a fresh socket to server, its
- * entry read right after the send (and deleted). */
-enum view view_probe(struct nl *nl, const struct sockaddr_storage *server,
-                     const uint8_t *q, size_t qlen);
-
 /* One plain sentence about view v, for explain=. */
 const char *view_explain(enum view v, char *buf, size_t cap);
 

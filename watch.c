@@ -481,13 +481,14 @@ static void start_line(const struct watch *w, int insns)
 }
 
 /* A view whose table holds no client's entry to the server (a pod's
- * namespace; NOTRACK'd flows, unless more targets are watched): one
- * line says why, and there is nothing to watch. */
+ * namespace; NOTRACK'd flows, unless more targets are watched), as the
+ * tester's first query showed it: one line says why, and there is
+ * nothing to watch. */
 static int view_off(const struct flow *f)
 {
 	char buf[400];
 	struct line l;
-	enum view v = view_probe(f->nl, &f->o->server, f->query, f->qlen);
+	enum view v = f->view;
 	if (v != VIEW_POD && (v != VIEW_UNTRACKED || f->o->nwatch))
 		return 0;
 	log_begin(&l, v == VIEW_POD ? "warn" : "info", "node_watch_unavailable");
