@@ -737,25 +737,32 @@ _lab_need_b() {
 }
 
 # lab_rollout: a CoreDNS rollout removes backend B. kube-proxy drops B from
-# the kube-dns VIP (the full rules now DNAT only to A), B's server stops and
-# B's addresses leave the pod (POD4C was added as a secondary of the pod's
-# /24, so the pod's other addresses stay). Entries already DNAT'd to B stay
-# in the node's table: nobody deletes them.
+# the kube-dns VIP (the full rules now DNAT only to A), B's addresses leave
+# the pod (POD4C was added as a secondary of the pod's /24, so the pod's
+# other addresses stay), then B's server stops. Addresses go first so that
+# nothing ever meets a closed port there (no ICMP port unreachable): a
+# packet still sent to B is dropped in silence by the pod, which does not
+# forward. Entries already DNAT'd to B stay in the node's table: nobody
+# deletes them. Measured: the node keeps B's neighbour entry (the pod's
+# MAC) for some 40-60 s; once it has failed, the node answers its own
+# sends to B with ICMP host unreachable after an ARP wait, as a bridge CNI
+# does. Either way nothing from B comes back.
 lab_rollout() {
 	_lab_need_b lab_rollout || return 1
 	echo 1 >"$LAB_DIR/eps"
 	lab_rules full || return 1
-	_lab_dnsb_stop || return 1
 	_lab_run "address $POD4C off the pod" ip -n "$NS_POD" addr del "$POD4C/24" dev eth0 &&
-	_lab_run "address $POD6C off the pod" ip -n "$NS_POD" addr del "$POD6C/64" dev eth0
+	_lab_run "address $POD6C off the pod" ip -n "$NS_POD" addr del "$POD6C/64" dev eth0 &&
+	_lab_dnsb_stop
 }
 
 # lab_rollback: backend B is back: its addresses, its (real, not slow)
 # server answering there, then the rules over both endpoints again.
 lab_rollback() {
 	_lab_need lab_rollback || return 1
-	[ "${LAB_BACKENDS:-1}" = 2 ] && [ "$(_lab_eps)" = 1 ] ||
-		{ _lab_err "lab_rollback: nothing is rolled out"; return 1; }
+	if [ "${LAB_BACKENDS:-1}" != 2 ] || [ "$(_lab_eps)" != 1 ]; then
+		_lab_err "lab_rollback: nothing is rolled out"; return 1
+	fi
 	_lab_addr "$NS_POD" eth0 "$POD4C/24" "$POD6C/64" || return 1
 	_lab_dnsb_start real || return 1
 	echo 2 >"$LAB_DIR/eps"
