@@ -160,7 +160,7 @@ story_ds() {
 	scrape ds=127.0.0.1:9797
 	act 10 window_open lab_rules window
 	act 14 window_closed lab_rules full
-	end 41
+	end 48
 }
 story_dead() {
 	begin dead iptables node-healthy || return
