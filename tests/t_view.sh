@@ -85,7 +85,7 @@ if scenario pod; then (
 	# fresh sockets are answered.
 	L=$W/pod-stuck.log
 	lab_rules window
-	ctester "$L" -d "$VIP4" -i 200ms -w 300ms -c 400
+	ctester "$L" -d "$VIP4" -i 200ms -w 300ms -c 400 --heal
 	waitfor "$L" 'event=view ' 50
 	sleep 0.5
 	lab_rules full
@@ -94,8 +94,8 @@ if scenario pod; then (
 	fix=$($LC field "$L" blackhole fix)
 	if grep -q "event=blackhole .*view=pod kind=unseen .*fresh_rtt_ms=" "$L" &&
 	   [ "$fix" = "conntrack -D -p udp -s $CLI4 --sport $port -d $VIP4 --dport 53" ] &&
-	   [ "$($LC count "$L" blackhole)" = 1 ]; then
-		pass "pod, started in a window: event=blackhole view=pod kind=unseen after $($LC field "$L" blackhole unanswered) unanswered queries (fresh socket answered in $($LC field "$L" blackhole fresh_rtt_ms) ms); fix=\"$fix\""
+	   [ "$($LC count "$L" blackhole)" = 1 ] && [ "$(grep -c 'level=warn event=heal_unavailable .*view=pod ' "$L")" = 1 ]; then
+		pass "pod, started in a window (--heal: one heal_unavailable line): event=blackhole view=pod kind=unseen after $($LC field "$L" blackhole unanswered) unanswered queries (fresh socket answered in $($LC field "$L" blackhole fresh_rtt_ms) ms); fix=\"$fix\""
 	else
 		fail "pod, started in a window: the claim" "port=$port fix=$fix $(brief "$L")"
 	fi
@@ -265,14 +265,19 @@ if scenario daemonset; then
 fi
 
 # ---- a real client: c-ares under load, in a pod behind the node ------------
-# cares_run LOG: a 1.5 s window with the client started in it; R is the
-# rules' return (epoch ms). Its lines: one per second of sending.
+# cares_run LOG: a window that lasts until the client's socket has sent
+# for 1 s (node may start slowly on a loaded machine); R is the rules'
+# return (epoch ms). Its lines: one per second of sending.
 cares_run() {
 	lab_rules window
 	lab_clipod node "$TOP/tests/cares_client.js" --server "$VIP4" --expect "$ANSWER4" --seconds 14 \
 		--every-ms 5 --max-inflight 1000 --timeout-ms 1000 --tries 1 >"$1" 2>"$1.err" &
 	cp=$!
-	sleep 1.5
+	_i=0
+	until lab_clipod ss -Hun dst "$VIP4:53" | grep -q .; do
+		_i=$((_i + 1)); [ $_i -lt 200 ] || break; sleep 0.05
+	done
+	sleep 1
 	R=$(now_ms)
 	lab_rules full
 	wait $cp
@@ -294,7 +299,7 @@ if scenario cares; then (
 	cares_run "$W/cares-alone.jsonl"
 	# without the tool: still failing from 3 s after the rules' return on
 	set -- $(per_sec "$W/cares-alone.jsonl" $((R + 3000)))
-	if num "$1" "$2" "$3" && [ "$1" -ge 1000 ] && [ "$3" -gt $(($1 / 2)) ]; then
+	if num "$1" "$2" "$3" && [ "$1" -ge 200 ] && [ "$3" -gt $(($1 / 2)) ]; then
 		pass "c-ares under load, no tool (a lab fact): from 3 s after the rules' return, $3 of $1 lookups failed"
 	else
 		fail "c-ares without the tool stays stuck" "sent/ok/fail=$* $(tail -c 300 "$W/cares-alone.jsonl.err")"
@@ -311,7 +316,7 @@ if scenario cares; then (
 	# after the rules' return is answered
 	set -- $(per_sec "$W/cares-heal.jsonl" $((R + 2000)))
 	ch=$($LC count "$L" client_healed)
-	if num "$1" "$2" "$3" && [ "$1" -ge 1000 ] && [ "$3" = 0 ] && [ "$ch" -ge 1 ]; then
+	if num "$1" "$2" "$3" && [ "$1" -ge 200 ] && [ "$3" = 0 ] && [ "$ch" -ge 1 ]; then
 		pass "c-ares under load with --heal-node: $ch client_healed, and $2 of $1 lookups sent from 2 intervals after the rules' return answered, 0 failed"
 	else
 		fail "c-ares healed within two intervals" "sent/ok/fail=$* client_healed=$ch $(brief "$L")"
