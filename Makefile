@@ -17,9 +17,11 @@ BIN     := dns-blackhole-tester
 SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c watch.c ctfilter.c
 SRCS    += verdict.c
 SRCS    += counters.c confine.c
+SRCS    += view.c
 HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h watch.h ctfilter.h
 HDRS    += verdict.h
 HDRS    += counters.h confine.h
+HDRS    += view.h
 LIBSRCS  = $(filter-out main.c,$(SRCS))
 DEPS    := build/deps/$(ARCH)
 

@@ -180,6 +180,17 @@ static void window_closes(struct flow *f, uint64_t sent_at, int stuck)
 	log_end(&l);
 }
 
+/* Whether a proven blackhole of our own entry is deleted: with --heal;
+ * and as the DaemonSet (--watch-node, --heal-node) unless --monitor:
+ * the per-cycle delete that makes the tester a good reproducer would
+ * otherwise keep its own flow stuck, and its alert firing, for the
+ * pod's life. The entry is ours alone, and the blackhole is counted
+ * and its proof logged first. */
+static int heals_own(const struct flow *f)
+{
+	return f->o->mode == MODE_HEAL || (f->o->watch_node && f->o->mode != MODE_MONITOR);
+}
+
 /* Proven stranded (v says how): logged once, when it begins (a new
  * entry ID or another kind); --heal then deletes our entry, where the
  * verdict core allows it. */
@@ -189,7 +200,7 @@ static void note_blackhole(struct flow *f, struct look *lk, const struct vout *v
 	struct line l;
 	char fix[256];
 	const struct ct_entry *e = &lk->e;
-	const struct heal_policy hp = {f->view, f->o->mode == MODE_HEAL, 0};
+	const struct heal_policy hp = {f->view, (uint8_t)heals_own(f), 0};
 	lk->blackholed = 1;
 	lk->kind = v->kind;
 	if (!(f->bh_active && f->bh_id == e->id && f->bh_kind == v->kind)) {
@@ -435,7 +446,11 @@ static void note_action(struct flow *f, const struct look *lk)
 		return;
 	}
 	if (lk->action == ACT_HEALED) {
-		f->st->heals++;
+		/* Counted where a heal was asked for (the heal alert reads it);
+		 * under --watch-node alone it is the DaemonSet's housekeeping
+		 * of its own flow: the blackhole was counted, the line says it. */
+		if (f->o->mode == MODE_HEAL || f->o->heal_node)
+			f->st->heals++;
 		/* This state is over. A new entry can come back with the same
 		 * CTA_ID (the kernel hashes the slab address and the tuples),
 		 * so the ID alone cannot tell us it is a new blackhole. */

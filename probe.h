@@ -22,6 +22,7 @@ enum probe_verdict {
 	PROBE_FAILED,            /* no verdict: the send or the GET failed */
 	PROBE_DNAT,              /* a new flow to the VIP is DNAT'd: the rule is there */
 	PROBE_NO_DNAT,           /* a new flow goes to the VIP itself: no rule */
+	PROBE_SENT,              /* sent, no entry read (nl NULL): only its outcome counts */
 };
 
 struct probe {
@@ -51,7 +52,9 @@ void probe_init(struct probe *p);
  * entry into p->e. A probe still in flight is finished first. wait_ns:
  * how long to keep the socket for the reply. *err: the -errno of what
  * failed (PROBE_FAILED; p->send_failed says whether the socket or the
- * send failed rather than netlink), else 0. */
+ * send failed rather than netlink), else 0. With nl NULL nothing is read
+ * or deleted (PROBE_SENT, p->e.orig its tuple): the DNS-level proof of a
+ * view whose table does not hold the flow needs only the outcome. */
 enum probe_verdict probe_send(struct probe *p, struct nl *nl, const struct sockaddr_storage *src,
                               const struct sockaddr_storage *server, const uint8_t *query,
                               size_t qlen, uint64_t now, uint64_t wait_ns, int *err);

@@ -16,6 +16,7 @@
 #include "tester.h"
 #include "confine.h"
 #include "verdict.h"
+#include "view.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -413,6 +414,12 @@ static void scan_vip_line(const struct scan *s, size_t i)
 		log_kv(&l, "vip", vip);
 		log_kv(&l, "nat", "in_place");
 		log_kv(&l, "answered", v->answered ? "true" : "false");
+	} else if (v->pv == PROBE_FAILED && v->probe_err == -ENOENT) {
+		/* sent, and no entry for it: flows to this VIP are not tracked */
+		log_begin(&l, "info", "scan_vip");
+		log_kv(&l, "vip", vip);
+		log_kv(&l, "view", view_names[VIEW_UNTRACKED]);
+		log_kv(&l, "explain", view_explain(VIEW_UNTRACKED, entry, sizeof entry));
 	} else if (v->pv == PROBE_FAILED) {
 		log_begin(&l, "error", "scan_vip");
 		log_kv(&l, "vip", vip);
@@ -666,6 +673,31 @@ static void scan_summary(const struct scan *s, const uint64_t n[4], const uint64
 	log_end(&l);
 }
 
+/* Where this table holds no entry for any VIP's probe (a pod's own
+ * namespace; flows to them NOTRACK'd, as NodeLocal DNSCache does), one
+ * line says so and why, and there is nothing to scan: not an error. The
+ * loopback test tells the two apart. */
+static int scan_view_off(struct nl *nl, const struct scan *s)
+{
+	char buf[400], name[INET6_ADDRSTRLEN + 8];
+	struct line l;
+	for (size_t i = 0; i < s->nvips; i++)
+		if (s->vip[i].pv != PROBE_FAILED || s->vip[i].probe_err != -ENOENT)
+			return 0;                   /* this one can be judged here */
+	const struct view_obs o = {(int8_t)view_lo_tracked(nl, s->vips[0].family), 0, -1, -1};
+	enum view v = view_of(&o);
+	if (v != VIEW_POD && v != VIEW_UNTRACKED)
+		return 0;
+	fmt_vip(&s->vips[0], name, sizeof name);
+	log_begin(&l, v == VIEW_POD ? "warn" : "info", "view");
+	log_kv(&l, "view", view_names[v]);
+	log_kv(&l, "vip", name);
+	log_kv(&l, "explain", view_explain(v, buf, sizeof buf));
+	log_kv(&l, "effect", "nothing to scan here: no entry in this table can strand these flows");
+	log_end(&l);
+	return 1;
+}
+
 /* The probes, the dump, the backends asked, the list, the fixes; the
  * exit status. */
 static int scan_run(struct scan *s, struct nl **nl)
@@ -678,6 +710,8 @@ static int scan_run(struct scan *s, struct nl **nl)
 	if (qlen < 0)
 		return EXIT_FAILED;               /* a constant name: never */
 	scan_probes(*nl, s, q, (size_t)qlen);
+	if (scan_view_off(*nl, s))
+		return EXIT_OK;
 	int err = scan_dump(nl, s, &kernel_filtered);
 	if (!err) {
 		scan_dedup(s);
@@ -695,7 +729,7 @@ static int scan_run(struct scan *s, struct nl **nl)
 	scan_reread(*nl, s);
 	for (size_t i = 0; i < s->nvips; i++) {
 		scan_vip_line(s, i);
-		failures += s->vip[i].pv == PROBE_FAILED;
+		failures += s->vip[i].pv == PROBE_FAILED && s->vip[i].probe_err != -ENOENT;
 	}
 	scan_list(s, n, k);
 	if (s->fix)

@@ -17,6 +17,7 @@
 #include "flow.h"
 #include "metrics.h"
 #include "nl.h"
+#include "view.h"
 #include "watch.h"
 
 #include <errno.h>
@@ -44,6 +45,7 @@ struct result {
 	struct dns_reply reply;
 	struct look look;             /* what the looks at our entry found */
 	int gave_up;                  /* ended at the look: no answer could come */
+	int rejected;                 /* send's EPERM came with an ICMP refusal: a REJECT rule */
 };
 
 struct tester {
@@ -63,6 +65,11 @@ struct tester {
 	int out_open;
 	uint64_t out_start, out_failed;
 	enum cause out_cause;
+	/* where we run (view.h), and the DNS-level proof outside the node view */
+	struct view_learn vl;
+	unsigned run;                 /* ours unanswered, a fresh socket answered: in a row */
+	int fresh_out;                /* a fresh socket was sent after our last unanswered query */
+	int unseen;                   /* proven at the DNS level: until ours is answered */
 };
 
 /* ---- outage accounting -------------------------------------------- */
@@ -334,11 +341,11 @@ static void log_failure(struct tester *t, const char *event, enum cause c,
 	struct line l;
 	flow_begin(&t->f, &l, "error", event);
 	log_kvu(&l, "seq", t->st.sent);
-	log_kv(&l, "cause", cause_names[c]);
+	log_kv(&l, "cause", r->rejected ? "rejected" : cause_names[c]);
 	if (r->elapsed)
 		log_kv_ms(&l, "waited_ms", r->elapsed);
 	if (err)
-		log_kv(&l, "err", err);
+		log_kv(&l, r->rejected ? "explain" : "err", err);
 	if (r->look.healed)                    /* given up early: entry deleted */
 		log_kv(&l, "healed", "true");
 	else if (r->gave_up)
@@ -390,6 +397,12 @@ static void note_result(struct tester *t, const struct result *r)
 		log_failure(t, "recv_error", CAUSE_RECV, r, strerror(r->err));
 		return;
 	case OUT_SEND_ERROR:
+		if (r->rejected) {
+			t->st.refused++;
+			log_failure(t, "refused", CAUSE_REFUSED, r, "a REJECT rule refused the query: "
+			            "a Service with no endpoints (kube-proxy rejects queries to its VIP until one is ready)");
+			return;
+		}
 		c = r->err == ECONNREFUSED ? CAUSE_REFUSED : CAUSE_SEND;
 		if (c == CAUSE_REFUSED)
 			t->st.refused++;
@@ -400,12 +413,99 @@ static void note_result(struct tester *t, const struct result *r)
 		log_failure(t, c == CAUSE_REFUSED ? "refused" : "send_failed", c, r, why);
 		return;
 	case OUT_TIMEOUT:
-		c = timeout_cause(r);
+		c = t->unseen ? CAUSE_BLACKHOLE : timeout_cause(r);
 		t->st.timeouts++;
 		t->st.timeouts_by[c]++;
 		log_failure(t, "timeout", c, r, NULL);
 		return;
 	}
+}
+
+/* ---- the DNS-level proof, where this table cannot show the entry -- */
+
+/* Proven at the DNS level (verdict_dns): said once an episode, with the
+ * fresh socket's answer as the proof and the command to run where the
+ * entry is (the node): our own address and port, as the node sees them. */
+static void note_unseen(struct tester *t, const struct vout *v)
+{
+	struct flow *f = &t->f;
+	char fix[256], s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], proof[200];
+	struct line l;
+	f->seen_blackhole = 1;
+	f->st->blackholes++;
+	ct_ntop(f->tuple.family, f->tuple.src.b, s, sizeof s);
+	ct_ntop(f->tuple.family, f->tuple.dst.b, d, sizeof d);
+	snprintf(fix, sizeof fix, "conntrack -D%s -p udp -s %s --sport %u -d %s --dport %u",
+	         f->tuple.family == AF_INET6 ? " -f ipv6" : "", s, f->tuple.sport, d, f->tuple.dport);
+	snprintf(proof, sizeof proof, "each time our socket was left unanswered, a fresh socket to the same server "
+	         "was answered (the last from port %u, in %.1f ms)", f->probe.e.orig.sport, (double)f->probe.rtt / 1e6);
+	flow_begin(f, &l, "error", "blackhole");
+	log_kv(&l, "view", view_names[f->view]);
+	log_kv(&l, "kind", strand_names[v->kind]);
+	log_kvu(&l, "unanswered", t->run);
+	log_kvu(&l, "fresh_sport", f->probe.e.orig.sport);
+	log_kv_ms(&l, "fresh_rtt_ms", f->probe.rtt);
+	log_kv(&l, "proof", proof);
+	log_kv(&l, "explain", v->why);
+	log_kv(&l, "fix", fix);
+	log_end(&l);
+}
+
+/* Outside the node view a stale entry that holds our flow is in another
+ * namespace's table: it is proven only by our socket going unanswered
+ * while a fresh socket to the same server is answered, time after time.
+ * The fresh socket is the flow's probe slot (the look's own probe, if
+ * it sent one), sent once our query is over unanswered, and judged at
+ * the end of the next cycle: it has had that whole cycle to be answered. */
+static void dns_run(struct tester *t, const struct result *r)
+{
+	struct flow *f = &t->f;
+	int err;
+	if (f->view == VIEW_NODE) {           /* the table there proves it (flow.c) */
+		t->run = 0;
+		t->fresh_out = 0;
+		return;
+	}
+	if (t->fresh_out) {
+		t->fresh_out = 0;
+		probe_finish(&f->probe, f->nl);   /* still unanswered: it does not count */
+		t->run = f->probe.answered ? t->run + 1 : 0;
+	}
+	if (r->outcome != OUT_TIMEOUT) {      /* answered, or not a silence */
+		t->run = 0;
+		t->unseen &= r->outcome != OUT_ANSWER;
+		return;
+	}
+	const struct vout v = verdict_dns(t->run);
+	if (v.v == V_STRANDED) {
+		if (!t->unseen)
+			note_unseen(t, &v);
+		t->unseen = f->bh_active = 1;
+	}
+	if (r->look.probed) {                 /* the look's probe is that fresh socket */
+		t->fresh_out = 1;
+		return;
+	}
+	/* Where this table tracks flows to the server, the fresh flow's
+	 * entry is read and deleted with it: a probe leaves no trace. */
+	struct nl *nl = f->view == VIEW_POD || f->view == VIEW_UNTRACKED ? NULL : f->nl;
+	if (probe_send(&f->probe, nl, &f->src, &f->o->server, f->query, f->qlen, now_ns(),
+	               f->o->timeout, &err) != PROBE_FAILED) {
+		t->fresh_out = 1;
+		f->st->probes++;
+		f->last_probe = f->probe.e.orig;  /* the node watch leaves it to us */
+	}
+}
+
+/* A send's EPERM is netfilter dropping the packet. A REJECT rule also
+ * answers it with an ICMP error that the socket holds as send() returns
+ * (the local REJECT delivers it at once): a Service without endpoints,
+ * not a full table. Reading SO_ERROR clears it for the next send. */
+static int rejected(int fd)
+{
+	int e = 0;
+	socklen_t len = sizeof e;
+	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == ECONNREFUSED;
 }
 
 static void cycle(struct tester *t)
@@ -424,8 +524,10 @@ static void cycle(struct tester *t)
 		struct result after = r;
 		r.outcome = OUT_SEND_ERROR;   /* the line names no entry */
 		r.err = errno;
+		r.rejected = r.err == EPERM && rejected(t->f.fd);
 		note_result(t, &r);
 		flow_look(&t->f, 1, &after.look);   /* a DNAT'd entry is still deleted */
+		dns_run(t, &r);
 		return;
 	}
 	await_reply(t, r.look.sent_at, &r);
@@ -435,7 +537,11 @@ static void cycle(struct tester *t)
 	r.look.unanswered = r.outcome != OUT_ANSWER;
 	if (r.outcome != OUT_STOPPED && !r.look.healed)
 		flow_look(&t->f, 1, &r.look);
+	if (r.outcome != OUT_STOPPED)         /* the query left: its look shows where we run */
+		view_note(&t->vl, &t->f, r.look.state);
 	note_result(t, &r);
+	if (r.outcome != OUT_STOPPED)
+		dns_run(t, &r);
 }
 
 /* ---- set-up and the loop ------------------------------------------ */
@@ -457,6 +563,7 @@ static void log_start(const struct tester *t)
 	log_kv(&l, "conntrack", t->f.nl ? "on" : "off");
 	log_kv(&l, "node_watch", !t->o->watch_node ? "off" : !t->o->heal_node ? "watch" : t->o->dry_run ? "dry_run" : "heal");
 	log_kv(&l, "nat", "unknown");         /* learned from the first DNAT'd flow */
+	log_kv(&l, "view", view_names[t->f.view]);   /* learned from the first look: event=view */
 	log_kv(&l, "confine", confine_state());
 	if (t->o->count)
 		log_kvu(&l, "count", t->o->count);
@@ -485,12 +592,24 @@ static void log_stop(const struct tester *t)
 	log_end(&l);
 }
 
+/* The node watch, after the first query: it needs conntrack (without
+ * it the conntrack_unavailable line has said so, once), and the view
+ * that query showed (a pod's namespace has nothing to watch), learned
+ * without one more netlink request. */
+static void start_watch(struct tester *t)
+{
+	if (t->o->watch_node && t->f.nl)
+		t->w = watch_open(&t->f, &t->st);
+}
+
 /* Cycles on an absolute tick grid until the count or a signal. */
 static void loop(struct tester *t)
 {
 	uint64_t t0 = now_ns(), k = 0, next_stats = t0 + STATS_EVERY, iv = t->o->interval;
 	while (wait_for(t, -1, t0 + k * iv) != WAIT_STOP) {
 		cycle(t);
+		if (k == 0)
+			start_watch(t);
 		if (t->o->count && t->st.sent >= t->o->count)
 			break;
 		/* Next tick on the absolute grid; skip the ones we overran. */
@@ -543,14 +662,6 @@ static int setup(struct tester *t, char *why, size_t cap)
 	return 0;
 }
 
-/* The node watch, after the start line: it needs conntrack; without
- * it the conntrack_unavailable line has said so, once. */
-static void start_watch(struct tester *t)
-{
-	if (t->o->watch_node && t->f.nl)
-		t->w = watch_open(&t->f, &t->st);
-}
-
 int tester_run(const struct opts *o, const sigset_t *wait_mask)
 {
 	struct tester *t = calloc(1, sizeof *t);
@@ -567,11 +678,11 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 	t->f.fd = -1;
 	probe_init(&t->f.probe);
 	probe_init(&t->f.ask);
+	view_learn_init(&t->vl);
 	if (setup(t, why, sizeof why) == 0 && confine() == 0) {
 		log_start(t);
 		if (*why)
 			flow_lost(&t->f, why);
-		start_watch(t);
 		loop(t);
 		log_stats(t, "stats");
 		log_stop(t);

@@ -26,6 +26,7 @@
 #include "nl.h"
 #include "probe.h"
 #include "verdict.h"
+#include "view.h"
 
 #include <errno.h>
 #include <libmnl/libmnl.h>
@@ -1327,11 +1328,33 @@ static void start_line(const struct watch *w, int insns)
 	log_end(&l);
 }
 
+/* A view whose table holds no client's entry to the server (a pod's
+ * namespace; NOTRACK'd flows, unless more targets are watched), as the
+ * tester's first query showed it: one line says why, and there is
+ * nothing to watch. */
+static int view_off(const struct flow *f)
+{
+	char buf[400];
+	struct line l;
+	enum view v = f->view;
+	if (v != VIEW_POD && (v != VIEW_UNTRACKED || f->o->nwatch))
+		return 0;
+	log_begin(&l, v == VIEW_POD ? "warn" : "info", "node_watch_unavailable");
+	log_kv(&l, "view", view_names[v]);
+	log_kv(&l, "explain", view_explain(v, buf, sizeof buf));
+	log_kv(&l, "effect", "the node is not watched from here");
+	log_end(&l);
+	return 1;
+}
+
 struct watch *watch_open(const struct flow *f, struct counters *st)
 {
-	struct watch *w = calloc(1, sizeof *w);
+	struct watch *w;
 	char why[160] = "out of memory";
 	int insns = 0;
+	if (view_off(f))
+		return NULL;
+	w = calloc(1, sizeof *w);
 	if (w) {
 		w->fd = w->ep = -1;
 		w->f = f;

@@ -11,9 +11,11 @@
 #            stuck, then scan --fix (watch); a window healed by --heal-node
 #            (heal); the DNS pod dropping queries for 75 s (down); a healthy
 #            tester, one killed and one stopped with SIGSTOP (dead); a stuck
-#            node's tester replaced by a --heal-node one (rollout). 224 s:
-#            the dead story's alert waits 3 minutes (for: 3m), the rest is
-#            a few scrapes before the kill and after the SIGCONT.
+#            node's tester replaced by a --heal-node one (rollout); ds.yaml's
+#            own args alone through a window: its own flow proven stuck and
+#            healed by itself (ds). 224 s: the dead story's alert waits 3
+#            minutes (for: 3m), the rest is a few scrapes before the kill
+#            and after the SIGCONT.
 #  promtool  the scrapes become promtool input_series (tests/rules/series.py:
 #            up, job, instance, staleness as a scrape job stores them); the
 #            alerts expected at each step are tests/rules/expect.yaml, by hand.
@@ -141,6 +143,25 @@ story_down() {
 	act 90 dns_up lab_pod nft delete table inet dbt-drop
 	end 101
 }
+# ds.yaml's args as shipped (the DaemonSet's --watch-node), and a window
+# with no other client: the tester's own flow is proven stuck, counted,
+# and deleted by the tester itself (#20): no alert about itself fires on.
+ds_args() {
+	$LAB_PY - "$TOP/ds.yaml" <<-'PY'
+	import sys, yaml
+	ds = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "DaemonSet"][0]
+	print(" ".join(ds["spec"]["template"]["spec"]["containers"][0]["args"]))
+	PY
+}
+story_ds() {
+	begin ds iptables node-ds || return
+	# shellcheck disable=SC2046
+	tester "$CAP/$S.log" -d "$VIP4" $(ds_args)
+	scrape ds=127.0.0.1:9797
+	act 10 window_open lab_rules window
+	act 14 window_closed lab_rules full
+	end 48
+}
 story_dead() {
 	begin dead iptables node-healthy || return
 	tester "$CAP/$S-healthy.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9797; TH=$TPID
@@ -165,31 +186,41 @@ c0=$(now_ms)
 ( story_down ) 2>"$CAP/down.stderr" &
 ( story_dead ) 2>"$CAP/dead.stderr" &
 ( story_rollout ) 2>"$CAP/rollout.stderr" &
+( story_ds ) 2>"$CAP/ds.stderr" &
 wait
 csecs=$((($(now_ms) - c0) / 1000))
 # Each story: its lab came up, every action ran within 2 s of its time
 # (the expectations keep 5 s away from each), and it was scraped.
 # every action of the story, each succeeded (watch: window, rules back,
 # scan --fix; rollout: window, rules back, the new tester; the others two)
-for sa in watch:3 heal:2 down:2 dead:2 rollout:3; do
+for sa in watch:3 heal:2 down:2 dead:2 rollout:3 ds:2; do
 	s=${sa%:*} want=${sa#*:}
 	late=$(awk 'NF == 3 && $3 - $1 * 1000 > 2000 { print $2 " at " $3 / 1000 " s (due " $1 " s)" }' "$CAP/$s.phases" 2>/dev/null)
 	n=$(grep -c '"ok": true' "$CAP/$s.jsonl" 2>/dev/null)
 	f=$(grep -c '"ok": false' "$CAP/$s.jsonl" 2>/dev/null)
 	acts=$(awk 'NF == 3' "$CAP/$s.phases" 2>/dev/null | wc -l)
 	if [ ! -s "$CAP/$s.err" ] && [ -z "$late" ] && num "$n" && [ "$n" -ge 40 ] && [ "$acts" = "$want" ]; then
-		pass "capture $s: $acts actions on time, $n scrapes answered, ${f:-0} failed (all five stories: ${csecs} s)"
+		pass "capture $s: $acts actions on time, $n scrapes answered, ${f:-0} failed (all stories: ${csecs} s)"
 	else
 		fail "capture $s" "$(cat "$CAP/$s.err" 2>/dev/null) late: $late; scrapes ok=$n failed=$f actions=$acts of $want; $(tail -n 2 "$CAP/$s.stderr" | tr '\n' ' ')"
 	fi
 done
 # What the testers' logs say happened (the story took place as written).
 lc() { grep -c "event=$2\( \|$\)" "$CAP/$1" 2>/dev/null; }
-bh=$(lc watch.log blackhole) cb=$(lc watch.log client_blackholed) cc=$(lc watch.log client_cleared)
-if [ "$bh" -ge 1 ] && [ "$cb" = 5 ] && [ "$cc" = 5 ] && grep -q 'event=scan_summary .* blackholed=6 ' "$CAP/watch.scan"; then
-	pass "capture watch: the log proves our blackhole and 5 stuck clients; scan --fix found and healed all 6"
+bh=$(lc watch.log blackhole) cb=$(lc watch.log client_blackholed) cc=$(lc watch.log client_cleared) oh=$(lc watch.log healed)
+if [ "$bh" -ge 1 ] && [ "$oh" = "$bh" ] && [ "$cb" = 5 ] && [ "$cc" = 5 ] && grep -q 'event=scan_summary .* blackholed=5 ' "$CAP/watch.scan"; then
+	pass "capture watch: the log proves our blackhole (healed by the tester itself) and 5 stuck clients; scan --fix found and healed the 5"
 else
-	fail "capture watch: the story" "blackhole=$bh client_blackholed=$cb client_cleared=$cc scan: $(grep scan_summary "$CAP/watch.scan")"
+	fail "capture watch: the story" "blackhole=$bh healed=$oh client_blackholed=$cb client_cleared=$cc scan: $(grep scan_summary "$CAP/watch.scan")"
+fi
+# the DaemonSet alone: its own blackhole proven once, deleted by itself,
+# and every query after that answered
+dh=$(grep -m1 'event=healed ' "$CAP/ds.log" 2>/dev/null | cut -d' ' -f1)
+dt=$(awk -v h="$dh" '$1 > h && /event=timeout /' "$CAP/ds.log" 2>/dev/null | wc -l)
+if [ "$(lc ds.log blackhole)" = 1 ] && [ "$(lc ds.log healed)" = 1 ] && [ -n "$dh" ] && [ "$dt" = 0 ] && grep -q 'event=recovered ' "$CAP/ds.log"; then
+	pass "capture ds: ds.yaml's args ($(ds_args)): its own blackhole proven once and healed by itself, no timeout after, recovered"
+else
+	fail "capture ds: the story" "blackhole=$(lc ds.log blackhole) healed=$(lc ds.log healed) timeouts after=$dt"
 fi
 hb=$(lc heal.log healed) hc=$(lc heal.log client_healed)
 if [ "$hb" -ge 1 ] && [ "$hc" = 5 ]; then
@@ -220,7 +251,7 @@ if $SER build "$TOP/tests/rules/expect.yaml" "$CAP" "$RULES" "$W/tests" >"$W/bui
 else
 	fail "series.py build" "$(tail -n 3 "$W/build.out" | tr '\n' ' ')"
 fi
-for c in watch-blackhole heal-node rollout dns-down healthy tester-killed tester-stopped; do
+for c in watch-blackhole heal-node rollout daemonset dns-down healthy tester-killed tester-stopped; do
 	info=$(grep "^$c " "$W/build.out" | cut -d' ' -f3-)
 	if [ -s "$W/tests/$c.yaml" ] && (cd "$W/tests" && promtool test rules "$c.yaml") >"$W/tests/$c.out" 2>&1; then
 		pass "promtool test rules, $c: every alert as expected at each step ($info)"
