@@ -182,10 +182,12 @@ int confine(void)
 	state = "caps";
 	return 0;
 #endif
+#ifdef __GLIBC__
 	/* glibc (the host test builds) reads /etc/localtime on its first
 	 * time conversion, gmtime_r's too: done now, while open is allowed.
-	 * musl's gmtime_r reads nothing. */
+	 * musl's gmtime_r reads nothing (and its tzset would add 4 KB). */
 	tzset();
+#endif
 	if (install_filter(why, sizeof why) < 0) {
 		err_line("cannot confine: %s (--unconfined runs without)", why);
 		return -1;

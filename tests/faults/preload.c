@@ -28,6 +28,12 @@
  *   FAULT_PPOLL_FAIL_FROM=N   from the Nth ppoll() call on, every call
  *                             fails with EINVAL without sleeping, as a
  *                             ppoll the loop cannot recover from would.
+ *   FAULT_PPOLL_READABLE=1    every ppoll() whose first fd is a socket
+ *                             polled for input returns at once with that
+ *                             fd readable (POLLIN), as under a reply
+ *                             flood that never lets the socket go empty
+ *                             (the tester's query socket is p[0] while it
+ *                             waits for a reply; its recv finds nothing).
  *   FAULT_REPORT=FILE         at exit, write what happened: requests,
  *                             injected faults, clock_gettime calls by
  *                             clock id, and the smallest and largest
@@ -57,7 +63,7 @@ static int nl_fd = -1, saved_rcvbuf;
 static long nl_reqs, nl_recvs, injected_enobufs, cap_dropped, rcvbuf_restored;
 static long rcvbuf_min = -1, rcvbuf_max = -1;
 static long clock_calls[16], other_clock_calls;
-static long ppoll_calls, ppoll_failed, ppoll_fail_from = -1;
+static long ppoll_calls, ppoll_failed, ppoll_fail_from = -1, ppoll_readable = -1, ppoll_forced;
 static long errno_as = -1, errors_rewritten;
 static long rcvbuf_want = -1, rcvbuf_reqs = -1, dropcap_after = -1, enobufs_at = -1;
 static struct { double at; long off; } jumps[8];
@@ -88,6 +94,7 @@ __attribute__((constructor)) static void init(void)
 	dropcap_after = envl("FAULT_NL_DROPCAP_AFTER");
 	enobufs_at = envl("FAULT_NL_ENOBUFS_AT");
 	ppoll_fail_from = envl("FAULT_PPOLL_FAIL_FROM");
+	ppoll_readable = envl("FAULT_PPOLL_READABLE");
 	errno_as = envl("FAULT_NL_ERRNO_AS");
 	const char *j = getenv("FAULT_RT_JUMPS");
 	for (; j && *j && njumps < 8; ) {
@@ -120,11 +127,11 @@ __attribute__((destructor)) static void report(void)
 	int n = snprintf(b, sizeof b,
 	        "nl_requests=%ld nl_recvs=%ld injected_enobufs=%ld cap_dropped=%ld rcvbuf_restored=%ld\n"
 	        "clock_realtime=%ld clock_monotonic=%ld clock_other=%ld\n"
-	        "ppoll_calls=%ld ppoll_failed=%ld errors_rewritten=%ld\n"
+	        "ppoll_calls=%ld ppoll_failed=%ld ppoll_forced=%ld errors_rewritten=%ld\n"
 	        "nl_rcvbuf_min=%ld nl_rcvbuf_max=%ld\n",
 	        nl_reqs, nl_recvs, injected_enobufs, cap_dropped, rcvbuf_restored,
 	        clock_calls[CLOCK_REALTIME], clock_calls[CLOCK_MONOTONIC], other_clock_calls,
-	        ppoll_calls, ppoll_failed, errors_rewritten, rcvbuf_min, rcvbuf_max);
+	        ppoll_calls, ppoll_failed, ppoll_forced, errors_rewritten, rcvbuf_min, rcvbuf_max);
 	if (n > 0 && write(report_fd, b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1) < 0)
 		n = -1;                       /* nothing more to do about it */
 	close(report_fd);
@@ -255,6 +262,16 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_
 		ppoll_failed++;
 		errno = EINVAL;
 		return -1;
+	}
+	if (ppoll_readable > 0 && n && fds[0].fd >= 0 && (fds[0].events & POLLIN)) {
+		static const struct timespec now;
+		int r = real(fds, n, &now, mask);
+		if (r >= 0 && !(fds[0].revents & POLLIN)) {
+			fds[0].revents |= POLLIN;
+			r += fds[0].revents == POLLIN;
+			ppoll_forced++;
+		}
+		return r;
 	}
 	return real(fds, n, ts, mask);
 }
