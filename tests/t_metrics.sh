@@ -268,7 +268,7 @@ PYEOF
 # machine the old loop, which served scrapes only on a pass where the
 # socket was empty, passed too: the veth delivers the flood in bursts and
 # the socket empties now and then. The check holds the fix, under a real
-# flood; it does not prove the starvation.)
+# flood; "starve" below proves the starvation.)
 if scenario flood; then (
 	S=flood D=$OUT/metrics-flood FL=$TOP/tests/metrics/flood.py
 	lab_up || { fail "$S: lab_up"; exit 0; }
