@@ -71,6 +71,13 @@ $(OUT): $(SRCS) $(HDRS) $(DEPS)/.done Makefile
 	$(MUSLCC) $(BASE) $(CFLAGS) -DLIBMNL_GLIBC_COMPAT -isystem $(DEPS)/include \
 		-o $@ $(SRCS) $(STATIC) $(DEPS)/lib/libmnl.a
 
+# t_confine's test build: the same binary, plus one call off the seccomp
+# allow-list right after confine() (confine.c, CONFINE_SELFTEST); never shipped.
+build/selftest/$(ARCH)/$(BIN): $(SRCS) $(HDRS) $(DEPS)/lib/libmnl-nounwind.a Makefile
+	@mkdir -p $(dir $@)
+	$(MUSLCC) $(BASE) $(CFLAGS) -fno-pie -DLIBMNL_GLIBC_COMPAT -DCONFINE_SELFTEST -isystem $(DEPS)/include \
+		-o $@ $(SRCS) $(STATIC) $(DEPS)/lib/libmnl-nounwind.a
+
 # ---- host (glibc) builds for tests: sanitizers, unit tests ----------
 HOSTCC  ?= gcc
 SAN     := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all

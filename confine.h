@@ -8,7 +8,7 @@
  *     of the families it uses, reads, writes, polls, clocks, memory),
  *     for this architecture only. Any other call kills the process by
  *     SIGSYS after one line saying which (event=confine_violation).
- * --no-confine (debugging only) turns all of it off, and says so. */
+ * --unconfined (debugging only) turns all of it off, and says so. */
 #ifndef CONFINE_H
 #define CONFINE_H
 
@@ -17,7 +17,7 @@ extern int confine_disabled;
 
 /* Confines the process, once its sockets are open. 0; or -1 after a
  * line on stderr saying why (the caller exits: running unconfined is
- * what --no-confine asks for, never a silent fallback). */
+ * what --unconfined asks for, never a silent fallback). */
 int confine(void);
 
 /* What confine() did, for the start line: "seccomp", "off" (by the

@@ -66,8 +66,8 @@ int main(int argc, char **argv)
 	sigset_t wait_mask;
 	char err[4200];
 	hold_std_fds();
-	/* scan's options are its own: there, --no-confine comes first. */
-	if (argc > 2 && !strcmp(argv[1], "--no-confine") && !strcmp(argv[2], "scan")) {
+	/* scan's options are its own: there, --unconfined comes first. */
+	if (argc > 2 && !strcmp(argv[1], "--unconfined") && !strcmp(argv[2], "scan")) {
 		confine_disabled = 1;
 		argc--, argv++;
 	}
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 	}
 	logcfg.json = o.json;
 	logcfg.verbose = o.verbose;
-	confine_disabled = o.no_confine;
+	confine_disabled = o.unconfined;
 	setup_signals(&wait_mask);
 	return tester_run(&o, &wait_mask);
 }
