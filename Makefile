@@ -14,9 +14,9 @@
 VERSION ?= 0.1.0
 ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 BIN     := dns-blackhole-tester
-SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c watch.c ctfilter.c
+SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c watch.c ctfilter.c kproxy.c
 LIBSRCS := $(filter-out main.c,$(SRCS))
-HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h watch.h ctfilter.h
+HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h watch.h ctfilter.h kproxy.h
 DEPS    := build/deps/$(ARCH)
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
@@ -110,9 +110,13 @@ build/host/ntop_diff-musl: tests/ntop_diff.c nl.c nl.h log.c libmnl_compat.h $(D
 
 host: build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test
 
-check: build/host/dns_test build/host/opts_test
+build/host/kproxy_test: tests/kproxy_test.c $(LIBSRCS) $(HDRS) build/host/.deps
+	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/kproxy_test.c $(LIBSRCS) $(HOSTMNL)/lib/libmnl.a
+
+check: build/host/dns_test build/host/opts_test build/host/kproxy_test
 	build/host/dns_test
 	build/host/opts_test
+	build/host/kproxy_test
 
 demo: all
 	sh scripts/demo.sh

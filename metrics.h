@@ -47,12 +47,19 @@ uint64_t counter_value(const struct counters *c, const struct counter_field *f);
 
 /* What a scrape shows: a read-only view, taken when a client is served. */
 struct watch;
+struct kproxy_info;
+/* A client stuck now (watch_stuck_clients() fills them). */
+struct stuck_client { char vip[56], client[46]; const char *kind; };
 struct metrics_view {
 	const struct counters *c;
 	const char *server, *src;           /* the flow's labels */
 	int blackholed;                     /* our flow is blackholed now */
 	uint64_t outage_ns;                 /* age of the current outage, or 0 */
 	const struct watch *w;              /* the node watch, or NULL */
+	const struct kproxy_info *kproxy;   /* the kube-proxy audit's verdict, or NULL */
+	const struct stuck_client *stuck;   /* the node's stuck clients by name (watch.h) */
+	size_t nstuck;
+	uint64_t stuck_omitted;             /* ... and how many more were left out */
 };
 
 struct metrics;

@@ -14,6 +14,7 @@
 #include "dns.h"
 #include "log.h"
 #include "flow.h"
+#include "kproxy.h"
 #include "metrics.h"
 #include "nl.h"
 #include "watch.h"
@@ -51,6 +52,9 @@ struct tester {
 	struct flow f;                /* our socket, entry and what they prove */
 	struct metrics *m;            /* NULL: no --metrics-addr */
 	struct watch *w;              /* NULL: no --watch-node */
+	struct kproxy *kp;            /* the kube-proxy audit: NULL until the node view */
+	struct kproxy_info kpi;       /* its last verdict, for the view */
+	struct stuck_client *stuck;   /* o->stuck_max, for the view */
 	uint8_t query[DNS_MAX_QUERY];
 	size_t qlen;
 	uint16_t ids[32];             /* query IDs, one getrandom(2) per 32 */
@@ -118,7 +122,7 @@ static void log_stats(const struct tester *t, const char *event)
 
 enum wait { WAIT_STOP = -1, WAIT_DEADLINE = 0, WAIT_READABLE = 1 };
 
-static void view(const struct tester *t, struct metrics_view *v)
+static void view(struct tester *t, struct metrics_view *v)
 {
 	v->c = &t->st;
 	v->server = t->f.server_s;
@@ -126,6 +130,19 @@ static void view(const struct tester *t, struct metrics_view *v)
 	v->blackholed = t->f.bh_active;
 	v->outage_ns = t->out_open ? now_ns() - t->out_start : 0;
 	v->w = t->w;
+	v->kproxy = t->kp && kproxy_last(t->kp, &t->kpi) ? &t->kpi : NULL;
+	v->stuck = t->stuck;
+	v->nstuck = t->w && t->stuck ? watch_stuck_clients(t->w, t->stuck, t->o->stuck_max, &v->stuck_omitted) : 0;
+}
+
+/* The kube-proxy audit runs in the node view only: from the moment the
+ * server is known to be NAT'd here, this namespace is where kube-proxy's
+ * rules translate flows to it. */
+static void audit_when_node_view(struct tester *t)
+{
+	if (t->kp || !t->f.nat_known || t->o->kproxy_off)
+		return;
+	t->kp = kproxy_open(&t->o->kproxy, t->o->kproxy_every);
 }
 
 /* Sleeps until deadline (monotonic) or until fd is readable (fd >= 0),
@@ -134,11 +151,14 @@ static void view(const struct tester *t, struct metrics_view *v)
  * with t->fatal set. */
 static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 {
-	struct pollfd p[3 + METRICS_FDS];
+	struct pollfd p[4 + METRICS_FDS];
 	for (;;) {
 		if (stop_signal || t->fatal)
 			return WAIT_STOP;
+		audit_when_node_view(t);
 		uint64_t now = now_ns(), until = deadline;
+		if (t->kp && now >= kproxy_deadline(t->kp))
+			kproxy_wake(t->kp, 0, now);
 		if (probe_fd(&t->f.probe) >= 0 && now >= t->f.probe.until)
 			flow_probe_wake(&t->f, 0, now);
 		if (t->w && now >= watch_deadline(t->w))
@@ -152,10 +172,14 @@ static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 		p[2] = (struct pollfd){.fd = t->w ? watch_fd(t->w) : -1, .events = POLLIN};
 		if (t->w && watch_deadline(t->w) < until)
 			until = watch_deadline(t->w);
-		size_t nm = t->m ? metrics_pollfds(t->m, p + 3, now, &until) : 0;
-		uint64_t left = until - now;
+		short kev = 0;
+		p[3] = (struct pollfd){.fd = t->kp ? kproxy_fd(t->kp, &kev) : -1, .events = kev};
+		if (t->kp && kproxy_deadline(t->kp) < until)
+			until = kproxy_deadline(t->kp);
+		size_t nm = t->m ? metrics_pollfds(t->m, p + 4, now, &until) : 0;
+		uint64_t left = until > now ? until - now : 0;
 		struct timespec ts = {(time_t)(left / NS_PER_S), (long)(left % NS_PER_S)};
-		int r = ppoll(p, 3 + nm, &ts, t->wait_mask);
+		int r = ppoll(p, 4 + nm, &ts, t->wait_mask);
 		if (r < 0 && errno != EINTR)
 			t->fatal = errno;
 		if (r <= 0)
@@ -166,12 +190,14 @@ static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 			watch_read(t->w, now_ns());
 		if (p[1].revents)
 			flow_probe_wake(&t->f, 1, now_ns());
+		if (p[3].revents)
+			kproxy_wake(t->kp, p[3].revents, now_ns());
 		if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR)))
 			return WAIT_READABLE;
 		if (nm) {
 			struct metrics_view v;
 			view(t, &v);
-			metrics_serve(t->m, p + 3, nm, &v);
+			metrics_serve(t->m, p + 4, nm, &v);
 		}
 	}
 }
@@ -525,6 +551,8 @@ static void start_watch(struct tester *t)
 {
 	if (t->o->watch_node && t->f.nl)
 		t->w = watch_open(&t->f, &t->st);
+	if (t->w && t->o->stuck_max)
+		t->stuck = calloc(t->o->stuck_max, sizeof *t->stuck);
 }
 
 int tester_run(const struct opts *o, const sigset_t *wait_mask)
@@ -554,6 +582,8 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 	}
 	probe_finish(&t->f.probe, t->f.nl);
 	watch_close(t->w);
+	kproxy_close(t->kp);
+	free(t->stuck);
 	nl_close(t->f.nl);
 	metrics_close(t->m);
 	if (t->f.fd >= 0)

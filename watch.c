@@ -512,3 +512,22 @@ void watch_close(struct watch *w)
 	free(w->slot);
 	free(w);
 }
+
+size_t watch_stuck_clients(const struct watch *w, struct stuck_client *out, size_t max, uint64_t *omitted)
+{
+	size_t n = 0;
+	*omitted = 0;
+	for (size_t i = 0; i < w->nflows; i++) {
+		const struct tracked *s = &w->slot[i];
+		if (s->state != F_STUCK)
+			continue;
+		if (n == max) {
+			(*omitted)++;
+			continue;
+		}
+		ct_target_format(&w->keys[s->key].t, out[n].vip, sizeof out[n].vip);
+		ct_ntop(s->e.orig.family, s->e.orig.src.b, out[n].client, sizeof out[n].client);
+		out[n++].kind = "no_dnat";    /* the only kind the watch tracks today */
+	}
+	return n;
+}
