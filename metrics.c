@@ -226,7 +226,7 @@ static void render_stuck_clients(const struct metrics_view *v, const char *lab, 
 	for (size_t i = 0; i < v->nstuck; i++)
 		text_add(b, cap, n, M "stuck_client{%s,vip=\"%s\",client=\"%s\",kind=\"%s\"} 1\n", lab,
 		    v->stuck[i].vip, v->stuck[i].client, v->stuck[i].kind);
-	text_add(b, cap, n, "# HELP " M "stuck_clients_omitted Stuck clients past the bound, not named.\n"
+	text_add(b, cap, n, "# HELP " M "stuck_clients_omitted Stuck flows of clients past the bound, not named.\n"
 	               "# TYPE " M "stuck_clients_omitted gauge\n" M "stuck_clients_omitted{%s} %" PRIu64 "\n",
 	    lab, v->stuck_omitted);
 }

@@ -519,15 +519,21 @@ size_t watch_stuck_clients(const struct watch *w, struct stuck_client *out, size
 	*omitted = 0;
 	for (size_t i = 0; i < w->nflows; i++) {
 		const struct tracked *s = &w->slot[i];
+		struct stuck_client c;
 		if (s->state != F_STUCK)
 			continue;
-		if (n == max) {
-			(*omitted)++;
+		ct_target_format(&w->keys[s->key].t, c.vip, sizeof c.vip);
+		ct_ntop(s->e.orig.family, s->e.orig.src.b, c.client, sizeof c.client);
+		c.kind = "no_dnat";           /* the only kind the watch tracks today */
+		size_t j = 0;                 /* a client's sockets are one client */
+		while (j < n && (strcmp(out[j].client, c.client) || strcmp(out[j].vip, c.vip)))
+			j++;
+		if (j < n)
 			continue;
-		}
-		ct_target_format(&w->keys[s->key].t, out[n].vip, sizeof out[n].vip);
-		ct_ntop(s->e.orig.family, s->e.orig.src.b, out[n].client, sizeof out[n].client);
-		out[n++].kind = "no_dnat";    /* the only kind the watch tracks today */
+		if (n == max)
+			(*omitted)++;         /* a stuck flow of a client left out */
+		else
+			out[n++] = c;
 	}
 	return n;
 }

@@ -43,9 +43,10 @@ void watch_tick(struct watch *w, uint64_t now);
  * clients stuck on it now into *stuck. 0 past the last. */
 int watch_vip(const struct watch *w, size_t i, char *name, size_t cap, uint64_t *stuck);
 
-/* The clients stuck now, by name, for metrics: at most max into out;
- * *omitted, the stuck ones left out. kind: "no_dnat" (never DNAT'd, met
- * a restart window) or "gone_backend". Returns how many were written. */
+/* The clients stuck now, by name, for metrics: one per client address
+ * and VIP, at most max into out; *omitted, the stuck flows of clients
+ * left out. kind: "no_dnat" (never DNAT'd, met a restart window) or
+ * "gone_backend". Returns how many were written. */
 struct stuck_client;                  /* metrics.h */
 size_t watch_stuck_clients(const struct watch *w, struct stuck_client *out, size_t max, uint64_t *omitted);
 
