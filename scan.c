@@ -467,3 +467,29 @@ int scan_main(int argc, char **argv)
 	free(s.found);
 	return rc;
 }
+
+int scan_count(const struct ct_tuple *vips, size_t n, struct scan_counts *c)
+{
+	struct scan s = {.proto = IPPROTO_UDP, .kernel_filter = 1};
+	uint64_t k[4] = {0};
+	int kf;
+	memset(c, 0, sizeof *c);
+	s.nvips = n < SCAN_MAX_VIPS ? n : SCAN_MAX_VIPS;
+	memcpy(s.vips, vips, s.nvips * sizeof *vips);
+	struct nl *nl = nl_open();
+	if (!nl)
+		return c->err = -errno;
+	scan_probes(nl, &s);
+	c->err = scan_dump(&nl, &s, &kf);
+	for (size_t i = 0; i < s.nfound; i++)
+		k[kind_of(vip_of(&s, &s.found[i]))]++;
+	for (size_t i = 0; i < s.nvips; i++) {
+		c->node_view |= s.vip[i].pv == PROBE_DNAT || s.vip[i].nat_seen;
+		c->probe_failed |= s.vip[i].pv == PROBE_FAILED;
+	}
+	c->examined = s.examined;
+	c->blackholed = k[K_BLACKHOLED], c->nat_missing = k[K_NAT_MISSING], c->unproven = k[K_UNPROVEN];
+	nl_close(nl);
+	free(s.found);
+	return c->err;
+}
