@@ -8,7 +8,10 @@
 # the queries go on untouched. Each scenario is a subshell with its own lab.
 #
 #   sudo ./test.sh audit                      all scenarios
-#   sudo AUDIT_ONLY="hostile" ./test.sh audit  some (versions hostile views)
+#   sudo AUDIT_ONLY="hostile" ./test.sh audit  some (versions hostile views stuck)
+#
+# stuck: the stuck clients by name (dns_blackhole_tester_stuck_client),
+# one series per client address, and the bound (--stuck-clients-max).
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/lab.sh"
 need_root
@@ -134,4 +137,38 @@ if scenario views; then (
 		"$(kp_lines "$L")" "version=unknown mode=iptables window_fix=unknown reconciler=unknown"
 	lab_node "$BIN" -d "$VIP4" -c 1 --kube-proxy-metrics 127.0.0.1 >"$L" 2>&1; rc=$?
 	expect_eq "views: a bad --kube-proxy-metrics is a usage error" "$rc $(grep -c 'kube-proxy-metrics' "$L")" "2 1"
+) fi
+
+# ---- stuck clients by name, and the bound ------------------------------
+# series NAME PORT: the lines of that metric on the tester's page
+series() {
+	lab_node "$LAB_PY" -c 'import sys, urllib.request
+for l in urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[2], timeout=3).read().decode().splitlines():
+    if l.startswith("dns_blackhole_tester_" + sys.argv[1] + "{"): print(l.split(",vip=")[-1] if "vip=" in l else l.rsplit(" ", 1)[1])' "$1" "$2" 2>&1
+}
+if scenario stuck; then (
+	lab_up || { fail "stuck: lab_up"; exit 0; }
+	# two clients (the node's two addresses), two sockets each, sent in the
+	# window; the testers start after it (their own flows are not stuck):
+	# their first dump finds the 4 entries, their next DNAT'd flow proves them
+	lab_rules window || fail "stuck: window"
+	for a in "$NODE4" 10.244.0.1; do for p in 43001 43002; do
+		lab_node "$LAB_PY" "$TOP/tests/client.py" --bind "$a" --port $p --server "$VIP4" --qtype A --timeout 0.2 >/dev/null 2>&1
+	done; done
+	lab_rules full
+	tester "$OUT/audit-stuck1.log" -d "$VIP4" -i 200ms -w 500ms --watch-node --stuck-clients-max 1 \
+		--kube-proxy-metrics none --metrics-addr 127.0.0.1:9797; T1=$TPID
+	tester "$OUT/audit-stuck100.log" -d "$VIP4" -i 200ms -w 500ms --watch-node \
+		--kube-proxy-metrics none --metrics-addr 127.0.0.1:9798; T2=$TPID
+	sleep 2
+	s1=$(series stuck_client 9797 | sort | tr '\n' '|'); o1=$(series stuck_clients_omitted 9797)
+	s2=$(series stuck_client 9798 | sort | tr '\n' '|'); o2=$(series stuck_clients_omitted 9798)
+	f2=$(series node_stuck_flows 9798)
+	TPID=$T1; stop_tester; TPID=$T2; stop_tester
+	cb=$(count_events "$OUT/audit-stuck100.log" client_blackholed)
+	expect_eq "stuck: the watch proved 4 flows of 2 clients stuck (client_blackholed, node_stuck_flows)" "$cb $f2" '4 "10.0.0.10:53"} 4'
+	expect_eq "stuck: one series per client address, kind no_dnat" "$s2" '"10.0.0.10:53",client="10.224.0.8",kind="no_dnat"} 1|"10.0.0.10:53",client="10.244.0.1",kind="no_dnat"} 1|'
+	expect_eq "stuck: nothing omitted within the bound" "$o2" 0
+	n1=$(printf '%s' "$s1" | tr '|' '\n' | grep -c 'kind="no_dnat"} 1')
+	expect_eq "stuck: --stuck-clients-max 1: one series, the other client's 2 flows counted as omitted" "$n1 $o1" "1 2"
 ) fi
