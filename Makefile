@@ -113,10 +113,14 @@ host: build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan buil
 build/host/kproxy_test: tests/kproxy_test.c $(LIBSRCS) $(HDRS) build/host/.deps
 	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/kproxy_test.c $(LIBSRCS) $(HOSTMNL)/lib/libmnl.a
 
-check: build/host/dns_test build/host/opts_test build/host/kproxy_test
+build/host/check_test: tests/check_test.c $(LIBSRCS) $(HDRS) build/host/.deps
+	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/check_test.c $(LIBSRCS) $(HOSTMNL)/lib/libmnl.a
+
+check: build/host/dns_test build/host/opts_test build/host/kproxy_test build/host/check_test
 	build/host/dns_test
 	build/host/opts_test
 	build/host/kproxy_test
+	build/host/check_test
 
 demo: all
 	sh scripts/demo.sh
