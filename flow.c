@@ -111,6 +111,7 @@ static void learn_nat(struct flow *f, const char *via, const struct ct_entry *e)
 	if (f->nat_known)
 		return;
 	f->nat_known = 1;
+	f->view = VIEW_NODE;            /* this table translates flows to the server */
 	flow_begin(f, &l, "info", "nat_learned");
 	log_kv(&l, "nat", "yes");
 	log_kv(&l, "via", via);

@@ -20,6 +20,7 @@
 #include "nl.h"
 #include "opts.h"
 #include "probe.h"
+#include "verdict.h"
 
 /* What one look at our own entry found. */
 enum ct_state {
@@ -62,6 +63,7 @@ struct flow {
 	struct counters *st;
 	/* the server: NAT'd once any flow to it was seen DNAT'd */
 	int nat_known;
+	enum view view;               /* where we run (verdict.h): node once nat_known */
 	int win_open;                 /* its rule is missing now: a restart window */
 	uint64_t win_start;           /* the query that found it missing */
 	/* from the blackhole event until our flow is seen healthy again */

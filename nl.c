@@ -11,6 +11,7 @@
 #endif
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nf_conntrack_common.h>
@@ -180,10 +181,15 @@ static int check_tcp(const struct nlattr *a, int type)
 	return type == CTA_PROTOINFO_TCP_STATE ? valid(a, MNL_TYPE_U8, 0) : 0;
 }
 
+static int check_counters(const struct nlattr *a, int type)
+{
+	return type == CTA_COUNTERS_PACKETS ? valid(a, MNL_TYPE_U64, 0) : 0;
+}
+
 static int check_top(const struct nlattr *a, int type)
 {
 	switch (type) {
-	case CTA_TUPLE_ORIG: case CTA_TUPLE_REPLY: case CTA_PROTOINFO:
+	case CTA_TUPLE_ORIG: case CTA_TUPLE_REPLY: case CTA_PROTOINFO: case CTA_COUNTERS_REPLY:
 		return valid(a, MNL_TYPE_NESTED, 0);
 	case CTA_STATUS: case CTA_ID: case CTA_TIMEOUT: case CTA_MARK: case CTA_USE:
 		return valid(a, MNL_TYPE_U32, 0);
@@ -256,6 +262,17 @@ static void parse_tcp_state(const struct nlattr *nest, struct ct_entry *e)
 
 static uint32_t be32_attr(const struct nlattr *a) { return ntohl(mnl_attr_get_u32(a)); }
 
+/* The reply direction's packet count, where the kernel keeps one
+ * (nf_conntrack_acct): a count that still moves is a flow answered. */
+static void parse_counters(const struct nlattr *nest, struct ct_entry *e)
+{
+	const struct nlattr *c[CTA_COUNTERS_MAX + 1];
+	if (parse_nested(nest, c, CTA_COUNTERS_MAX, check_counters) < 0 || !c[CTA_COUNTERS_PACKETS])
+		return;
+	e->reply_packets = be64toh(mnl_attr_get_u64(c[CTA_COUNTERS_PACKETS]));
+	e->have |= CT_HAVE_COUNTERS;
+}
+
 /* Parses an entry from a message whose header and length are known good. */
 static int parse_entry(const struct nlmsghdr *nlh, struct ct_entry *e)
 {
@@ -291,6 +308,8 @@ static int parse_entry(const struct nlmsghdr *nlh, struct ct_entry *e)
 	}
 	if (tb[CTA_PROTOINFO])
 		parse_tcp_state(tb[CTA_PROTOINFO], e);
+	if (tb[CTA_COUNTERS_REPLY])
+		parse_counters(tb[CTA_COUNTERS_REPLY], e);
 	return 0;
 }
 

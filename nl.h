@@ -25,6 +25,7 @@ enum {
 	CT_HAVE_STATUS = 1 << 0, CT_HAVE_ID = 1 << 1, CT_HAVE_TIMEOUT = 1 << 2,
 	CT_HAVE_MARK = 1 << 3, CT_HAVE_USE = 1 << 4, CT_HAVE_ZONE = 1 << 5,
 	CT_HAVE_TCP_STATE = 1 << 6, CT_HAVE_REPLY = 1 << 7,
+	CT_HAVE_COUNTERS = 1 << 8,     /* the kernel counts packets (nf_conntrack_acct) */
 };
 
 struct ct_entry {
@@ -33,6 +34,7 @@ struct ct_entry {
 	uint32_t id, timeout, mark, use;
 	uint16_t zone;
 	uint8_t tcp_state;
+	uint64_t reply_packets;  /* CT_HAVE_COUNTERS: packets in the reply direction */
 	unsigned have;           /* CT_HAVE_* */
 };
 

@@ -25,7 +25,9 @@ int probe_finish(struct probe *p, struct nl *nl)
 	if (p->have_entry && nl)
 		err = nl_delete(nl, &p->e);
 	close(p->fd);
-	probe_init(p);
+	p->fd = -1;
+	p->have_entry = 0;
+	p->done = 1;
 	return err == -ENOENT ? 0 : err;   /* gone already: nothing left */
 }
 
@@ -66,6 +68,11 @@ enum probe_verdict probe_send(struct probe *p, struct nl *nl, const struct socka
 	struct ct_tuple t;
 	probe_finish(p, nl);
 	*err = 0;
+	p->done = p->answered = 0;
+	p->rtt = 0;
+	p->qlen = qlen <= sizeof p->q ? qlen : 0;
+	memcpy(p->q, query, p->qlen);
+	p->sent = now;
 	if ((p->fd = probe_socket(src, server, &t)) < 0 || send(p->fd, query, qlen, 0) < 0) {
 		*err = -errno;
 		probe_finish(p, nl);
@@ -86,11 +93,18 @@ int probe_poll(struct probe *p, struct nl *nl, int readable, uint64_t now)
 	int got = 0;
 	if (p->fd < 0)
 		return 0;
-	for (int i = 0; readable && i < 16; i++) {
-		char buf[512];
-		if (recv(p->fd, buf, sizeof buf, MSG_DONTWAIT) < 0 && (errno == EAGAIN || errno == EINTR))
+	for (int i = 0; readable && i < 16 && !got; i++) {
+		uint8_t buf[4096];
+		struct dns_reply r;
+		ssize_t n = recv(p->fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
-		got = 1;            /* a datagram, or an ICMP error: the answer came */
+		if (n < 0) {
+			got = 1;        /* an ICMP error: refused, not answered */
+		} else if (dns_parse_reply(buf, (size_t)n, p->q, p->qlen, &r) == DNS_OK) {
+			got = p->answered = 1;
+			p->rtt = now - p->sent;
+		}                   /* else not an answer to us: keep waiting */
 	}
 	if (got || now >= p->until)
 		return probe_finish(p, nl);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "dns.h"
 #include "nl.h"
 
 enum probe_verdict {
@@ -28,6 +29,16 @@ struct probe {
 	uint64_t until;          /* monotonic ns: stop waiting for its reply */
 	struct ct_entry e;       /* its entry, as read right after the send */
 	int have_entry;
+	uint64_t sent;           /* when its query left */
+	uint8_t q[DNS_MAX_QUERY];   /* its query, to check a reply against */
+	size_t qlen;
+	/* The outcome, kept once the probe is finished, until the next send:
+	 * a probe to a VIP answered proves a fresh flow is served; a probe
+	 * straight to a backend (server = the backend's address) unanswered
+	 * is one strike against it (verdict.h). */
+	int done;                /* finished: answered, refused, or given up */
+	int answered;            /* a DNS reply to its query came (any rcode) */
+	uint64_t rtt;            /* ... after this long */
 };
 
 void probe_init(struct probe *p);
@@ -47,7 +58,8 @@ int probe_fd(const struct probe *p);
  * it came or p->until has passed. Returns 0, or the delete's -errno. */
 int probe_poll(struct probe *p, struct nl *nl, int readable, uint64_t now);
 
-/* Deletes the probe's entry (guarded) and closes its socket, now.
+/* Deletes the probe's entry (guarded) and closes its socket, now; the
+ * outcome (done, answered, rtt, e) stays readable until the next send.
  * Returns 0, or the delete's -errno (-ENOENT, already gone, is 0). */
 int probe_finish(struct probe *p, struct nl *nl);
 

@@ -135,12 +135,11 @@ static void view(struct tester *t, struct metrics_view *v)
 	v->nstuck = t->w && t->stuck ? watch_stuck_clients(t->w, t->stuck, t->o->stuck_max, &v->stuck_omitted) : 0;
 }
 
-/* The kube-proxy audit runs in the node view only: from the moment the
- * server is known to be NAT'd here, this namespace is where kube-proxy's
- * rules translate flows to it. */
+/* The kube-proxy audit runs in the node view only (verdict.h): this
+ * namespace is where kube-proxy's rules translate flows to the server. */
 static void audit_when_node_view(struct tester *t)
 {
-	if (t->kp || !t->f.nat_known || t->o->kproxy_off)
+	if (t->kp || t->f.view != VIEW_NODE || t->o->kproxy_off)
 		return;
 	t->kp = kproxy_open(&t->o->kproxy, t->o->kproxy_every);
 }
