@@ -172,7 +172,8 @@ nsadd "$DNS" && port "$DNS" dns "$DNSIP/24" && ip -n "$DNS" addr add "$APIBE/24"
 # fleet's addresses: one file per mode and state, the same on every node.
 mkdir -p "$W/rules"
 # shellcheck disable=SC2034  # read by _lab_ipt and _lab_nft
-VIP4=$VIP APIVIP4=$APIVIP POD4=$DNSIP POD4B=$APIBE
+# (POD4C: lab.sh's second kube-dns backend, --backends 2; the fleet has one)
+VIP4=$VIP APIVIP4=$APIVIP POD4=$DNSIP POD4B=$APIBE POD4C=$DNSIP
 for s in full window; do
 	_lab_ipt 4 $s >"$W/rules/iptables-$s" && _lab_nft ip $s >"$W/rules/nftables-$s" || die "rules"
 done
