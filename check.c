@@ -7,9 +7,10 @@
  * rule's reason, 0 into False with the default reason, 2 into Unknown
  * with the message (custom_plugin_monitor.go, toConditionStatus).
  *
- * It claims what scan proves: an entry to a DNS VIP that is not DNAT'd
- * and never replied, while a fresh probe to the same VIP is DNAT'd
- * (kind no_dnat). Anything it cannot prove is exit 2 with the reason:
+ * It claims what scan proves (the verdict core, verdict.h): an entry to
+ * a DNS VIP not DNAT'd and never replied while a fresh probe is DNAT'd
+ * (kind no_dnat), or DNAT'd to a backend that stays silent asked
+ * straight while a fresh flow is answered (kind gone_backend). Anything it cannot prove is exit 2 with the reason:
  * no CAP_NET_ADMIN, a namespace that translates no flow to the VIP (a
  * pod, or NodeLocal DNSCache's NOTRACK), a rule missing right now (a
  * restart window: its entries are not stuck yet), a probe that failed. */
@@ -20,10 +21,12 @@
 #include "scan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define CHECK_MAX_VIPS 16
@@ -57,9 +60,14 @@ int check_verdict(const struct scan_counts *c, const char *vip, char *line)
 		msg(line, "cannot tell: no CAP_NET_ADMIN to read conntrack");
 	else if (c->err)
 		msg(line, "cannot tell: conntrack dump failed: %s", strerror(-c->err));
-	else if (c->blackholed) {
-		msg(line, "no_dnat: %llu stuck DNS flow%s to %s (VIP rule in place)",
-		    (unsigned long long)c->blackholed, c->blackholed == 1 ? "" : "s", vip);
+	else if (c->no_dnat || c->gone_backend) {
+		if (c->no_dnat && c->gone_backend)
+			msg(line, "no_dnat: %llu, gone_backend: %llu stuck DNS flows to %s",
+			    (unsigned long long)c->no_dnat, (unsigned long long)c->gone_backend, vip);
+		else
+			msg(line, "%s: %llu stuck DNS flow%s to %s (VIP rule in place)",
+			    c->no_dnat ? "no_dnat" : "gone_backend", (unsigned long long)(c->no_dnat + c->gone_backend),
+			    c->no_dnat + c->gone_backend == 1 ? "" : "s", vip);
 		return 1;
 	} else if (!c->node_view)
 		msg(line, "cannot tell: not the node view (no NAT'd flow to %s)", vip);
@@ -128,7 +136,20 @@ int check_main(int argc, char **argv)
 	if (n > 0) {
 		ct_ntop(v[0].family, v[0].dst.b, out, sizeof out);
 		snprintf(vip, sizeof vip, v[0].family == AF_INET6 ? "[%s]:%u" : "%s:%u", out, v[0].dport);
+		/* scan_dump says so on stdout when it retries a dump: NPD takes
+		 * stdout as the message, so it goes nowhere meanwhile */
+		int keep = dup(STDOUT_FILENO), hole = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (hole < 0)
+			hole = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);   /* writes just fail */
+		if (keep >= 0 && hole >= 0)
+			dup2(hole, STDOUT_FILENO);
 		scan_count(v, (size_t)n, &c);
+		if (keep >= 0 && hole >= 0)
+			dup2(keep, STDOUT_FILENO);
+		if (hole >= 0)
+			close(hole);
+		if (keep >= 0)
+			close(keep);
 		rc = check_verdict(&c, vip, line);
 	}
 	/* one line, newline included, within the 80 bytes */

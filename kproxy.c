@@ -103,6 +103,17 @@ void kproxy_judge(const char *version, int reconciler_metric, struct kproxy_info
 		out->reconciler = TRI_YES;
 }
 
+/* needle[0..m) in p[0..n), or NULL. libc's memmem is its two-way
+ * search (1.5 KB here); these needles are a few bytes long. */
+static char *find(const char *p, size_t n, const char *needle, size_t m)
+{
+	for (const char *q = p; m && (size_t)(p + n - q) >= m && (q = memchr(q, needle[0], (size_t)(p + n - q) - m + 1));
+	     q++)
+		if (!memcmp(q, needle, m))
+			return (char *)q;
+	return NULL;
+}
+
 /* ---- the metrics text ------------------------------------------------ */
 
 static int version_char(char c)
@@ -115,7 +126,7 @@ static int version_char(char c)
 static int git_version(const char *p, const char *e, char *ver, size_t cap)
 {
 	static const char key[] = "git_version=\"";
-	const char *k = memmem(p, (size_t)(e - p), key, sizeof key - 1);
+	const char *k = find(p, (size_t)(e - p), key, sizeof key - 1);
 	if (!k)
 		return -1;
 	k += sizeof key - 1;
@@ -156,7 +167,7 @@ static const char *header(const char *p, const char *e, const char *name, size_t
 {
 	size_t nl = strlen(name);
 	while (p < e) {
-		const char *eol = memmem(p, (size_t)(e - p), "\r\n", 2);
+		const char *eol = find(p, (size_t)(e - p), "\r\n", 2);
 		if (!eol)
 			eol = e;
 		if ((size_t)(eol - p) > nl && p[nl] == ':' && !strncasecmp(p, name, nl)) {
@@ -195,7 +206,7 @@ static int dechunk(char *b, size_t len, size_t *out)
 {
 	size_t r = 0, w = 0;
 	for (;;) {
-		char *eol = memmem(b + r, len - r, "\r\n", 2);
+		char *eol = find(b + r, len - r, "\r\n", 2);
 		if (!eol)
 			return len - r > 32 ? -1 : 1;
 		const char *semi = memchr(b + r, ';', (size_t)(eol - (b + r)));
@@ -234,13 +245,13 @@ int kproxy_response(char *buf, size_t len, int eof, int *status, char **body, si
 {
 	size_t vl, cl, hlen;
 	*status = 0;
-	char *he = memmem(buf, len, "\r\n\r\n", 4);
+	char *he = find(buf, len, "\r\n\r\n", 4);
 	if (!he) {
 		*why = "malformed";
 		return eof || len > KPROXY_HEAD_MAX ? -1 : 1;
 	}
 	hlen = (size_t)(he - buf) + 4;
-	*status = status_line(buf, memmem(buf, len, "\r\n", 2));
+	*status = status_line(buf, find(buf, len, "\r\n", 2));
 	*why = *status < 0 ? "malformed" : "status";
 	if (*status != 200)
 		return -1;

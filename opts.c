@@ -48,6 +48,7 @@ const char opts_usage[] =
 "                            view (127.0.0.1:10249)\n"
 "      --kube-proxy-interval DURATION  re-read it this often (5m)\n"
 "      --no-conntrack        DNS only (chosen automatically without CAP_NET_ADMIN)\n"
+"      --no-confine          no seccomp filter, capabilities kept: debugging only\n"
 "      --log-format FMT      logfmt (default) or json\n"
 "      --metrics-addr ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 "  -v, --verbose             one line per query as well\n"
@@ -339,7 +340,7 @@ const char *default_server(const char *path, struct sockaddr_storage *ss, char *
 
 /* ---- the command line --------------------------------------------- */
 
-enum { OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_LOG_FORMAT, OPT_METRICS,
+enum { OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_NO_CONFINE, OPT_LOG_FORMAT, OPT_METRICS,
        OPT_WATCH, OPT_HEAL_NODE, OPT_DRY_RUN, OPT_CIDR, OPT_HEAL_RATE, OPT_EVBUF, OPT_WFILTER,
        OPT_KPROXY, OPT_KPROXY_EVERY, OPT_STUCK_MAX };
 
@@ -354,6 +355,7 @@ static const struct option longopts[] = {
 	{"monitor", no_argument, NULL, OPT_MONITOR},
 	{"heal", no_argument, NULL, OPT_HEAL},
 	{"no-conntrack", no_argument, NULL, OPT_NO_CONNTRACK},
+	{"no-confine", no_argument, NULL, OPT_NO_CONFINE},
 	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 	{"metrics-addr", required_argument, NULL, OPT_METRICS},
 	{"watch-node", no_argument, NULL, OPT_WATCH},
@@ -560,6 +562,7 @@ static enum opts_result one_opt(int c, const char *v, struct opts *o, struct lat
 	case OPT_MONITOR: l->monitor = 1; return OPTS_RUN;
 	case OPT_HEAL: l->heal = 1; return OPTS_RUN;
 	case OPT_NO_CONNTRACK: o->no_conntrack = 1; return OPTS_RUN;
+	case OPT_NO_CONFINE: o->no_confine = 1; return OPTS_RUN;
 	case OPT_LOG_FORMAT:
 		if ((o->json = parse_log_format(v)) < 0)
 			return refuse(err, cap, "--log-format '%s': want logfmt or json", v);

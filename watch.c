@@ -13,7 +13,8 @@
 #include "ctfilter.h"
 #include "flow.h"
 #include "log.h"
-#include "metrics.h"
+#include "counters.h"
+#include "metrics.h"            /* struct stuck_client */
 #include "nl.h"
 
 #include <errno.h>
