@@ -1,9 +1,10 @@
 /* main.c - dns-blackhole-tester: the entry point.
  *
- * Holds the standard fds, dispatches `scan` (scan.c) or reads the
- * tester's options (opts.c), sets up the signals, and runs the tester
- * (tester.c). Where everything else is: README, "Where things are". */
+ * Holds the standard fds, dispatches `scan` (scan.c) or `check`
+ * (check.c) or reads the tester's options (opts.c), sets up the
+ * signals, and runs the tester (tester.c). Where everything else is: README, "Where things are". */
 #define _GNU_SOURCE
+#include "check.h"
 #include "confine.h"
 #include "log.h"
 #include "opts.h"
@@ -73,6 +74,8 @@ int main(int argc, char **argv)
 	}
 	if (argc > 1 && !strcmp(argv[1], "scan"))
 		return scan_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "check"))
+		return check_main(argc - 1, argv + 1);
 	switch (opts_parse(argc, argv, &o, err, sizeof err)) {
 	case OPTS_HELP:
 		return write_all(STDOUT_FILENO, opts_usage, strlen(opts_usage)) < 0 ? EXIT_FAILED : EXIT_OK;

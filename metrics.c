@@ -6,6 +6,7 @@
  * HTTP_DEADLINE and can never delay a query or grow memory. */
 #define _GNU_SOURCE
 #include "metrics.h"
+#include "kproxy.h"
 #include "log.h"
 #include "opts.h"
 #include "verdict.h"
@@ -20,7 +21,7 @@
 
 #define MAX_CLIENTS (METRICS_FDS - 1)
 #define HTTP_REQ_MAX 2048
-#define HTTP_BODY_MAX 65536        /* 140 series (64 VIP:port gauges) x the longest labels */
+#define HTTP_BODY_MAX 98304        /* 140 series (64 VIP:port gauges) + 100 stuck clients, longest labels */
 #define HTTP_OUT_MAX (HTTP_BODY_MAX + 256)
 #define HTTP_DEADLINE (2 * NS_PER_S)
 
@@ -216,6 +217,29 @@ static void render_stuck(const struct metrics_view *v, const char *lab, char *b,
 			         v->vips[i].name, strand_names[K_NO_DNAT + k], v->vips[i].stuck[k]);
 }
 
+/* One series per stuck client, bounded (--stuck-clients-max); the rest
+ * counted. The per-VIP gauge above stays exact. */
+static void render_stuck_clients(const struct metrics_view *v, const char *lab, char *b, size_t cap, size_t *n)
+{
+	text_add(b, cap, n, "# HELP " M "stuck_client 1 per client stuck now (bounded by --stuck-clients-max).\n"
+	               "# TYPE " M "stuck_client gauge\n");
+	for (size_t i = 0; i < v->nstuck; i++)
+		text_add(b, cap, n, M "stuck_client{%s,vip=\"%s\",client=\"%s\",kind=\"%s\"} 1\n", lab,
+		    v->stuck[i].vip, v->stuck[i].client, v->stuck[i].kind);
+	text_add(b, cap, n, "# HELP " M "stuck_clients_omitted Stuck flows of clients past the bound, not named.\n"
+	               "# TYPE " M "stuck_clients_omitted gauge\n" M "stuck_clients_omitted{%s} %" PRIu64 "\n",
+	    lab, v->stuck_omitted);
+}
+
+/* What the kube-proxy audit found (kproxy.h). */
+static void render_kproxy(const struct kproxy_info *k, const char *lab, char *b, size_t cap, size_t *n)
+{
+	text_add(b, cap, n, "# HELP " M "kube_proxy_info kube-proxy on this node and the fixes it carries.\n"
+	               "# TYPE " M "kube_proxy_info gauge\n" M "kube_proxy_info{%s,version=\"%s\",mode=\"%s\","
+	               "window_fix=\"%s\",reconciler=\"%s\"} 1\n", lab, k->version, k->mode,
+	    tri_names[k->window_fix], tri_names[k->reconciler]);
+}
+
 /* Seconds with milliseconds: 12.345. */
 static void gauge_seconds(const char *name, const char *help, uint64_t ns, const char *lab,
                           char *b, size_t cap, size_t *n)
@@ -241,8 +265,12 @@ size_t metrics_render(const struct metrics_view *v, char *b, size_t cap)
 	            &v->c->window, win_bounds, NWIN, lab, b, cap, &n);
 	render_hist("node_stuck_seconds", "Time stuck before the heal.",
 	            &v->c->node_stuck, win_bounds, NWIN, lab, b, cap, &n);
-	if (v->watching)
+	if (v->watching) {
 		render_stuck(v, lab, b, cap, &n);
+		render_stuck_clients(v, lab, b, cap, &n);
+	}
+	if (v->kproxy)
+		render_kproxy(v->kproxy, lab, b, cap, &n);
 	text_add(b, cap, &n, "# HELP " M "build_info Build of the running tester.\n# TYPE " M "build_info gauge\n"
 	                M "build_info{version=\"%s\"} 1\n", VERSION);
 	return n;

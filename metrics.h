@@ -19,6 +19,10 @@ struct vip_gauge {
 /* The most VIP:port gauges a page holds (the body's size allows them). */
 #define METRICS_VIPS 64
 
+struct kproxy_info;
+/* A client stuck now (watch_stuck_clients() fills them). */
+struct stuck_client { char vip[56], client[46]; const char *kind; };
+
 /* What a scrape shows: a read-only view, taken when a client is served.
  * The caller fills it, the node watch's part included: metrics.c only
  * renders what it is given and never calls into the watch. */
@@ -30,6 +34,10 @@ struct metrics_view {
 	const struct vip_gauge *vips;       /* the node watch's VIP:ports ... */
 	size_t nvips;                       /* ... and how many (0: no watch) */
 	int watching;                       /* the node watch runs */
+	const struct kproxy_info *kproxy;   /* the kube-proxy audit's verdict, or NULL */
+	const struct stuck_client *stuck;   /* the node's stuck clients by name (watch.h) */
+	size_t nstuck;
+	uint64_t stuck_omitted;             /* ... and how many more were left out */
 };
 
 struct metrics;

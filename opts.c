@@ -45,6 +45,10 @@ const char opts_usage[] =
 "      --watch-filter kernel|user  event filter (kernel)\n"
 "      --node-max-keys N     VIP:ports the node watch holds at most (65536)\n"
 "      --node-max-clients N  clients the node watch tracks at most (4096)\n"
+"      --stuck-clients-max N  stuck clients named in metrics (100; past it counted)\n"
+"      --kube-proxy-metrics ADDR|none  kube-proxy's metrics, audited in the node\n"
+"                            view (127.0.0.1:10249)\n"
+"      --kube-proxy-interval DURATION  re-read it this often (5m)\n"
 "      --no-conntrack        DNS only (chosen automatically without CAP_NET_ADMIN)\n"
 "      --unconfined          no seccomp filter, capabilities kept: debugging only\n"
 "      --log-format FMT      logfmt (default) or json\n"
@@ -343,6 +347,7 @@ enum {
 	OPT_WATCH, OPT_HEAL_NODE, OPT_DRY_RUN, OPT_CIDR, OPT_HEAL_RATE, OPT_EVBUF, OPT_WFILTER,
 	OPT_UNCONFINED,
 	OPT_MAX_KEYS, OPT_MAX_CLIENTS,
+	OPT_KPROXY, OPT_KPROXY_EVERY, OPT_STUCK_MAX,
 };
 
 static const struct option longopts[] = {
@@ -368,6 +373,9 @@ static const struct option longopts[] = {
 	{"watch-filter", required_argument, NULL, OPT_WFILTER},
 	{"node-max-keys", required_argument, NULL, OPT_MAX_KEYS},
 	{"node-max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+	{"kube-proxy-metrics", required_argument, NULL, OPT_KPROXY},
+	{"kube-proxy-interval", required_argument, NULL, OPT_KPROXY_EVERY},
+	{"stuck-clients-max", required_argument, NULL, OPT_STUCK_MAX},
 	{"verbose", no_argument, NULL, 'v'},
 	{"version", no_argument, NULL, 'V'},
 	{"help", no_argument, NULL, 'h'},
@@ -431,6 +439,9 @@ static void set_defaults(struct opts *o)
 	o->event_buffer = 4 << 20;
 	o->max_keys = 65536;
 	o->max_clients = 4096;
+	o->kproxy_every = 300 * NS_PER_S;
+	o->stuck_max = 100;
+	parse_addr("127.0.0.1:10249", 0, 0, &o->kproxy);
 }
 
 /* Writes the message and returns OPTS_ERROR. */
@@ -523,6 +534,17 @@ static enum opts_result watch_opt(int c, const char *v, struct opts *o, struct l
 		if (strcmp(v, "kernel") && strcmp(v, "user"))
 			return refuse(err, cap, "--watch-filter '%s': want kernel or user", v);
 		o->watch_user_filter = !strcmp(v, "user");
+		return OPTS_RUN;
+	case OPT_STUCK_MAX:
+		if (parse_uint(v, 100000, &o->stuck_max) < 0)
+			return refuse(err, cap, "--stuck-clients-max '%s': want 0-100000", v);
+		return OPTS_RUN;
+	case OPT_KPROXY_EVERY:
+		return set_duration("--kube-proxy-interval", v, &o->kproxy_every, err, cap);
+	case OPT_KPROXY:
+		o->kproxy_off = !strcmp(v, "none");
+		if (!o->kproxy_off && (!strchr(v, ':') || strlen(v) > 64 || parse_addr(v, 0, 0, &o->kproxy)))
+			return refuse(err, cap, "--kube-proxy-metrics '%s': want ADDR:PORT, [V6]:PORT or none", v);
 		return OPTS_RUN;
 	}
 	return OPTS_ERROR;

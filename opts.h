@@ -38,6 +38,11 @@ struct opts {
 	uint64_t heal_rate;           /* deletions a second (and the burst) */
 	uint64_t event_buffer;        /* event socket's receive buffer, bytes */
 	uint64_t max_keys, max_clients;   /* the node watch's tables' bounds */
+	uint64_t stuck_max;           /* stuck clients named in metrics */
+	/* the kube-proxy audit (kproxy.h), in the node view */
+	struct sockaddr_storage kproxy;
+	int kproxy_off;               /* --kube-proxy-metrics none */
+	uint64_t kproxy_every;
 };
 
 /* What parsing found to do. */

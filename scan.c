@@ -73,7 +73,7 @@ struct scan {
 	struct backend *be;
 	size_t nbe;
 	uint64_t examined;
-	int oom;
+	int oom, err;                  /* err: -errno that stopped scan_run (scan_count) */
 };
 
 static const char scan_usage[] =
@@ -718,6 +718,7 @@ static int scan_run(struct scan *s, struct nl **nl)
 		err = scan_backends(s);
 	}
 	if (err < 0) {
+		s->err = err;
 		log_begin(&l, "error", "scan_failed");
 		log_kv(&l, "err", s->oom || err == -ENOMEM ? "out of memory" : strerror(-err));
 		if (err == -EPERM)
@@ -763,4 +764,32 @@ int scan_main(int argc, char **argv)
 	free(s.found);
 	free(s.be);
 	return rc;
+}
+
+int scan_count(const struct ct_tuple *vips, size_t n, struct scan_counts *c)
+{
+	struct scan s = {.proto = IPPROTO_UDP, .kernel_filter = 1, .timeout = NS_PER_S, .rate = 100};
+	memset(c, 0, sizeof *c);
+	s.nvips = n < SCAN_MAX_VIPS ? n : SCAN_MAX_VIPS;
+	memcpy(s.vips, vips, s.nvips * sizeof *vips);
+	struct nl *nl = nl_open();
+	if (!nl)
+		return c->err = -errno;
+	scan_run(&s, &nl);                  /* its lines: check holds stdout elsewhere */
+	for (size_t i = 0; !(c->err = s.err) && i < s.nfound; i++) {
+		const struct cand *e = &s.found[i];
+		if (e->out.v == V_STRANDED)
+			*(e->out.kind == K_GONE_BACKEND ? &c->gone_backend : &c->no_dnat) += 1;
+		c->nat_missing += !ct_is_dnat(&e->e) && e->out.v == V_WINDOW;
+		c->unproven += !ct_is_dnat(&e->e) && e->out.v == V_UNPROVEN;
+	}
+	for (size_t i = 0; i < s.nvips; i++) {
+		c->node_view |= s.vip[i].pv == PROBE_DNAT || s.vip[i].nat_seen;
+		c->probe_failed |= s.vip[i].pv == PROBE_FAILED;
+	}
+	c->examined = s.examined;
+	nl_close(nl);
+	free(s.found);
+	free(s.be);
+	return c->err;
 }

@@ -15,6 +15,7 @@
 #include "dns.h"
 #include "log.h"
 #include "flow.h"
+#include "kproxy.h"
 #include "metrics.h"
 #include "nl.h"
 #include "view.h"
@@ -54,6 +55,9 @@ struct tester {
 	struct flow f;                /* our socket, entry and what they prove */
 	struct metrics *m;            /* NULL: no --metrics-addr */
 	struct watch *w;              /* NULL: no --watch-node */
+	struct kproxy *kp;            /* the kube-proxy audit: NULL until the node view */
+	struct kproxy_info kpi;       /* its last verdict, for the view */
+	struct stuck_client *stuck;   /* o->stuck_max, for the view */
 	uint8_t query[DNS_MAX_QUERY];
 	size_t qlen;
 	uint16_t ids[32];             /* query IDs, one getrandom(2) per 32 */
@@ -155,6 +159,18 @@ static void view(struct tester *t, struct metrics_view *v)
 	v->watching = t->w != NULL;
 	v->nvips = t->w ? view_vips(t) : 0;
 	v->vips = t->vips;
+	v->kproxy = t->kp && kproxy_last(t->kp, &t->kpi) ? &t->kpi : NULL;
+	v->stuck = t->stuck;
+	v->nstuck = t->w && t->stuck ? watch_stuck_clients(t->w, t->stuck, t->o->stuck_max, &v->stuck_omitted) : 0;
+}
+
+/* The kube-proxy audit runs in the node view only (verdict.h): this
+ * namespace is where kube-proxy's rules translate flows to the server. */
+static void audit_when_node_view(struct tester *t)
+{
+	if (t->kp || t->f.view != VIEW_NODE || t->o->kproxy_off)
+		return;
+	t->kp = kproxy_open(&t->o->kproxy, t->o->kproxy_every);
 }
 
 /* Sleeps until deadline (monotonic) or until fd is readable (fd >= 0),
@@ -163,11 +179,14 @@ static void view(struct tester *t, struct metrics_view *v)
  * with t->fatal set. */
 static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 {
-	struct pollfd p[2 + FLOW_FDS + METRICS_FDS], *pw = p + 1 + FLOW_FDS, *pm = pw + 1;
+	struct pollfd p[3 + FLOW_FDS + METRICS_FDS], *pw = p + 1 + FLOW_FDS, *pk = pw + 1, *pm = pk + 1;
 	for (;;) {
 		if (stop_signal || t->fatal)
 			return WAIT_STOP;
+		audit_when_node_view(t);
 		uint64_t now = now_ns(), until = deadline;
+		if (t->kp && now >= kproxy_deadline(t->kp))
+			kproxy_wake(t->kp, 0, now);
 		flow_wake(&t->f, NULL, now);       /* a probe or an ask whose time is up */
 		if (t->w && now >= watch_deadline(t->w))
 			watch_tick(t->w, now);
@@ -178,8 +197,12 @@ static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 		*pw = (struct pollfd){.fd = t->w ? watch_fd(t->w) : -1, .events = POLLIN};
 		if (t->w && watch_deadline(t->w) < until)
 			until = watch_deadline(t->w);
+		short kev = 0;
+		*pk = (struct pollfd){.fd = t->kp ? kproxy_fd(t->kp, &kev) : -1, .events = kev};
+		if (t->kp && kproxy_deadline(t->kp) < until)
+			until = kproxy_deadline(t->kp);
 		size_t nm = t->m ? metrics_pollfds(t->m, pm, now, &until) : 0;
-		uint64_t left = until - now;
+		uint64_t left = until > now ? until - now : 0;
 		struct timespec ts = {(time_t)(left / NS_PER_S), (long)(left % NS_PER_S)};
 		int r = ppoll(p, (nfds_t)(pm - p) + nm, &ts, t->wait_mask);
 		if (r < 0 && errno != EINTR)
@@ -190,6 +213,8 @@ static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 		 * probe is still ours to recognise. */
 		if (pw->revents)
 			watch_read(t->w, now_ns());
+		if (pk->revents)
+			kproxy_wake(t->kp, pk->revents, now_ns());
 		flow_wake(&t->f, p + 1, now_ns());
 		/* Scrapes before the reply: a flood of datagrams that are not
 		 * our answer keeps the query socket readable on every pass,
@@ -600,6 +625,8 @@ static void start_watch(struct tester *t)
 {
 	if (t->o->watch_node && t->f.nl)
 		t->w = watch_open(&t->f, &t->st);
+	if (t->w && t->o->stuck_max)
+		t->stuck = calloc(t->o->stuck_max, sizeof *t->stuck);
 }
 
 /* Cycles on an absolute tick grid until the count or a signal. */
@@ -691,6 +718,8 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 	probe_finish(&t->f.probe, t->f.nl);
 	probe_finish(&t->f.ask, t->f.nl);
 	watch_close(t->w);
+	kproxy_close(t->kp);
+	free(t->stuck);
 	nl_close(t->f.nl);
 	metrics_close(t->m);
 	if (t->f.fd >= 0)

@@ -23,6 +23,7 @@
 #include "flow.h"
 #include "log.h"
 #include "counters.h"
+#include "metrics.h"            /* struct stuck_client */
 #include "nl.h"
 #include "probe.h"
 #include "verdict.h"
@@ -1399,20 +1400,27 @@ void watch_close(struct watch *w)
 	free(w);
 }
 
-/* Each stuck client now (see watch.h). */
+/* Each stuck client now (see watch.h): a client's sockets on one VIP:port,
+ * of one kind, are one client. */
 size_t watch_stuck_clients(const struct watch *w, struct stuck_client *out, size_t max, uint64_t *omitted)
 {
 	size_t n = 0;
 	*omitted = 0;
 	for (uint32_t i = w->stuck_head; i != NIL; i = w->slot[i].next) {
 		const struct tracked *s = &w->slot[i];
-		if (n == max) {
-			++*omitted;
+		struct stuck_client c;
+		ct_target_format(&w->keys[s->key].t, c.vip, sizeof c.vip);
+		ct_ntop(s->e.orig.family, s->e.orig.src.b, c.client, sizeof c.client);
+		c.kind = strand_names[s->kind];
+		size_t j = 0;
+		while (j < n && (strcmp(out[j].client, c.client) || strcmp(out[j].vip, c.vip) || out[j].kind != c.kind))
+			j++;
+		if (j < n)
 			continue;
-		}
-		ct_target_format(&w->keys[s->key].t, out[n].vip, sizeof out[n].vip);
-		ct_ntop(s->e.orig.family, s->e.orig.src.b, out[n].client, sizeof out[n].client);
-		out[n++].kind = strand_names[s->kind];
+		if (n == max)
+			(*omitted)++;         /* a stuck client left out */
+		else
+			out[n++] = c;
 	}
 	return n;
 }

@@ -51,9 +51,11 @@ void watch_tick(struct watch *w, uint64_t now);
  * DNAT'd); 0 for a slot that is not; -1 past the last. */
 int watch_vip(const struct watch *w, size_t i, char *name, size_t cap, uint64_t stuck[2]);
 
-/* Each client stuck now: its VIP:port, its address, its kind
- * (strand_names). At most max into out; *omitted counts the rest. */
-struct stuck_client { char vip[64], client[48]; const char *kind; };
+/* The clients stuck now, by name, for metrics: one per client address
+ * and VIP, at most max into out; *omitted, the stuck flows of clients
+ * left out. kind: "no_dnat" (never DNAT'd, met a restart window) or
+ * "gone_backend". Returns how many were written. */
+struct stuck_client;                  /* metrics.h */
 size_t watch_stuck_clients(const struct watch *w, struct stuck_client *out, size_t max, uint64_t *omitted);
 
 #endif

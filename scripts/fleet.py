@@ -19,6 +19,8 @@ name (/run/netns/NAME): setns(2) for sockets, `ip netns exec` for commands.
            at a time (maxUnavailable), each node's window a seeded random
            length (log-uniform in [A, B] s): the window ruleset in, sleep,
            the full ruleset back. One line per node in --log.
+  ksm      --nodes F --ports LO-HI --out F
+           kube_pod_info (and kube_pod_status_phase) for the clients' pods.
   oracle   --nodes F --vip V [--out F]
            `conntrack -L` in each node namespace: the flows to VIP:53/udp
            whose reply does not come from a DNAT'd backend (reply src = VIP).
@@ -71,6 +73,47 @@ def read_nodes(path):
 
 # ------------------------------------------------------------------ clients
 
+# A node's clients: the first keeps the node's address (a hostNetwork pod:
+# kube_pod_info cannot name it, the alert names its address); each other
+# is a pod with an address of its own, 10.(200+A).B.K for node 10.224.A.B
+# and client K (fleet.sh adds them to the node; kube_pod_info lists them).
+POD_NS = "fleet-apps"
+
+
+def client_ip(n, k):
+    if k == 0:
+        return n["ip"]
+    a, b = n["ip"].split(".")[2:]
+    return "10.%d.%s.%d" % (200 + int(a), b, k)
+
+
+def client_name(n, k):
+    """What DNSBlackholeStuckPod must name client k of node n."""
+    return n["ip"] if k == 0 else "%s/app-%s-%d" % (POD_NS, n["node"], k)
+
+
+def ksm(a):
+    """kube-state-metrics' kube_pod_info and kube_pod_status_phase for the
+    fleet's client pods (and each node's hostNetwork kube-proxy pod, which
+    shares the node's address), as a static exposition for Prometheus."""
+    lo, hi = (int(x) for x in a.ports.split("-"))
+    out = ["# HELP kube_pod_info [STABLE] Information about pod.", "# TYPE kube_pod_info gauge"]
+    phase = ["# HELP kube_pod_status_phase [STABLE] The pods current phase.", "# TYPE kube_pod_status_phase gauge"]
+    for n in read_nodes(a.nodes):
+        pods = [("kube-system", "kube-proxy-" + n["node"], n["ip"], "true")]
+        pods += [(POD_NS, "app-%s-%d" % (n["node"], k), client_ip(n, k), "false") for k in range(1, hi - lo + 1)]
+        for ns, pod, ip, hn in pods:
+            out.append('kube_pod_info{namespace="%s",pod="%s",uid="uid-%s",host_ip="%s",pod_ip="%s",node="%s",'
+                       'created_by_kind="ReplicaSet",created_by_name="%s",priority_class="",host_network="%s"} 1'
+                       % (ns, pod, pod, n["ip"], ip, n["node"], pod, hn))
+            for ph in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
+                phase.append('kube_pod_status_phase{namespace="%s",pod="%s",uid="uid-%s",phase="%s"} %d'
+                             % (ns, pod, pod, ph, ph == "Running"))
+    with open(a.out, "w") as f:
+        f.write("\n".join(out + phase) + "\n")
+    return 0
+
+
 def setns(path):
     libc = ctypes.CDLL(None, use_errno=True)
     fd = os.open(path, os.O_RDONLY)
@@ -96,7 +139,7 @@ def clients(a):
         setns("/run/netns/" + n["ns"])
         for p in range(lo, hi + 1):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind((n["ip"], p))
+            s.bind((client_ip(n, p - lo), p))
             s.setblocking(False)
             c = {"node": n["node"], "port": p, "s": s, "sent": 0, "ok": 0, "last_ok_ms": 0,
                  "fails": 0, "fails_in_row": 0, "first_fail_ms": 0, "qid": None,
@@ -309,6 +352,29 @@ def firing(url, alertname):
     return out
 
 
+def stuck_pods(url):
+    """{node: [namespace/pod, or the client address]} of the firing
+    DNSBlackholeStuckPod alerts."""
+    out = {}
+    for al in api(url, "/api/v1/alerts")["alerts"]:
+        lb = al.get("labels", {})
+        if lb.get("alertname") == "DNSBlackholeStuckPod" and al.get("state") == "firing":
+            who = "%s/%s" % (lb["namespace"], lb["pod"]) if lb.get("pod") else lb.get("client", "?")
+            out.setdefault(lb.get("node", "?"), []).append(who)
+    return {n: sorted(v) for n, v in out.items()}
+
+
+def expected_pods(nodes, orc, lo, hi):
+    """What DNSBlackholeStuckPod must name, from the oracle's stale flows."""
+    byname = {n["node"]: n for n in nodes}
+    out = {}
+    for node, fl in orc.items():
+        names = sorted(set(client_name(byname[node], x["sport"] - lo) for x in fl if lo <= x["sport"] <= hi))
+        if names:
+            out[node] = names
+    return out
+
+
 def iso_ms(t):
     # 2026-12-03T10:59:01.123456789Z -> epoch ms
     if not t:
@@ -386,8 +452,13 @@ def settle(a):
             fire, g_stuck, g_own = {"?error": 0}, ["?error"], ["?error"]
             print("settle: %s" % e, file=sys.stderr)
         alerted = sorted(fire)
+        want_pods = expected_pods(nodes, orc, lo, hi)
+        try:
+            pods = stuck_pods(a.url)
+        except Exception as e:  # noqa: BLE001
+            pods = {"?error": [str(e)]}
         same = (stuck == alerted and g_stuck == by_clients and g_own == by_others and
-                (a.want_empty == 0 or not stuck))
+                pods == want_pods and (a.want_empty == 0 or not stuck))
         if a.healed_logs:
             # the heal alert is evaluated after the scrape that shows the
             # heal: wait for it as for the others, then compare exactly
@@ -403,7 +474,8 @@ def settle(a):
             res = {"ms": ms(), "polls": polls, "agree": agree >= 2, "stuck": stuck,
                    "alerted": alerted, "active_at": fire, "flows": orc,
                    "stuck_by_clients": by_clients, "stuck_by_others": by_others,
-                   "gauge_node_stuck_flows": g_stuck, "gauge_blackholed": g_own}
+                   "gauge_node_stuck_flows": g_stuck, "gauge_blackholed": g_own,
+                   "pods_expected": want_pods, "pods_alerted": pods}
             if a.healed_logs:
                 res["healed_nodes"], res["healing_alerted"] = healed, healing
             for extra in a.also:
@@ -489,6 +561,14 @@ def alert_phase(res, s1, win, own, lo, hi):
     res["window_ms_stuck"] = stats([w["ms"] for n, w in win.items() if n in stuck])
     res["window_ms_others"] = stats([w["ms"] for n, w in win.items() if n not in stuck])
     res["proven_nodes"] = len(s1.get("also_DNSBlackholeProven", []))
+    # the pod-named alert against the oracle's stuck clients, by name
+    pe, pa = s1.get("pods_expected", {}), s1.get("pods_alerted", {})
+    res["pod_alerts_equal"] = "yes" if pe == pa else "no"
+    names = [x for v in pe.values() for x in v]
+    res["pod_alerts_by_pod"] = sum(1 for x in names if "/" in x)
+    res["pod_alerts_by_address"] = len(names) - res["pod_alerts_by_pod"]
+    res["pod_alerts_diff"] = ",".join(sorted("%s:%s" % (n, x) for n in set(pe) | set(pa)
+                                             for x in set(pe.get(n, [])) ^ set(pa.get(n, [])))) or "-"
     res["window_seen_nodes"] = len(s1.get("also_DNSRestartWindowSeen", []))
     return stuck_clients, stuck_testers
 
@@ -629,6 +709,9 @@ def summary_alerts(say, res, a, s1):
         res["gauge_stuck_flows_nodes"], len(s1["stuck_by_clients"]), res["gauge_blackholed_nodes"],
         len(s1["stuck_by_others"]), "the same" if res["gauges_equal"] == "yes" else "DIFFERENT"))
     say("                          %d nodes stuck by clients alone (the tester's own flow not stuck)" % res["clients_only_nodes"])
+    say("  DNSBlackholeStuckPod    %s: %d clients named by pod (kube_pod_info), %d by address (hostNetwork); differences: %s" % (
+        "the stuck clients exactly" if res["pod_alerts_equal"] == "yes" else "NOT the stuck clients",
+        res["pod_alerts_by_pod"], res["pod_alerts_by_address"], res["pod_alerts_diff"]))
     say("  alert latency           rules back -> alert firing (activeAt), ms: %s" % res["alert_latency_ms"])
     say("  also firing             DNSBlackholeProven %d nodes, DNSRestartWindowSeen %d nodes" % (
         res["proven_nodes"], res["window_seen_nodes"]))
@@ -724,6 +807,10 @@ def main():
     r.add_argument("--gap", type=float, default=0.2)
     r.add_argument("--rules", required=True)
     r.add_argument("--log", required=True)
+    k = sp.add_parser("ksm")
+    k.add_argument("--nodes", required=True)
+    k.add_argument("--ports", required=True)
+    k.add_argument("--out", required=True)
     o = sp.add_parser("oracle")
     o.add_argument("--nodes", required=True)
     o.add_argument("--vip", required=True)
@@ -759,7 +846,7 @@ def main():
     rp.add_argument("--wmax", required=True)
     a = ap.parse_args()
     fn = {"report": report, "clients": clients, "rollout": rollout, "oracle": oracle, "prom": prom,
-          "wait-ready": wait_ready, "settle": settle}[a.cmd]
+          "wait-ready": wait_ready, "settle": settle, "ksm": ksm}[a.cmd]
     return fn(a)
 
 

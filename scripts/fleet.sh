@@ -30,6 +30,9 @@
 #   nI    10.224.A.B/16   node-00I: kube-proxy's nat rules for the VIPs,
 #                         iptables mode on odd nodes, nftables on even;
 #                         its tester; FLEET_CLIENTS clients on ports 40001..
+#         10.(200+A).B.K  client K>0's own address (a pod's); client 0 keeps
+#                         the node's (a hostNetwork pod's). mon serves their
+#                         kube_pod_info (kube-state-metrics) on :8080.
 #
 # The kube-dns VIP is 10.96.0.10 (the "kubernetes" VIP 10.96.0.1:443 keeps
 # its DNAT through every window, so conntrack stays active); while a node's
@@ -162,14 +165,15 @@ nsadd "$GW" && port "$GW" gw "$GWIP/16" || die "gw"
 NS_GW=$GW; _lab_gw_drop || die "gw drop rules"
 nsadd "$MON" && port "$MON" mon "$MONIP/16" || die "mon"
 nsadd "$DNS" && port "$DNS" dns "$DNSIP/24" && ip -n "$DNS" addr add "$APIBE/24" dev eth0 &&
-	ip -n "$DNS" route add 10.224.0.0/16 dev eth0 || die "dns"
+	ip -n "$DNS" route add 10.224.0.0/16 dev eth0 && ip -n "$DNS" route add 10.200.0.0/13 dev eth0 || die "dns"
 
 # ---------------------------------------------------------------- rules
 # The same shapes as the lab's (tests/lab.sh _lab_ipt, _lab_nft), with the
 # fleet's addresses: one file per mode and state, the same on every node.
 mkdir -p "$W/rules"
 # shellcheck disable=SC2034  # read by _lab_ipt and _lab_nft
-VIP4=$VIP APIVIP4=$APIVIP POD4=$DNSIP POD4B=$APIBE
+# (POD4C: lab.sh's second kube-dns backend, --backends 2; the fleet has one)
+VIP4=$VIP APIVIP4=$APIVIP POD4=$DNSIP POD4B=$APIBE POD4C=$DNSIP
 for s in full window; do
 	_lab_ipt 4 $s >"$W/rules/iptables-$s" && _lab_nft ip $s >"$W/rules/nftables-$s" || die "rules"
 done
@@ -218,6 +222,11 @@ while [ $i -le "$N" ]; do
 	nsadd "$ns" "net.netfilter.nf_conntrack_udp_timeout=$UDPT" && port "$ns" "n$i" "$ip/16" &&
 	ip -n "$ns" route add default via "$GWIP" && ip -n "$ns" route add 10.244.0.0/24 dev eth0 &&
 	rules "$ns" $mode full || die "node $i"
+	# the client pods' addresses (fleet.py client_ip): clients 2.. of the node
+	k=1; while [ $k -lt "$CLIENTS" ]; do
+		ip -n "$ns" addr add "10.$((200 + (i - 1) / 250 + 1)).$(((i - 1) % 250 + 1)).$k/32" dev eth0 || die "node $i pod $k"
+		k=$((k + 1))
+	done
 	printf '%s node-%03d %s %s\n' "$ns" "$i" "$ip" "$mode" >>"$W/nodes"
 	start_tester $i watch "$ARGS_WATCH"
 	i=$((i + 1))
@@ -230,9 +239,18 @@ promtool check rules "$TOP/deploy/prometheus-rules.yaml" >"$W/promtool.out" 2>&1
 {
 	printf 'global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n'
 	printf 'rule_files:\n  - %s\n' "$TOP/deploy/prometheus-rules.yaml"
-	printf 'scrape_configs:\n  - job_name: dns-blackhole-tester\n    static_configs:\n      - targets:\n'
+	# kube-state-metrics, as kube-prometheus-stack scrapes it (honor_labels:
+	# namespace= and pod= are the pods'); a static page of the clients' pods
+	printf 'scrape_configs:\n  - job_name: kube-state-metrics\n    honor_labels: true\n'
+	printf '    static_configs:\n      - targets: ["%s:8080"]\n' "$MONIP"
+	printf '  - job_name: dns-blackhole-tester\n    static_configs:\n      - targets:\n'
 	awk '{ printf "          - %s:9797\n", $3 }' "$W/nodes"
 } >"$W/prometheus.yml"
+LO=40001 HI=$((40000 + CLIENTS))
+mkdir -p "$W/ksm"
+"$PY" "$FP" ksm --nodes "$W/nodes" --ports "$LO-$HI" --out "$W/ksm/metrics" || die "kube_pod_info page"
+ip netns exec "$MON" "$PY" -m http.server 8080 --bind "$MONIP" --directory "$W/ksm" >"$W/ksm.out" 2>&1 &
+echo $! >>"$W/pids"
 ip netns exec "$MON" prometheus --config.file="$W/prometheus.yml" --storage.tsdb.path="$W/tsdb" \
 	--web.listen-address="$MONIP:9090" --log.level=warn >"$W/prometheus.log" 2>&1 &
 PROMPID=$!
@@ -240,7 +258,6 @@ echo $PROMPID >>"$W/pids"
 PROM_T0=$(now_ms)
 
 # ---------------------------------------------------------------- clients
-LO=40001 HI=$((40000 + CLIENTS))
 ip netns exec "$FAB" "$PY" "$FP" clients --nodes "$W/nodes" --vip "$VIP" --ports "$LO-$HI" \
 	--status "$W/clients.json" --ready "$W/clients.ready" --seed "$SEED" >"$W/clients.out" 2>&1 &
 echo $! >>"$W/pids"

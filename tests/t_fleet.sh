@@ -103,6 +103,14 @@ else
 	fail "alerted set == stuck set" "stuck: $(val stuck_list) / alerted: $(val alerted_list)"
 fi
 
+# the pod-named alert: each stuck client named as kube_pod_info names its
+# address (client 0 of a node shares the node's address: named by address)
+if [ "$(val pod_alerts_equal)" = yes ] && [ "$(val pod_alerts_by_pod)" -gt 0 ] && [ "$(val pod_alerts_by_address)" -gt 0 ]; then
+	pass "DNSBlackholeStuckPod named exactly the stuck clients: $(val pod_alerts_by_pod) by namespace/pod, $(val pod_alerts_by_address) hostNetwork ones by address"
+else
+	fail "DNSBlackholeStuckPod names the stuck pods" "equal=$(val pod_alerts_equal) by_pod=$(val pod_alerts_by_pod) by_address=$(val pod_alerts_by_address) diff: $(val pod_alerts_diff | cut -c 1-300)"
+fi
+
 # each half of the alert's expression on its own: node_stuck_flows (other
 # clients) and blackholed (the tester's own flow), against the oracle's split
 if [ "$(val gauges_equal)" = yes ]; then

@@ -16,6 +16,8 @@
 #            healed by itself (ds). 224 s: the dead story's alert waits 3
 #            minutes (for: 3m), the rest is a few scrapes before the kill
 #            and after the SIGCONT.
+#  pods      the pod-named alert (DNSBlackholeStuckPod) on hand-made
+#            kube_pod_info series: tests/rules/pods.py.
 #  promtool  the scrapes become promtool input_series (tests/rules/series.py:
 #            up, job, instance, staleness as a scrape job stores them); the
 #            alerts expected at each step are tests/rules/expect.yaml, by hand.
@@ -62,6 +64,18 @@ then
 	pass "deploy/prometheusrule.yaml: a PrometheusRule whose spec.groups equal the plain file's ($(cat "$W/same.out"))"
 else
 	fail "deploy/prometheusrule.yaml matches the plain file" "$(tail -n 2 "$W/same.out" | tr '\n' ' ')"
+fi
+
+# ---- the pod-named alert: promtool tests with kube-state-metrics series ------
+# (tests/rules/pods.py: a pod named, a reused address, hostNetwork and
+# kube-state-metrics absent fall back to the address, the bound of 100)
+scenario pods
+mkdir -p "$W/pods"
+if $SER rules "$RULES" "$W/pods/rules.yaml" && $LAB_PY "$TOP/tests/rules/pods.py" "$W/pods/pods.yaml" &&
+   (cd "$W/pods" && promtool test rules pods.yaml) >"$W/pods/out" 2>&1; then
+	pass "promtool test rules, pods: named by kube_pod_info, by address where no Running pod matches, 100 at the bound"
+else
+	fail "promtool test rules, pods" "$(grep -v '^ *$' "$W/pods/out" 2>/dev/null | head -n 12 | tr '\n' ' ' | head -c 900)"
 fi
 
 # ---- capture ----------------------------------------------------------------
