@@ -14,11 +14,13 @@
 VERSION ?= 0.1.0
 ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 BIN     := dns-blackhole-tester
-SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c watch.c ctfilter.c \
-           verdict.c
-LIBSRCS := $(filter-out main.c,$(SRCS))
-HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h watch.h ctfilter.h \
-           verdict.h
+SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c watch.c ctfilter.c
+SRCS    += verdict.c
+SRCS    += counters.c confine.c
+HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h watch.h ctfilter.h
+HDRS    += verdict.h
+HDRS    += counters.h confine.h
+LIBSRCS  = $(filter-out main.c,$(SRCS))
 DEPS    := build/deps/$(ARCH)
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
@@ -110,9 +112,14 @@ build/host/ntop_diff-musl: tests/ntop_diff.c nl.c nl.h log.c libmnl_compat.h $(D
 	$(MUSLCC) $(WARN) -O1 -DLIBMNL_GLIBC_COMPAT -I. -isystem $(DEPS)/include -o $@ tests/ntop_diff.c nl.c log.c \
 		-static $(DEPS)/lib/libmnl.a
 
+# a reply flood for t_metrics (sendmmsg: faster than the tester drains)
+build/host/flood: tests/metrics/flood.c
+	@mkdir -p build/host
+	$(HOSTCC) $(WARN) -O2 -o $@ tests/metrics/flood.c
+
 UNITS   := build/host/dns_test build/host/opts_test build/host/ct_data_test build/host/verdict_test
 
-host: build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/nl_test $(UNITS)
+host: build/host/flood build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/nl_test $(UNITS)
 
 check: $(UNITS)
 	build/host/dns_test
