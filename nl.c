@@ -353,7 +353,6 @@ struct collect {
 	int cb_ret;
 	int single;                /* GET without ACK: one message answers */
 	int msgs;                  /* entry messages seen */
-	int (*give_up)(void);      /* dumps: asked after each batch; nonzero stops it */
 };
 
 static int matches(const struct ct_dump_filter *f, const struct ct_entry *e)
@@ -421,8 +420,6 @@ static int transact(struct nl *nl, struct collect *c)
 			return -EBADMSG;           /* lengths that lie: read nothing */
 		if (stale(nl->buf, (size_t)n, seq))
 			continue;
-		if (c->give_up && c->give_up())
-			return -EINTR;             /* the caller closes this socket: never reused mid-dump */
 		int ret = mnl_cb_run(nl->buf, (size_t)n, seq, nl->portid, data_cb, c);
 		if (ret == MNL_CB_STOP || (ret > 0 && c->single && c->msgs))
 			return c->cb_ret < 0 ? c->cb_ret : 0;
@@ -513,14 +510,7 @@ int nl_dump(struct nl *nl, const struct ct_dump_filter *f,
             int (*cb)(const struct ct_entry *, void *), void *arg,
             int *kernel_filtered)
 {
-	return nl_dump_until(nl, f, cb, arg, kernel_filtered, NULL);
-}
-
-int nl_dump_until(struct nl *nl, const struct ct_dump_filter *f,
-                  int (*cb)(const struct ct_entry *, void *), void *arg,
-                  int *kernel_filtered, int (*give_up)(void))
-{
-	struct collect c = {.f = f, .cb = cb, .arg = arg, .give_up = give_up};
+	struct collect c = {.f = f, .cb = cb, .arg = arg};
 	*kernel_filtered = 0;
 	if (f && f->kernel) {
 		int ret = 0;

@@ -74,13 +74,6 @@ int nl_dump(struct nl *nl, const struct ct_dump_filter *f,
             int (*cb)(const struct ct_entry *, void *), void *arg,
             int *kernel_filtered);
 
-/* The same, asking give_up() after each batch the kernel sends: nonzero
- * ends the dump with -EINTR (a signal waiting: a dump of a big table
- * must not hold the loop). The socket is then mid-dump: close it. */
-int nl_dump_until(struct nl *nl, const struct ct_dump_filter *f,
-                  int (*cb)(const struct ct_entry *, void *), void *arg,
-                  int *kernel_filtered, int (*give_up)(void));
-
 /* An unfiltered dump (both families) read from the caller's poll loop, a
  * few batches at a time, so that a big table never holds the loop:
  * nl_dump_begin() sends the request; nl_dump_more() reads at most

@@ -34,7 +34,6 @@
 #include <linux/netlink.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +110,7 @@ struct watch {
 	size_t nexact;
 	int cidr;                     /* a prefix target: the full resync cannot be filtered */
 	struct key *keys;
-	uint32_t *kb, kcap, kbn, nkeys, kfree, lru[2], lru_tail[2];
+	uint32_t *kb, kcap, kbn, nkeys, kfree, lru, lru_tail;
 	struct tracked *slot;
 	uint32_t *cb, ccap, cbn, nflows, cfree, stuck_head;
 	size_t to_heal;
@@ -169,11 +168,11 @@ static void note(const char *level, const char *event, const char *key, const ch
 	log_end(&l);
 }
 
+/* IP:PORT, as a VIP:port is written. */
 static void addr_port(uint8_t family, const union ct_addr *a, uint16_t port, char *buf, size_t cap)
 {
-	char s[INET6_ADDRSTRLEN];
-	ct_ntop(family, a->b, s, sizeof s);
-	snprintf(buf, cap, family == AF_INET6 ? "[%s]:%u" : "%s:%u", s, port);
+	struct ct_target t = {family, (uint8_t)(family == AF_INET6 ? 128 : 32), port, *a};
+	ct_target_format(&t, buf, cap);
 }
 
 static void client_line(const struct watch *w, const char *level, const char *event,
@@ -222,37 +221,35 @@ static void list_del(struct tracked *sl, uint32_t *head, uint32_t i)
 		sl[sl[i].next].prev = sl[i].prev;
 }
 
-/* The LRU lists of keys that may be evicted: [0] never seen DNAT'd,
- * [1] seen DNAT'd; the least recently active at the head. */
+/* The LRU list of keys that may be evicted (targets never are): the
+ * least recently active at the head. */
 static void lru_del(struct watch *w, uint32_t i)
 {
 	struct key *k = &w->keys[i];
-	int l = k->dnat_seen;
 	if (k->pinned)
 		return;
 	if (k->lprev != NIL)
 		w->keys[k->lprev].lnext = k->lnext;
 	else
-		w->lru[l] = k->lnext;
+		w->lru = k->lnext;
 	if (k->lnext != NIL)
 		w->keys[k->lnext].lprev = k->lprev;
 	else
-		w->lru_tail[l] = k->lprev;
+		w->lru_tail = k->lprev;
 }
 
 static void lru_add(struct watch *w, uint32_t i)
 {
 	struct key *k = &w->keys[i];
-	int l = k->dnat_seen;
 	if (k->pinned)
 		return;
 	k->lnext = NIL;
-	k->lprev = w->lru_tail[l];
-	if (w->lru_tail[l] != NIL)
-		w->keys[w->lru_tail[l]].lnext = i;
+	k->lprev = w->lru_tail;
+	if (w->lru_tail != NIL)
+		w->keys[w->lru_tail].lnext = i;
 	else
-		w->lru[l] = i;
-	w->lru_tail[l] = i;
+		w->lru = i;
+	w->lru_tail = i;
 }
 
 /* ---- the tables: hashed, grown on demand up to their bounds ------------ */
@@ -380,16 +377,20 @@ static void forget(struct watch *w, struct tracked *s, const char *event)
  * a key that holds clients helps. 0, or -1 when none may go. */
 static int evict_key(struct watch *w, uint32_t except, int with_clients)
 {
-	uint32_t i = w->lru[0];
-	int list = 0, steps = with_clients ? 1024 : 64;
-	for (int n = 0; i == NIL || i == except || w->keys[i].stuck[0] + w->keys[i].stuck[1] ||
-	                (with_clients && w->keys[i].head == NIL); n++) {
-		if (i == NIL && list++)
-			return -1;            /* both lists walked */
-		i = i == NIL ? w->lru[1] : w->keys[i].lnext;
-		if (n > steps)
-			return -1;            /* none near the head may go: keep them */
+	uint32_t i, seen = NIL;
+	int n = 0;
+	for (i = w->lru; i != NIL && n < 1024; i = w->keys[i].lnext, n++) {
+		const struct key *c = &w->keys[i];
+		if (i == except || c->stuck[0] + c->stuck[1] || (with_clients && c->head == NIL))
+			continue;             /* under heal, or no help */
+		if (!c->dnat_seen)
+			break;                /* nothing proves a Service there: first to go */
+		seen = seen == NIL ? i : seen;
 	}
+	if (i == NIL || n == 1024)
+		i = seen;
+	if (i == NIL)
+		return -1;
 	struct key *k = &w->keys[i];
 	while (k->head != NIL)
 		forget(w, &w->slot[k->head], NULL);
@@ -404,8 +405,7 @@ static int evict_key(struct watch *w, uint32_t except, int with_clients)
 	w->nkeys--;
 	w->st->node_keys_evicted++;
 	if (!w->evict_said)
-		note("warn", "node_keys_evicted", "effect",
-		     "the VIP:port table is full: the least recently active keys never seen DNAT'd go first (--node-max-keys)");
+		note("warn", "node_keys_evicted", "effect", "table full: --node-max-keys");
 	w->evict_said = 1;
 	return 0;
 }
@@ -443,15 +443,10 @@ static uint32_t key_of(struct watch *w, const struct ct_tuple *t)
 	return i;
 }
 
-/* A key seen DNAT'd: a Service; it moves to the list evicted last. */
+/* A key seen DNAT'd: a Service; evicted only after those never seen so. */
 static void key_dnat_seen(struct watch *w, uint32_t i)
 {
-	struct key *k = &w->keys[i];
-	if (k->dnat_seen)
-		return;
-	lru_del(w, i);
-	k->dnat_seen = 1;
-	lru_add(w, i);
+	w->keys[i].dnat_seen = 1;
 }
 
 /* A new client of key ki in state (PENDING, SUSPECT or STUCK), or NULL
@@ -467,7 +462,7 @@ static struct tracked *track_new(struct watch *w, const struct ct_entry *e, uint
 			;
 		if (w->cfree == NIL) {
 			if (!w->full)         /* once */
-				note("warn", "node_table_full", "effect", "some clients are not tracked (--node-max-clients)");
+				note("warn", "node_table_full", "effect", "table full: --node-max-clients");
 			w->full = 1;
 			return NULL;
 		}
@@ -794,23 +789,16 @@ static void vip_done(struct watch *w, size_t j)
 	k->fresh_port = v->p.e.reply.sport;
 }
 
-/* SIGTERM or SIGINT waits (blocked outside ppoll): a long dump gives way. */
-static int stop_pending(void)
-{
-	sigset_t s;
-	return sigpending(&s) == 0 && (sigismember(&s, SIGTERM) == 1 || sigismember(&s, SIGINT) == 1);
-}
-
-/* A fresh socket for each dump: one given up mid-way (a stop signal
- * waiting, an error) is closed with its socket, and never leaves a
- * shared one answering EBUSY. */
+/* A fresh socket for each dump (these are filtered in the kernel by
+ * VIP:port: short): one given up mid-way is closed with its socket, and
+ * never leaves a shared one answering EBUSY. */
 static int dump_fresh(const struct ct_dump_filter *f, int (*cb)(const struct ct_entry *, void *), void *arg)
 {
 	int kf;
 	struct nl *nl = nl_open();
 	if (!nl)
 		return -errno;
-	int err = nl_dump_until(nl, f, cb, arg, &kf, stop_pending);
+	int err = nl_dump(nl, f, cb, arg, &kf);
 	nl_close(nl);
 	return err;
 }
@@ -974,7 +962,6 @@ static void unproven_once(struct watch *w, struct key *k)
 	log_begin(&l, "warn", "node_unproven");
 	log_kv(&l, "kind", strand_names[K_GONE_BACKEND]);
 	log_kv(&l, "vip", vip);
-	log_kv(&l, "verdict", verdict_names[v.v]);
 	log_kv(&l, "explain", v.why);
 	log_end(&l);
 }
@@ -1046,9 +1033,8 @@ static int resync_one(const struct ct_entry *e, void *arg)
 
 static void resync_failed(struct watch *w, int err)
 {
-	w->resync_at = w->now + (err == -EINTR ? 1 : RESYNC_RETRY);
-	if (err != -EINTR)
-		note("error", "node_resync_failed", "err", strerror(-err));
+	w->resync_at = w->now + RESYNC_RETRY;
+	note("error", "node_resync_failed", "err", strerror(-err));
 }
 
 /* The dump is whole: what it lacks went away (a client tracked by an
@@ -1089,8 +1075,8 @@ static void resync_step(struct watch *w)
 /* Dumps the table on a socket of its own and makes ours agree: what the
  * dump has is tracked, what it lacks went away. Entries found are dated
  * now: only a DNAT'd flow after the dump proves them stuck. The VIP:ports
- * alone are filtered in the kernel: a short dump, read at once (a stop
- * signal waiting ends it early). A CIDR cannot be (CTA_FILTER has no
+ * alone are filtered in the kernel: a short dump, read at once. A CIDR
+ * cannot be (CTA_FILTER has no
  * prefix match): the whole table is read from the loop, a few batches
  * at a time, while events, probes, queries and signals are served. */
 static void resync(struct watch *w, const char *why)
@@ -1153,7 +1139,6 @@ static void lost(struct watch *w)
 	log_begin(&l, "warn", "node_events_lost");
 	log_kv(&l, "err", "ENOBUFS");
 	log_kvu(&l, "event_buffer", (uint64_t)w->rcvbuf);
-	log_kv(&l, "effect", "one resync is due in one interval");
 	log_end(&l);
 }
 
@@ -1324,8 +1309,6 @@ static void start_line(const struct watch *w, int insns)
 	log_kvu(&l, "bpf_insns", (uint64_t)insns);
 	log_kv(&l, "heal", !w->o->heal_node ? "off" : w->o->dry_run ? "dry_run" : "on");
 	log_kvu(&l, "heal_rate", w->o->heal_rate);
-	log_kvu(&l, "max_keys", w->o->max_keys);
-	log_kvu(&l, "max_clients", w->o->max_clients);
 	log_end(&l);
 }
 
@@ -1363,7 +1346,7 @@ struct watch *watch_open(const struct flow *f, struct counters *st)
 		w->st = st;
 		w->cost = NS_PER_S / f->o->heal_rate;
 		w->kfree = w->cfree = w->stuck_head = NIL;
-		w->lru[0] = w->lru[1] = w->lru_tail[0] = w->lru_tail[1] = NIL;
+		w->lru = w->lru_tail = NIL;
 		w->now = now_ns();
 		w->round_at = w->now + f->o->interval;
 		set_targets(w);
