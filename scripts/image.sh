@@ -13,8 +13,9 @@
 #
 # VERSION comes from the environment (the Makefile passes its own).
 # PODMAN_STORE=DIR uses a private podman store (DIR/root, DIR/run) instead
-# of podman's normal one: the tests do, so they neither need nor change
-# what is in the machine's store.
+# of podman's normal one (PODMAN_RUNROOT=DIR another runroot: podman wants
+# one of at most 50 characters): the tests do, so they neither need nor
+# change what is in the machine's store.
 #
 #  1. podman, buildah and runc are installed with apt if missing.
 #  2. Dockerfile.scratch's build stage is FROM debian:bookworm, and no
@@ -54,7 +55,7 @@ if [ "$arch" = amd64 ]; then tag=$NAME:$VERSION; else tag=$NAME:$VERSION-$arch; 
 
 podman_() {
 	if [ -n "${PODMAN_STORE:-}" ]; then
-		podman --root "$PODMAN_STORE/root" --runroot "$PODMAN_STORE/run" "$@"
+		podman --root "$PODMAN_STORE/root" --runroot "${PODMAN_RUNROOT:-$PODMAN_STORE/run}" "$@"
 	else
 		podman "$@"
 	fi

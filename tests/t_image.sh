@@ -46,12 +46,15 @@ PY=/usr/bin/python3            # Debian's: python3-yaml is installed for it
 CNAME=dbt-image-$$
 PODYAML=$TMP/pod.yaml
 NODE=lab-node-$$
-export PODMAN_STORE="$STORE"
+# podman refuses a runroot longer than 50 characters (a scratch copy of
+# the tree, as tests/mutate.sh makes, has a long path): it lives in $TMP.
+RUNROOT=$TMP/run
+export PODMAN_STORE="$STORE" PODMAN_RUNROOT="$RUNROOT"
 # podman run's default ulimits cannot be set here (no CAP_SYS_RESOURCE):
 # runc with none (ENGINEERING.md section 6).
 printf '[containers]\ndefault_ulimits = []\n' >"$TMP/containers.conf"
 export CONTAINERS_CONF="$TMP/containers.conf"
-P() { podman --root "$STORE/root" --runroot "$STORE/run" "$@"; }
+P() { podman --root "$STORE/root" --runroot "$RUNROOT" "$@"; }
 PR() { P --runtime runc "$@"; }
 
 # Our containers and pod, then the store (nothing of it may stay
@@ -75,10 +78,9 @@ image_cleanup() {
 	rm -rf "$TMP"
 }
 store_wipe() {
-	awk -v s="$STORE/" 'index($2, s) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
-		umount "$m" 2>/dev/null || umount -l "$m"
-	done
-	rm -rf "$STORE"
+	awk -v s="$STORE/" -v r="$RUNROOT/" 'index($2, s) == 1 || index($2, r) == 1 {print $2}' /proc/self/mounts | sort -r |
+		while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
+	rm -rf "$STORE" "$RUNROOT"
 }
 CG0=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null)
 trap image_cleanup EXIT
@@ -129,7 +131,7 @@ done
 key=$(sh scripts/image.sh base-key | head -n 1)
 check "debian:bookworm base made by debootstrap (now, or cached under key $key) and imported into the empty store" \
 	sh -c 'grep -q "^image: docker.io/library/debian:bookworm imported\( from the cache, [^ ]*-$3.tar\)\? (" "$1" &&
-	       podman --root "$2/root" --runroot "$2/run" image exists docker.io/library/debian:bookworm' - "$OUT/image-base.log" "$STORE" "$key"
+	       podman --root "$2/root" --runroot "$4" image exists docker.io/library/debian:bookworm' - "$OUT/image-base.log" "$STORE" "$key" "$RUNROOT"
 check "the builds reused that base (no debootstrap in either)" sh -c '! grep -q debootstrap "$1" "$2"' - "$OUT/image-build-amd64.log" "$OUT/image-build-arm64.log"
 # The key follows its inputs: another mirror, another key (a stale tar
 # is never imported for it).
@@ -272,7 +274,7 @@ check "without CAP_NET_RAW (bit 13 in none of 5 sets: $raw): queries answered, o
 	sh -c 'test "$1" = 5:0 && PODMAN_LOGS=$(eval "$2 logs $3" 2>&1) &&
 	       printf "%s\n" "$PODMAN_LOGS" | grep -q "event=reply .*rcode=NOERROR" &&
 	       printf "%s\n" "$PODMAN_LOGS" | grep -q "event=conntrack_deleted "' - "$raw" \
-	"podman --root $STORE/root --runroot $STORE/run --runtime runc" "$CNAME"
+	"podman --root $STORE/root --runroot $RUNROOT --runtime runc" "$CNAME"
 expect_eq "podman inspect: CapAdd, EffectiveCaps, ReadonlyRootfs, User, SecurityOpt, NetworkMode as derived" \
 	"$(P inspect --format '{{.HostConfig.CapAdd}} {{.EffectiveCaps}} {{.HostConfig.ReadonlyRootfs}} {{.Config.User}} {{.HostConfig.SecurityOpt}} {{.HostConfig.NetworkMode}}' "$CNAME" 2>&1)" \
 	"[CAP_NET_ADMIN] [CAP_NET_ADMIN] true 0:0 [no-new-privileges] ns:/run/netns/$NS_NODE"
@@ -362,7 +364,7 @@ for how in host-ports host-fieldref ns-ports ns; do
 	"$PY" tests/ds2podman.py pod ds.yaml --node-name "$NODE-k" --image "localhost/dns-blackhole-tester:$VERSION" \
 		--arg=-d --arg="$VIP4" --arg=-s --arg="$NODE4" $o >"$TMP/pod-$how.yaml" 2>/dev/null
 	# shellcheck disable=SC2086
-	(cd "$TMP" && $pre podman --root "$STORE/root" --runroot "$STORE/run" --runtime runc kube play --build=false $net "$TMP/pod-$how.yaml") >"$OUT/image-kube-$how.log" 2>&1
+	(cd "$TMP" && $pre podman --root "$STORE/root" --runroot "$RUNROOT" --runtime runc kube play --build=false $net "$TMP/pod-$how.yaml") >"$OUT/image-kube-$how.log" 2>&1
 	echo "    kube play ($what): exit $?: $(tail -n 1 "$OUT/image-kube-$how.log")" | tee -a "$OUT/image-numbers.txt"
 	PR kube down "$TMP/pod-$how.yaml" >/dev/null 2>&1
 done
@@ -400,7 +402,7 @@ expect_eq "the host's namespace has no $NODE4 (the -s interlock holds)" "$(ip -o
 # named like the image, and here ./dns-blackhole-tester is the binary
 # ("stat .../dns-blackhole-tester/Containerfile: not a directory", even
 # with --build=false).
-(cd "$TMP" && nsenter --net="/run/netns/$NS_NODE" podman --root "$STORE/root" --runroot "$STORE/run" --runtime runc \
+(cd "$TMP" && nsenter --net="/run/netns/$NS_NODE" podman --root "$STORE/root" --runroot "$RUNROOT" --runtime runc \
 	kube play --build=false "$PODYAML") >"$OUT/image-kube.log" 2>&1
 rc=$?
 if [ $rc = 0 ]; then
