@@ -45,7 +45,7 @@ FILTER_VAR=FAULTS_ONLY     # (lib.sh: scenario)
 now_ms() { date +%s%3N; }
 
 # The fault injector for the glibc build (see tests/faults/preload.c).
-# A run under it is --no-confine: the injector is test machinery whose
+# A run under it is --unconfined: the injector is test machinery whose
 # own calls the seccomp filter (confine.c) rightly refuses.
 if ! gcc -shared -fPIC -O1 -Wall -o "$PRE" "$F/preload.c" -ldl 2>"$W/preload.err"; then
 	fail "faults: build tests/faults/preload.c" "$(head -n 3 "$W/preload.err" | tr '\n' ' ')"
@@ -302,7 +302,7 @@ if scenario ppoll; then (
 	L=$W/ppoll.log
 	# (timeout(1) first: env execs the tester, so only the tester is preloaded)
 	ip netns exec "$NS_NODE" timeout -s KILL 20 env LD_PRELOAD="$PRE" FAULT_PPOLL_FAIL_FROM=3 \
-		FAULT_REPORT="$W/ppoll.report" "$DBG" --no-confine -d "$VIP4" -i 200ms -w 1s -c 5 >"$L" 2>&1
+		FAULT_REPORT="$W/ppoll.report" "$DBG" --unconfined -d "$VIP4" -i 200ms -w 1s -c 5 >"$L" 2>&1
 	rc=$?
 	failed=$(sed -n 's/.*ppoll_failed=\([0-9]*\).*/\1/p' "$W/ppoll.report" 2>/dev/null)
 	if sane "$L" $rc && [ $rc = 1 ] && [ "$($LC count "$L" fatal)" = 1 ] &&
@@ -325,7 +325,7 @@ if scenario kerr; then (
 		n=${e%%:*} msg=${e#*:}
 		L=$W/kerr-$n.log
 		ip netns exec "$NS_NODE" timeout -s KILL 20 env LD_PRELOAD="$PRE" FAULT_NL_ERRNO_AS=$n \
-			FAULT_REPORT="$W/kerr-$n.rep" "$DBG" --no-confine -d "$VIP4" -c 2 -i 100ms -w 300ms >"$L" 2>&1; rc=$?
+			FAULT_REPORT="$W/kerr-$n.rep" "$DBG" --unconfined -d "$VIP4" -c 2 -i 100ms -w 300ms >"$L" 2>&1; rc=$?
 		why=$($LC field "$L" conntrack_unavailable reason)
 		if sane "$L" $rc && [ "$rc" = 0 ] && [ "$why" = "ctnetlink refused a lookup: $msg" ] &&
 		   grep -q 'errors_rewritten=[1-9]' "$W/kerr-$n.rep" && [ "$(sv "$L" answered)" = 2 ]; then
@@ -443,7 +443,7 @@ if scenario eperm; then (
 	if [ -n "$PRE" ]; then
 		L=$W/eperm-midrun.log
 		ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_DROPCAP_AFTER=4 FAULT_REPORT="$W/eperm-midrun.rep" \
-			"$DBG" --no-confine -d "$VIP4" -c 10 -i 50ms -w 300ms >"$L" 2>&1; rc=$?
+			"$DBG" --unconfined -d "$VIP4" -c 10 -i 50ms -w 300ms >"$L" 2>&1; rc=$?
 		reqs=$(sed -n 's/.*nl_requests=\([0-9]*\).*/\1/p' "$W/eperm-midrun.rep" 2>/dev/null)
 		if sane "$L" $rc && [ $rc = 0 ] && grep -q cap_dropped=1 "$W/eperm-midrun.rep" &&
 		   [ "$($LC count "$L" conntrack_unavailable)" = 1 ] && [ "$($LC count "$L" conntrack_error)" -le 1 ] &&
@@ -481,12 +481,12 @@ if scenario enobufs; then (
 		if num "$_mx" "$_mn" && [ "$_mn" -gt 0 ] && [ "$_mx" -le 4608 ]; then RCVBUF=$_mx; return 0; fi
 		RCVBUF="SO_RCVBUF in force not at its minimum: min=${_mn:-none} max=${_mx:-none} ($1)"; return 1
 	}
-	lab_node "$DBG" --no-confine $S >"$W/enobufs-scan0.log" 2>&1; rc0=$?   # (as the runs it is compared with)
+	lab_node "$DBG" --unconfined $S >"$W/enobufs-scan0.log" 2>&1; rc0=$?   # (as the runs it is compared with)
 	base=$(grep event=scan_summary "$W/enobufs-scan0.log" | sed 's/.* examined=\([0-9]*\) blackholed=\([0-9]*\).*/examined=\1 blackholed=\2/')
 	# real kernel, tiny buffer: the tester
 	L=$W/enobufs-tiny.log
 	ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_RCVBUF=1 FAULT_REPORT="$W/enobufs-tiny.rep" \
-		"$DBG" --no-confine -d "$VIP4" -c 10 -i 50ms -w 300ms >"$L" 2>&1; rc=$?
+		"$DBG" --unconfined -d "$VIP4" -c 10 -i 50ms -w 300ms >"$L" 2>&1; rc=$?
 	if sane "$L" $rc && [ $rc = 0 ] && [ "$(sv "$L" deleted)" = 10 ] && [ "$($LC count "$L" conntrack_error)" = 0 ] &&
 	   tiny "$W/enobufs-tiny.rep"; then
 		pass "ENOBUFS (real): with SO_RCVBUF at its minimum ($RCVBUF bytes in force, read back) every GET and DELETE still completes (10 deleted, no conntrack_error): the kernel trims each answer to fit, ENOBUFS cannot be forced on a GET"
@@ -495,7 +495,7 @@ if scenario enobufs; then (
 		fail "tiny netlink buffer, tester" "rc=$rc $RCVBUF $(brief "$L" 5)"
 	fi
 	# real kernel, tiny buffer: a dump of 6,240 entries
-	ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_RCVBUF=1 FAULT_REPORT="$W/enobufs-scan1.rep" "$DBG" --no-confine $S >"$W/enobufs-scan1.log" 2>&1; rc=$?
+	ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_RCVBUF=1 FAULT_REPORT="$W/enobufs-scan1.rep" "$DBG" --unconfined $S >"$W/enobufs-scan1.log" 2>&1; rc=$?
 	got=$(grep event=scan_summary "$W/enobufs-scan1.log" | sed 's/.* examined=\([0-9]*\) blackholed=\([0-9]*\).*/examined=\1 blackholed=\2/')
 	if [ $rc = $rc0 ] && [ -n "$base" ] && [ "$got" = "$base" ] && [ "$($LC count "$W/enobufs-scan1.log" scan_retry)" = 0 ] &&
 	   tiny "$W/enobufs-scan1.rep"; then
@@ -509,7 +509,7 @@ if scenario enobufs; then (
 	# 4: a DELETE's ACK). Its entry and ACK stay queued, stale.
 	L=$W/enobufs-get.log
 	ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_ENOBUFS_AT=5 FAULT_REPORT="$W/enobufs-get.rep" \
-		"$DBG" --no-confine -d "$VIP4" -c 10 -i 50ms -w 300ms >"$L" 2>&1; rc=$?
+		"$DBG" --unconfined -d "$VIP4" -c 10 -i 50ms -w 300ms >"$L" 2>&1; rc=$?
 	op=$($LC field "$L" conntrack_error op)
 	if sane "$L" $rc && [ $rc = 0 ] && grep -q injected_enobufs=1 "$W/enobufs-get.rep" &&
 	   [ "$($LC count "$L" conntrack_error err="No buffer space available")" = 1 ] &&
@@ -523,7 +523,7 @@ if scenario enobufs; then (
 	# two VIPs' probes: a GET and a DELETE's ACK each; 5 the dump's first.)
 	L=$W/enobufs-dump.log
 	ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_ENOBUFS_AT=6 FAULT_REPORT="$W/enobufs-dump.rep" \
-		"$DBG" --no-confine $S >"$L" 2>&1; rc=$?
+		"$DBG" --unconfined $S >"$L" 2>&1; rc=$?
 	got=$(grep event=scan_summary "$L" | sed 's/.* examined=\([0-9]*\) blackholed=\([0-9]*\).*/examined=\1 blackholed=\2/')
 	if [ $rc = $rc0 ] && [ "$got" = "$base" ] && [ "$($LC count "$L" scan_retry)" = 1 ]; then
 		pass "ENOBUFS mid-dump: one scan_retry, then the whole table again ($got)"
@@ -532,7 +532,7 @@ if scenario enobufs; then (
 	fi
 	# scan --fix with the tiny buffer: deletes exactly what it listed.
 	L=$W/enobufs-fix.log
-	ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_RCVBUF=1 FAULT_REPORT="$W/enobufs-fix.rep" "$DBG" --no-confine $S --fix >"$L" 2>&1; rc=$?
+	ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_RCVBUF=1 FAULT_REPORT="$W/enobufs-fix.rep" "$DBG" --unconfined $S --fix >"$L" 2>&1; rc=$?
 	lab_decoys_check | sed -n 's/^missing: //p' | sort >"$W/enobufs-fix.missing"
 	grep 'event=scan_deleted' "$L" | sed 's/.* entry="\([^"]*\)".*/\1/' | _lab_canon | sort >"$W/enobufs-fix.deleted"
 	# the decoys that are blackholed flows to the VIPs (no DNAT, never replied)
@@ -761,7 +761,7 @@ if scenario clock; then (
 		# skip ~864,000 ticks at +1 day. Lateness is not checked: a busy
 		# machine may make us late (skipped_ticks <= 2 allows it).
 		ip netns exec "$NS_NODE" timeout 60 env LD_PRELOAD="$PRE" FAULT_RT_JUMPS="0.8:-3600,1.6:86400,2.4:-315360000" \
-			FAULT_REPORT="$W/clock-steps.rep" "$DBG" --no-confine -d "$VIP4" -c 30 -i 100ms -w 300ms -v >"$L" 2>&1; rc=$?
+			FAULT_REPORT="$W/clock-steps.rep" "$DBG" --unconfined -d "$VIP4" -c 30 -i 100ms -w 300ms -v >"$L" 2>&1; rc=$?
 		took=$(($(now_ms) - t0))
 		lines=$(grep -c '^ts=' "$L")
 		rt=$(sed -n 's/.*clock_realtime=\([0-9]*\).*/\1/p' "$W/clock-steps.rep" 2>/dev/null)

@@ -74,7 +74,7 @@ services() {
 	}
 	EOF
 }
-# Every scan run under strace runs --no-confine: strace's fault injection
+# Every scan run under strace runs --unconfined: strace's fault injection
 # replaces the syscall's number with -1 at entry, and the seccomp filter
 # (confine.c) kills a process that makes a call it does not know.
 # before_dump SYSCALL SCAN_ARGS...: how many SYSCALL (sendto|recvmsg)
@@ -83,7 +83,7 @@ services() {
 before_dump() {
 	_sc=$1; shift
 	ip netns exec "$NS_NODE" strace -f -qq -o "$OUT/scan-dry.strace" -e trace=sendto,recvmsg \
-		"$BIN" --no-confine scan "$@" >/dev/null 2>&1
+		"$BIN" --unconfined scan "$@" >/dev/null 2>&1
 	awk -v sc="$_sc" '/sendto\(.*NLM_F_DUMP/ { print n + 0; exit } index($0, sc "(") { n++ }' "$OUT/scan-dry.strace"
 }
 
@@ -285,7 +285,7 @@ assert ls and all(json.loads(l)["event"] in ("scan_vip", "blackholed", "scan_sum
 	for f in kernel user; do
 		k=$(before_dump recvmsg --filter $f -d "$VIP4" -d "[$VIP6]")
 		ip netns exec "$NS_NODE" strace -f -qq -o "$D-cut$f.strace" -e trace=recvmsg \
-			-e inject=recvmsg:error=ENOBUFS:when=$((k + 3)) "$BIN" --no-confine scan --filter $f -d "$VIP4" -d "[$VIP6]" >"$D-cut$f.log" 2>&1
+			-e inject=recvmsg:error=ENOBUFS:when=$((k + 3)) "$BIN" --unconfined scan --filter $f -d "$VIP4" -d "[$VIP6]" >"$D-cut$f.log" 2>&1
 		rc=$?
 		OR listed "$D-cut$f.log" >"$D-cut$f.got"
 		if [ $rc = 3 ] && grep -q 'INJECTED' "$D-cut$f.strace" && grep -q 'event=scan_retry' "$D-cut$f.log" &&
@@ -302,7 +302,7 @@ assert ls and all(json.loads(l)["event"] in ("scan_vip", "blackholed", "scan_sum
 	k=$(before_dump sendto -d "$VIP4" -d "[$VIP6]")
 	for e in EOPNOTSUPP EINVAL; do
 		ip netns exec "$NS_NODE" strace -f -qq -o "$D-ref$e.strace" -e trace=sendto \
-			-e inject=sendto:error=$e:when=$((k + 1)) "$BIN" --no-confine scan -d "$VIP4" -d "[$VIP6]" >"$D-ref$e.log" 2>&1
+			-e inject=sendto:error=$e:when=$((k + 1)) "$BIN" --unconfined scan -d "$VIP4" -d "[$VIP6]" >"$D-ref$e.log" 2>&1
 		rc=$?
 		OR listed "$D-ref$e.log" >"$D-ref$e.got"
 		if [ $rc = 3 ] && grep -q INJECTED "$D-ref$e.strace" && [ "$(summary "$D-ref$e.log" filter)" = user ] &&
@@ -406,7 +406,7 @@ if scenario edges; then (
 	# and a DELETE per entry: #k+5 is the second entry's DELETE; it fails.
 	k=$(before_dump sendto --filter user -d 10.0.0.41)
 	ip netns exec "$NS_NODE" strace -f -qq -o "$D-delfail.strace" -e trace=sendto \
-		-e inject=sendto:error=EIO:when=$((k + 5)) "$BIN" --no-confine scan --filter user -d 10.0.0.41 --fix >"$D-delfail.log" 2>&1
+		-e inject=sendto:error=EIO:when=$((k + 5)) "$BIN" --unconfined scan --filter user -d 10.0.0.41 --fix >"$D-delfail.log" 2>&1
 	rc=$?
 	left=$(lab_ct -L -d 10.0.0.41 2>/dev/null | grep -c .)
 	if [ $rc = 1 ] && [ "$(count_events "$D-delfail.log" scan_delete_failed)" = 1 ] &&
@@ -423,7 +423,7 @@ if scenario edges; then (
 	ins udp "$NODE4" 10.0.0.42 31021 53 UNSET || exit 0
 	k=$(before_dump sendto --filter user -d 10.0.0.42)
 	ip netns exec "$NS_NODE" strace -f -qq -o "$D-gone.strace" -e trace=sendto \
-		-e inject=sendto:delay_enter=1500000:when=$((k + 2)) "$BIN" --no-confine scan --filter user -d 10.0.0.42 --fix >"$D-gone.log" 2>&1 & P=$!
+		-e inject=sendto:delay_enter=1500000:when=$((k + 2)) "$BIN" --unconfined scan --filter user -d 10.0.0.42 --fix >"$D-gone.log" 2>&1 & P=$!
 	sleep 0.5
 	old=$(lab_ct -L -o id -d 10.0.0.42 2>/dev/null | sed -n 's/.* id=\([0-9]*\).*/\1/p')
 	new=$old k=0
@@ -447,7 +447,7 @@ if scenario edges; then (
 
 	# The dump fails every time: exit 1 after three tries, nothing listed.
 	ip netns exec "$NS_NODE" strace -f -qq -o "$D-dumpfail.strace" -e trace=recvmsg \
-		-e inject=recvmsg:error=ENOBUFS:when=1+ "$BIN" --no-confine scan -d "$VIP4" -d 10.0.0.41 >"$D-dumpfail.log" 2>&1
+		-e inject=recvmsg:error=ENOBUFS:when=1+ "$BIN" --unconfined scan -d "$VIP4" -d 10.0.0.41 >"$D-dumpfail.log" 2>&1
 	rc=$?
 	if [ $rc = 1 ] && [ "$(count_events "$D-dumpfail.log" scan_retry)" = 3 ] &&
 	   [ "$(count_events "$D-dumpfail.log" scan_failed)" = 1 ] && [ "$(count_events "$D-dumpfail.log" blackholed)" = 0 ] &&
