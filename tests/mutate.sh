@@ -5,8 +5,8 @@
 # to FAIL. A mutation the suite does not catch is a check that cannot
 # fail. Not part of test.sh (it rebuilds and reruns groups: see README).
 #
-#   sudo sh tests/mutate.sh            the quick ones (17; about 3.5 minutes here)
-#   sudo sh tests/mutate.sh --all      also the ship, soak, rules and image ones (401 s + 3 x 240 s + 4 image runs more)
+#   sudo sh tests/mutate.sh            the quick ones (19; m26, m27 took 2 to 3 minutes each here)
+#   sudo sh tests/mutate.sh --all      also the ship, soak, rules and image ones (401 s + 3 x 240 s + 4 image runs of 8 to 10 minutes on a loaded machine)
 #   sudo sh tests/mutate.sh m01 m13    the named ones
 #
 # A mutation is data, one line:  ID ^ FILE ^ FIND ^ REPLACE ^ GROUP ^ ENV ^ CHECK
