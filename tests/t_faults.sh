@@ -391,7 +391,10 @@ eperm_window() {
 	lab_rules window || { fail "eperm window: lab_rules window"; return; }
 	sleep 0.6
 	lab_client 30701 4 40 0.2 0.15 >"$C" 2>&1 & CP=$!
-	sleep 0.6
+	# its first query made its entry inside the window (python may start
+	# slowly on a loaded machine): only then are new flows dropped
+	_i=0
+	until grep -q '^timeout' "$C" || [ $_i -ge 200 ]; do sleep 0.1; _i=$((_i + 1)); done
 	for ipt in iptables ip6tables; do
 		lab_node $ipt -I OUTPUT -p udp --dport 53 -m conntrack --ctstate NEW -j DROP ||
 			{ fail "eperm window: $ipt DROP rule"; return; }
