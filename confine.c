@@ -164,6 +164,17 @@ static int install_filter(char *why, size_t cap)
 	return 0;
 }
 
+/* A kernel or emulator that refuses a step (no seccomp filters in an old
+ * or sandboxed kernel, qemu-user): the tool still does its job, and
+ * says once, and on its start line (confine=unavailable), that it runs
+ * unconfined. Refusing to run would leave such a node with no check. */
+static int unavailable(const char *why)
+{
+	err_line("cannot confine: %s: running unconfined", why);
+	state = "unavailable";
+	return 0;
+}
+
 int confine(void)
 {
 	char why[160];
@@ -172,13 +183,11 @@ int confine(void)
 		return 0;
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		err_line("cannot confine: PR_SET_NO_NEW_PRIVS: %s (--unconfined runs without)", strerror(errno));
-		return -1;
+		snprintf(why, sizeof why, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+		return unavailable(why);
 	}
-	if (keep_net_admin(why, sizeof why) < 0) {
-		err_line("cannot confine: %s (--unconfined runs without)", why);
-		return -1;
-	}
+	if (keep_net_admin(why, sizeof why) < 0)
+		return unavailable(why);
 #ifdef __SANITIZE_ADDRESS__
 	/* ASan's runtime reads /proc/self/maps and LeakSanitizer stops the
 	 * world with clone and ptrace at exit: calls no list for the loop
@@ -192,10 +201,8 @@ int confine(void)
 	 * musl's gmtime_r reads nothing (and its tzset would add 4 KB). */
 	tzset();
 #endif
-	if (install_filter(why, sizeof why) < 0) {
-		err_line("cannot confine: %s (--unconfined runs without)", why);
-		return -1;
-	}
+	if (install_filter(why, sizeof why) < 0)
+		return unavailable(why);
 	state = "seccomp";
 #ifdef CONFINE_SELFTEST
 	/* The test build only: one call off the list, which must kill. */

@@ -15,14 +15,15 @@
 /* Set from the options before confine(): 1 leaves the process as it is. */
 extern int confine_disabled;
 
-/* Confines the process, once its sockets are open. 0; or -1 after a
- * line on stderr saying why (the caller exits: running unconfined is
- * what --unconfined asks for, never a silent fallback). */
+/* Confines the process, once its sockets are open. Returns 0. Where the
+ * kernel refuses a step (no seccomp filters, qemu-user), one line on
+ * stderr says so and the state is "unavailable": the start line says
+ * confine=unavailable, and the tool goes on doing its job. */
 int confine(void);
 
 /* What confine() did, for the start line: "seccomp", "off" (by the
- * option), "caps" (a sanitizer build: see confine.c), or "none" (not
- * called yet). */
+ * option), "caps" (a sanitizer build: see confine.c), "unavailable"
+ * (refused by the kernel), or "none" (not called yet). */
 const char *confine_state(void);
 
 #endif
