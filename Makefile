@@ -78,10 +78,10 @@ $(OUT): $(SRCS) $(HDRS) $(DEPS)/.done Makefile
 
 # t_confine's test build: the same binary, plus one call off the seccomp
 # allow-list right after confine() (confine.c, CONFINE_SELFTEST); never shipped.
-build/selftest/$(ARCH)/$(BIN): $(SRCS) $(HDRS) $(DEPS)/lib/libmnl-nounwind.a Makefile
+build/selftest/$(ARCH)/$(BIN): $(SRCS) $(HDRS) $(DEPS)/.done Makefile
 	@mkdir -p $(dir $@)
-	$(MUSLCC) $(BASE) $(CFLAGS) -fno-pie -DLIBMNL_GLIBC_COMPAT -DCONFINE_SELFTEST -isystem $(DEPS)/include \
-		-o $@ $(SRCS) $(STATIC) $(DEPS)/lib/libmnl-nounwind.a
+	$(MUSLCC) $(BASE) $(CFLAGS) -DLIBMNL_GLIBC_COMPAT -DCONFINE_SELFTEST -isystem $(DEPS)/include \
+		-o $@ $(SRCS) $(STATIC) $(DEPS)/lib/libmnl.a
 
 # ---- host (glibc) builds for tests: sanitizers, unit tests ----------
 HOSTCC  ?= gcc

@@ -1136,9 +1136,14 @@ static void lost(struct watch *w)
 	if (w->resync_at < w->resync_end + 4 * w->resync_cost)
 		w->resync_at = w->resync_end + 4 * w->resync_cost;
 	w->resync_why = "events_lost";
+	/* the size in force, as the kernel keeps it (twice what was asked) */
+	int inforce = 0;
+	socklen_t len = sizeof inforce;
+	if (getsockopt(w->fd, SOL_SOCKET, SO_RCVBUF, &inforce, &len) < 0 || inforce <= 0)
+		inforce = w->rcvbuf;
 	log_begin(&l, "warn", "node_events_lost");
 	log_kv(&l, "err", "ENOBUFS");
-	log_kvu(&l, "event_buffer", (uint64_t)w->rcvbuf);
+	log_kvu(&l, "event_buffer", (uint64_t)inforce);
 	log_end(&l);
 }
 

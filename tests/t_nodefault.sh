@@ -79,8 +79,10 @@ if scenario retry; then (
 	gauge=$(lab_node "$LAB_PY" -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:9811/metrics").read().decode())' |
 		grep 'node_stuck_flows{.*vip="10.0.0.10:53",kind="no_dnat"}' | sed 's/.* //')
 	inct=$(lab_ct -L -p udp --orig-dst $VIP4 2>/dev/null | grep -c 'sport=2200[0-9] dport=53 \[UNREPLIED\] src=10.0.0.10 ')
-	sleep 5
 	wait $cpid
+	# the backoff doubles (a client's last retry may come 3.2 s after its
+	# failure before it): wait for the heals, 20 s at most
+	_i=0; while [ "$($LC count "$L" client_healed)" -lt 10 ] && [ $_i -lt 200 ]; do sleep 0.1; _i=$((_i + 1)); done
 	kill -TERM $TPID; wait $TPID
 	failed=$($LC count "$L" heal_failed)
 	if [ "$failed" -ge 1 ] && [ "${gauge:-0}" -ge 1 ] && [ "$inct" -ge 1 ] &&
@@ -148,9 +150,10 @@ fi
 
 # ---- dump: the resync's dump fails on its first read -------------------
 # 3,000 decoys to the VIP make the start resync's dump several batches
-# long; ENOBUFS is injected on its first read (preload.c counts reads on
-# the newest netlink socket: read 1 is the tester's start-up GET on its
-# own, read 2 the dump's first, on the dump's own socket). The resync fails once and is
+# long; ENOBUFS is injected on its first read (preload.c's
+# FAULT_NL_DUMP_ENOBUFS_AT counts reads on the first socket that asked for
+# a dump, the resync's own: what the tester read before on its own socket
+# does not move it). The resync fails once and is
 # retried on a new socket; the window's clients are healed through the
 # request socket, which never saw a dump.
 if scenario dump; then (
@@ -159,7 +162,7 @@ if scenario dump; then (
 	lab_decoys 3000 >/dev/null || { fail "dump: decoys"; exit 0; }
 	L=$W/dump.log C=$W/dump.clients
 	rm -f "$C" "$W/ready"
-	ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_ENOBUFS_AT=2 FAULT_REPORT="$W/dump.rep" \
+	ip netns exec "$NS_NODE" env LD_PRELOAD="$PRE" FAULT_NL_DUMP_ENOBUFS_AT=1 FAULT_REPORT="$W/dump.rep" \
 		"$DBG" -d $VIP4 -i 500ms -w 400ms --heal-node --unconfined >"$L" 2>&1 &
 	TPID=$!
 	sleep 1.5

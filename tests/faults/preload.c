@@ -12,6 +12,10 @@
  *   FAULT_NL_DROPCAP_AFTER=N  after N netlink requests, drop CAP_NET_ADMIN
  *                             from the effective set: the kernel answers
  *                             the next one with EPERM (a real refusal).
+ *   FAULT_NL_DUMP_ENOBUFS_AT=N  the Nth recvmsg() on the first netlink
+ *                             socket that sent a dump request (NLM_F_DUMP)
+ *                             fails with ENOBUFS once: a dump cut short,
+ *                             whatever the program read on other sockets.
  *   FAULT_NL_ENOBUFS_AT=N     the Nth recvmsg() on a netlink socket fails
  *                             with ENOBUFS without reading anything, as
  *                             when the kernel sets sk_err (synthetic).
@@ -71,6 +75,8 @@ static long ppoll_calls, ppoll_failed, ppoll_fail_from = -1, ppoll_readable = -1
 static long errno_as = -1, errors_rewritten;
 static long delete_fail = -1, deletes_failed;
 static long rcvbuf_want = -1, rcvbuf_reqs = -1, dropcap_after = -1, enobufs_at = -1;
+static long dump_enobufs_at = -1, dump_recvs;
+static int dump_fd = -1;
 static struct { double at; long off; } jumps[8];
 static int njumps;
 static int64_t t_start_ns;
@@ -98,6 +104,7 @@ __attribute__((constructor)) static void init(void)
 	rcvbuf_reqs = envl("FAULT_NL_RCVBUF_REQS");
 	dropcap_after = envl("FAULT_NL_DROPCAP_AFTER");
 	enobufs_at = envl("FAULT_NL_ENOBUFS_AT");
+	dump_enobufs_at = envl("FAULT_NL_DUMP_ENOBUFS_AT");
 	ppoll_fail_from = envl("FAULT_PPOLL_FAIL_FROM");
 	ppoll_readable = envl("FAULT_PPOLL_READABLE");
 	errno_as = envl("FAULT_NL_ERRNO_AS");
@@ -180,6 +187,10 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 	static ssize_t (*real)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	if (!real)
 		real = dlsym(RTLD_NEXT, "sendto");
+	/* the first socket that asks for a dump */
+	if (dump_enobufs_at > 0 && dump_fd < 0 && len >= sizeof(struct nlmsghdr) &&
+	    (((const struct nlmsghdr *)buf)->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP)
+		dump_fd = fd;
 	/* ctnetlink's DELETE: subsystem 1 (NFNL_SUBSYS_CTNETLINK), message 2 */
 	if (delete_fail > deletes_failed && len >= sizeof(struct nlmsghdr) &&
 	    ((const struct nlmsghdr *)buf)->nlmsg_type == ((1 << 8) | 2)) {
@@ -237,6 +248,11 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	static ssize_t (*real)(int, struct msghdr *, int);
 	if (!real)
 		real = dlsym(RTLD_NEXT, "recvmsg");
+	if (fd == dump_fd && ++dump_recvs == dump_enobufs_at) {
+		injected_enobufs++;
+		errno = ENOBUFS;
+		return -1;
+	}
 	if (fd == nl_fd && ++nl_recvs == enobufs_at) {
 		injected_enobufs++;
 		errno = ENOBUFS;

@@ -67,10 +67,10 @@ FUZZ_OPTS_OBJS := $(addprefix $(FUZZ_OUT)/obj/,opts.o log.o dns.o nl.o)
 $(FUZZ_OUT)/fuzz_opts: $(FUZZ_OUT)/obj/fuzz_opts.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
 	$(FUZZ_LINK)
 $(FUZZ_OUT)/fuzz_http: $(FUZZ_OUT)/obj/fuzz_http.o $(FUZZ_OUT)/obj/metrics.o $(FUZZ_OUT)/obj/counters.o \
-                       $(FUZZ_OUT)/obj/verdict.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
+                       $(FUZZ_OUT)/obj/verdict.o $(FUZZ_OUT)/obj/kproxy.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
 	$(FUZZ_LINK)
 $(FUZZ_OUT)/fuzz_escape: $(FUZZ_OUT)/obj/fuzz_escape.o $(FUZZ_OUT)/obj/metrics.o $(FUZZ_OUT)/obj/counters.o \
-                         $(FUZZ_OUT)/obj/verdict.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
+                         $(FUZZ_OUT)/obj/verdict.o $(FUZZ_OUT)/obj/kproxy.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
 	$(FUZZ_LINK)
 $(FUZZ_MNL): | $(FUZZ_OUT)/.deps
 
