@@ -55,6 +55,7 @@
 #define BACKEND_TAG 1                  /* + backend index */
 #define VIP_TAG 0x100                  /* + VIP index */
 #define RESYNC_TAG 0x200               /* the CIDR resync's dump */
+#define DRAIN_MAX 4096                 /* event messages discarded before a resync */
 
 enum { F_PENDING, F_SUSPECT, F_STUCK };
 enum { SK_NO_DNAT, SK_GONE, NSK };      /* the stuck gauge's kinds */
@@ -1082,6 +1083,13 @@ static void resync_step(struct watch *w)
 static void resync(struct watch *w, const char *why)
 {
 	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->nexact, .dst = w->exact, .kernel = 1};
+	/* What the event socket still holds predates the dump: a DNAT'd NEW
+	 * event read after it would pass for a flow newer than the entries
+	 * the dump dates now, and prove them stuck while the rule may still
+	 * be missing (seen under a flood: clients healed mid-window, then
+	 * stuck again). Discarded; the dump tells the truth about them. */
+	for (int i = 0; i < DRAIN_MAX && recv(w->fd, w->buf, sizeof w->buf, MSG_DONTWAIT) > 0; i++)
+		;
 	w->gen++;
 	w->seq++;
 	w->resync_at = 0;

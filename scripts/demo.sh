@@ -126,6 +126,8 @@ act2() {
 	note "conntrack-tools, the witness: the tester's entry still points at B, whose address is gone:"
 	grep "sport=$P2 " "$A2/ct-stuck.txt" | sed 's/^/      /'
 	note "nobody deletes it, and each query the tester sends keeps it alive."
+	note "the tester proved it (B silent when asked straight, twice; fresh flows answered by A):"
+	grep 'event=blackhole ' "$LOG2" | sed 's/^/      /' 
 
 	say "Healing: delete that one entry (conntrack -D -p udp --orig-src $NODE4 --sport $P2 --orig-dst $VIP4)"
 	echo "heal $(date +%s%3N)" >>"$A2/phases"
