@@ -3,10 +3,11 @@
 # Idempotent and quiet when everything is already there.
 set -eu
 # prometheus: for promtool (check metrics, check rules, test rules);
-# python3-yaml: tests/rules/series.py and the PrometheusRule check.
+# python3-yaml: tests/rules/series.py and the PrometheusRule check;
+# mandoc: tests/t_docs.sh lints and renders the man page.
 pkgs="musl-tools linux-libc-dev gcc make iproute2 iptables nftables conntrack
       dnsmasq-base unbound libcap2-bin util-linux python3 valgrind file strace
-      prometheus python3-yaml"
+      prometheus python3-yaml mandoc"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
