@@ -16,6 +16,10 @@ One line per query on stdout:
   bad <why>      an answer came but is wrong (rcode, missing address, ...)
 Exit 0 if every query was ok, 1 otherwise, 2 on a usage or socket error.
 Stdlib only: it runs wherever python3 does.
+
+With --tcp, each query goes over a TCP connection of its own from
+SRC:PORT (port 0: a fresh port each time), as a DNS client falls back to
+TCP; the lines are the same ("timeout" also when the connection fails).
 """
 import argparse
 import ipaddress
@@ -82,6 +86,38 @@ def parse_reply(msg, qid, qtype):
     return None, addrs
 
 
+def tcp_query(a, fam, server, qid, qtype):
+    """One query over its own TCP connection: the result line."""
+    sent = time.monotonic()
+    try:
+        with socket.socket(fam, socket.SOCK_STREAM) as t:
+            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            t.settimeout(a.timeout)
+            t.bind((a.bind, a.port))
+            t.connect(server)
+            q = build_query(qid, a.name, qtype)
+            t.sendall(struct.pack(">H", len(q)) + q)
+            buf = b""
+            while len(buf) < 2 or len(buf) < 2 + struct.unpack(">H", buf[:2])[0]:
+                left = a.timeout - (time.monotonic() - sent)
+                if left <= 0:
+                    return "timeout"
+                t.settimeout(left)
+                more = t.recv(4096)
+                if not more:
+                    return "bad connection closed"
+                buf += more
+    except (socket.timeout, OSError):
+        return "timeout"
+    msg = buf[2:2 + struct.unpack(">H", buf[:2])[0]]
+    err, addrs = parse_reply(msg, qid, qtype)
+    if err:
+        return "bad %s" % err
+    if a.expect and str(ipaddress.ip_address(a.expect)) not in addrs:
+        return "bad answer %s" % (",".join(addrs) or "empty")
+    return "ok %.1f" % ((time.monotonic() - sent) * 1000)
+
+
 def main():
     ap = argparse.ArgumentParser(description="fixed-source-port DNS client")
     ap.add_argument("--bind", required=True, help="source address")
@@ -96,11 +132,24 @@ def main():
     ap.add_argument("--qtype", choices=sorted(QTYPES), default="A")
     ap.add_argument("--name", default="kubernetes.default.svc.cluster.local")
     ap.add_argument("--expect", help="an address the answer must hold")
+    ap.add_argument("--tcp", action="store_true",
+                    help="each query over a TCP connection of its own")
     a = ap.parse_args()
 
     fam = socket.AF_INET6 if ":" in a.bind else socket.AF_INET
     server = (a.server, a.server_port)
     qtype = QTYPES[a.qtype]
+    if a.tcp:
+        all_ok = True
+        start = time.monotonic()
+        for i in range(a.count):
+            delay = start + i * a.interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            result = tcp_query(a, fam, server, struct.unpack(">H", os.urandom(2))[0], qtype)
+            print(result, flush=True)
+            all_ok = all_ok and result.startswith("ok ")
+        return 0 if all_ok else 1
     try:
         s = socket.socket(fam, socket.SOCK_DGRAM)
         s.bind((a.bind, a.port))

@@ -2,11 +2,22 @@
 # enough to reproduce the kube-proxy DNS blackhole (kubernetes#126468).
 # Source it (POSIX sh; works under dash), then:
 #
-#   lab_up [--mode iptables|nftables] [--dns dnsmasq|unbound]
+#   lab_up [--mode iptables|nftables] [--dns dnsmasq|unbound] [--backends 1|2]
 #   lab_client 40000 4 5 0.2 0.5        # port family count interval timeout
 #   lab_window 2 3 1                    # 3 restart windows of 2 s, 1 s apart
 #   lab_ct -L                           # conntrack in the node namespace
 #   lab_down                            # also run by the trap lab_up sets
+#
+# With --backends 2 (a second CoreDNS pod, backend B):
+#   lab_rollout                         # B leaves the rules and the pod
+#   lab_rollback                        # B is back: address, server, rules
+#   lab_backend_slow 600                # B answers every query 600 ms late
+#   lab_backend_slow 0                  # B's real server again
+# On any lab:
+#   lab_clientpod_up; lab_clipod CMD... # a client pod routed through the node
+#   lab_nodelocal_up                    # NodeLocal DNSCache on 169.254.20.10
+#   ip netns exec "$NS_CLI" node "$LAB_TOP/tests/cares_client.js" --server "$VIP4"
+#                                       # a real c-ares client under load
 #
 # Three namespaces, linked only to each other by veth pairs (nothing is
 # ever linked to, routed to or changed in the root namespace):
@@ -25,6 +36,26 @@
 # stays active while the kube-dns rules are gone (ENGINEERING.md section 2).
 # With the kube-dns rules gone, a query to the VIP follows the default route
 # to gw and dies there, leaving an unreplied entry without DNAT.
+#
+# Backend B (--backends 2): POD4C=10.244.0.4 / POD6C=fd00:244::4, secondary
+# addresses on the pod's eth0 (removing them leaves .2/.3), served by a
+# second dnsmasq/unbound instance with the same data. The kube-dns VIP
+# then picks A or B at random per new flow: iptables `-m statistic --mode
+# random --probability 0.5`, nftables `numgen random mod 2 vmap`, udp and
+# tcp, both families; $LAB_DIR/eps says how many endpoints the rules name
+# now, so lab_window's "full" is whatever lab_rollout/lab_rollback left.
+# The default (one backend) writes the same rules as before.
+#
+# Client pod (lab_clientpod_up): namespace NS_CLI, CLI4=10.245.0.2/24 via
+# 10.245.0.1 (CLIGW4), CLI6=fd00:245::2/64 via fd00:245::1 (CLIGW6) on the
+# node's cli0; forwarding on in the node. Its flows are forwarded flows:
+# kube-proxy's rules meet them in the nat prerouting chain (both modes
+# always have it), their entries live in the node's table, and its own
+# namespace tracks nothing. A window removes the VIP's DNAT from output
+# and prerouting alike (both jump to the same services chain).
+#
+# NodeLocal DNSCache (lab_nodelocal_up): NODELOCAL4=169.254.20.10 on the
+# node's lo, a dnsmasq cache there forwarding to VIP4, raw-table NOTRACK.
 #
 # The DNS server answers kubernetes.default.svc.cluster.local with A
 # 10.96.0.1 and AAAA fd00:96::1 from local data (AA set); every other name
@@ -72,24 +103,27 @@ lab_ct() { ip netns exec "$NS_NODE" conntrack "$@"; }
 # ---------------------------------------------------------------- lab_up
 
 lab_up() {
-	LAB_MODE=iptables LAB_DNS=dnsmasq
+	LAB_MODE=iptables LAB_DNS=dnsmasq LAB_BACKENDS=1
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--mode) LAB_MODE=${2:-}; shift 2 || return 1 ;;
 		--dns) LAB_DNS=${2:-}; shift 2 || return 1 ;;
+		--backends) LAB_BACKENDS=${2:-}; shift 2 || return 1 ;;
 		*) _lab_err "lab_up: unknown argument '$1'"; return 1 ;;
 		esac
 	done
 	case $LAB_MODE in iptables|nftables) ;; *) _lab_err "lab_up: --mode iptables|nftables"; return 1 ;; esac
 	case $LAB_DNS in dnsmasq|unbound) ;; *) _lab_err "lab_up: --dns dnsmasq|unbound"; return 1 ;; esac
+	case $LAB_BACKENDS in 1|2) ;; *) _lab_err "lab_up: --backends 1|2"; return 1 ;; esac
 	if [ -n "${LAB:-}" ]; then _lab_err "lab_up: lab $LAB is already up in this shell"; return 1; fi
 
 	NODE4=10.224.0.8 GW4=10.224.0.1 VIP4=10.0.0.10 POD4=10.244.0.2 POD4B=10.244.0.3
 	NODE6=fd00:224::8 GW6=fd00:224::1 VIP6=fd00:96::a POD6=fd00:244::2 POD6B=fd00:244::3
 	APIVIP4=10.0.0.1 APIVIP6=fd00:96::1
 	ANSWER4=10.96.0.1 ANSWER6=fd00:96::1
+	POD4C=10.244.0.4 POD6C=fd00:244::4
 	export NODE4 GW4 VIP4 POD4 POD4B NODE6 GW6 VIP6 POD6 POD6B APIVIP4 APIVIP6 ANSWER4 ANSWER6
-	export LAB_MODE LAB_DNS LAB_TOP LAB_PY
+	export POD4C POD6C LAB_MODE LAB_DNS LAB_BACKENDS LAB_TOP LAB_PY
 
 	if [ ! -f "$LAB_TOP/tests/client.py" ]; then
 		_lab_err "lab_up: no $LAB_TOP/tests/client.py: set TOP (or LAB_TOP) to the checkout"
@@ -104,7 +138,10 @@ lab_up() {
 	trap 'lab_down; exit 130' INT
 	trap 'lab_down; exit 143' TERM
 
-	if _lab_namespaces && _lab_links && _lab_gw_drop && lab_rules full && lab_dns_start; then
+	# The kube-dns endpoints the rules name now: 2 (A and B) or 1 (A).
+	echo "$LAB_BACKENDS" >"$LAB_DIR/eps"
+	if _lab_namespaces && _lab_links && _lab_gw_drop && lab_rules full && lab_dns_start &&
+		{ [ "$LAB_BACKENDS" = 1 ] || _lab_dnsb_start real; }; then
 		return 0
 	fi
 	_lab_err "lab_up: failed; tearing down"
@@ -151,6 +188,7 @@ _lab_links() {
 	_lab_addr "$NS_NODE" pod0 10.244.0.1/24 fd00:244::1/64 &&
 	_lab_addr "$NS_GW" eth0 "$GW4/16" "$GW6/64" &&
 	_lab_addr "$NS_POD" eth0 "$POD4/24" "$POD6/64" "$POD4B/24" "$POD6B/64" &&
+	{ [ "$LAB_BACKENDS" = 1 ] || _lab_addr "$NS_POD" eth0 "$POD4C/24" "$POD6C/64"; } &&
 	_lab_run "node routes" ip -n "$NS_NODE" route add default via "$GW4" &&
 	_lab_run "node routes" ip -n "$NS_NODE" -6 route add default via "$GW6" &&
 	_lab_run "pod routes" ip -n "$NS_POD" route add default via 10.244.0.1 &&
@@ -163,8 +201,13 @@ _lab_links() {
 # neighbour solicitations sent to it are dropped (Ip6InNoRoutes) and IPv6
 # towards it stalls. Wait for that route on all four ends.
 _lab_links_ready() {
+	_lab_ends_ready "$NS_NODE gw0" "$NS_NODE pod0" "$NS_GW eth0" "$NS_POD eth0"
+}
+
+# _lab_ends_ready "NS DEV"...: the wait above, for these ends.
+_lab_ends_ready() {
 	_lab_try=0
-	for _lab_end in "$NS_NODE gw0" "$NS_NODE pod0" "$NS_GW eth0" "$NS_POD eth0"; do
+	for _lab_end in "$@"; do
 		# shellcheck disable=SC2086
 		set -- $_lab_end
 		until ip -n "$1" -6 route show table local type multicast dev "$2" | grep -q ff00::/8; do
@@ -232,9 +275,9 @@ lab_rules() {
 # Service ports; the KUBE-SEP names are made up).
 _lab_ipt() {
 	if [ "$1" = 4 ]; then
-		_lab_vip=$VIP4/32 _lab_api=$APIVIP4/32 _lab_dns=$POD4:53 _lab_be=$POD4B:6443
+		_lab_vip=$VIP4/32 _lab_api=$APIVIP4/32 _lab_dns=$POD4:53 _lab_be=$POD4B:6443 _lab_dnsc=$POD4C:53
 	else
-		_lab_vip=$VIP6/128 _lab_api=$APIVIP6/128 _lab_dns=[$POD6]:53 _lab_be=[$POD6B]:6443
+		_lab_vip=$VIP6/128 _lab_api=$APIVIP6/128 _lab_dns=[$POD6]:53 _lab_be=[$POD6B]:6443 _lab_dnsc=[$POD6C]:53
 	fi
 	cat <<-EOF
 	*nat
@@ -252,6 +295,10 @@ _lab_ipt() {
 	-A KUBE-SEP-LABAPISERVER0001 -p tcp -m tcp -j DNAT --to-destination $_lab_be
 	EOF
 	[ "$2" = window ] && { echo COMMIT; return 0; }
+	if [ "$(_lab_eps)" = 2 ]; then
+		_lab_ipt_two "$_lab_vip" "$_lab_dns" "$_lab_dnsc"
+		return 0
+	fi
 	cat <<-EOF
 	:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]
 	:KUBE-SVC-ERIFXISQEP7F7OF4 - [0:0]
@@ -267,15 +314,39 @@ _lab_ipt() {
 	EOF
 }
 
+# _lab_ipt_two VIP A B: the kube-dns part with two endpoints, as
+# kube-proxy writes it: the first endpoint taken with probability 1/2, the
+# rest fall through to the last one.
+_lab_ipt_two() {
+	for _lab_p in udp tcp; do
+		if [ $_lab_p = udp ]; then _lab_svc=KUBE-SVC-TCOU7JCQXEZGVUNU _lab_pn=dns _lab_s=LABDNSUDP
+		else _lab_svc=KUBE-SVC-ERIFXISQEP7F7OF4 _lab_pn=dns-tcp _lab_s=LABDNSTCP; fi
+		cat <<-EOF
+		:$_lab_svc - [0:0]
+		:KUBE-SEP-${_lab_s}0000001 - [0:0]
+		:KUBE-SEP-${_lab_s}0000002 - [0:0]
+		-A KUBE-SERVICES -d $1 -p $_lab_p -m comment --comment "kube-system/kube-dns:$_lab_pn cluster IP" -m $_lab_p --dport 53 -j $_lab_svc
+		-A $_lab_svc -m comment --comment "kube-system/kube-dns:$_lab_pn -> $2" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-${_lab_s}0000001
+		-A $_lab_svc -m comment --comment "kube-system/kube-dns:$_lab_pn -> $3" -j KUBE-SEP-${_lab_s}0000002
+		-A KUBE-SEP-${_lab_s}0000001 -p $_lab_p -m $_lab_p -j DNAT --to-destination $2
+		-A KUBE-SEP-${_lab_s}0000002 -p $_lab_p -m $_lab_p -j DNAT --to-destination $3
+		EOF
+	done
+	echo COMMIT
+}
+
+# _lab_eps: how many kube-dns endpoints the rules name now (1 or 2).
+_lab_eps() { cat "$LAB_DIR/eps" 2>/dev/null || echo 1; }
+
 # _lab_nft ip|ip6 full|window: a table named kube-proxy shaped like
 # kube-proxy's nftables mode (a verdict map from VIP . proto . port to a
 # service chain). "add; delete; define" replaces the table in the same
 # transaction as the rest of the file.
 _lab_nft() {
 	if [ "$1" = ip ]; then
-		_lab_t=ipv4_addr _lab_vip=$VIP4 _lab_api=$APIVIP4 _lab_dns=$POD4:53 _lab_be=$POD4B:6443
+		_lab_t=ipv4_addr _lab_vip=$VIP4 _lab_api=$APIVIP4 _lab_dns=$POD4:53 _lab_be=$POD4B:6443 _lab_dnsc=$POD4C:53
 	else
-		_lab_t=ipv6_addr _lab_vip=$VIP6 _lab_api=$APIVIP6 _lab_dns=[$POD6]:53 _lab_be=[$POD6B]:6443
+		_lab_t=ipv6_addr _lab_vip=$VIP6 _lab_api=$APIVIP6 _lab_dns=[$POD6]:53 _lab_be=[$POD6B]:6443 _lab_dnsc=[$POD6C]:53
 	fi
 	_lab_svc_api=service-2QRHZV4L-default/kubernetes/tcp/https
 	_lab_svc_udp=service-ERIFXISQ-kube-system/kube-dns/udp/dns
@@ -296,12 +367,26 @@ _lab_nft() {
 		chain $_lab_svc_api { jump endpoint-LABAPI01-default/kubernetes/tcp/https; }
 		chain endpoint-LABAPI01-default/kubernetes/tcp/https { meta l4proto tcp dnat to $_lab_be; }
 	EOF
-	[ "$2" = full ] && cat <<-EOF
+	if [ "$2" = full ] && [ "$(_lab_eps)" = 2 ]; then
+		# kube-proxy's nftables mode picks an endpoint with numgen.
+		_lab_eu1=endpoint-LABDNSU1-kube-system/kube-dns/udp/dns _lab_eu2=endpoint-LABDNSU2-kube-system/kube-dns/udp/dns
+		_lab_et1=endpoint-LABDNST1-kube-system/kube-dns/tcp/dns-tcp _lab_et2=endpoint-LABDNST2-kube-system/kube-dns/tcp/dns-tcp
+		cat <<-EOF
+		chain $_lab_svc_udp { numgen random mod 2 vmap { 0 : goto $_lab_eu1, 1 : goto $_lab_eu2 }; }
+		chain $_lab_eu1 { meta l4proto udp dnat to $_lab_dns; }
+		chain $_lab_eu2 { meta l4proto udp dnat to $_lab_dnsc; }
+		chain $_lab_svc_tcp { numgen random mod 2 vmap { 0 : goto $_lab_et1, 1 : goto $_lab_et2 }; }
+		chain $_lab_et1 { meta l4proto tcp dnat to $_lab_dns; }
+		chain $_lab_et2 { meta l4proto tcp dnat to $_lab_dnsc; }
+		EOF
+	elif [ "$2" = full ]; then
+		cat <<-EOF
 		chain $_lab_svc_udp { jump endpoint-LABDNSU1-kube-system/kube-dns/udp/dns; }
 		chain endpoint-LABDNSU1-kube-system/kube-dns/udp/dns { meta l4proto udp dnat to $_lab_dns; }
 		chain $_lab_svc_tcp { jump endpoint-LABDNST1-kube-system/kube-dns/tcp/dns-tcp; }
 		chain endpoint-LABDNST1-kube-system/kube-dns/tcp/dns-tcp { meta l4proto tcp dnat to $_lab_dns; }
-	EOF
+		EOF
+	fi
 	echo "}"
 }
 
@@ -351,12 +436,14 @@ lab_dns_start() {
 
 # dnsmasq in the foreground (-k) as root, no config file, no upstream:
 # --local=/#/ makes every name local, so unknown names get NXDOMAIN.
+# _lab_dnsmasq [ADDR4 ADDR6 NAME]: on those addresses (default the pod's
+# .2 and ::2), its files named NAME (default dnsmasq).
 _lab_dnsmasq() {
 	ip netns exec "$NS_POD" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts \
-		--user=root --group=root --pid-file="$LAB_DIR/dnsmasq.pid" \
-		--listen-address="$POD4" --listen-address="$POD6" --bind-interfaces --port=53 \
+		--user=root --group=root --pid-file="$LAB_DIR/${3:-dnsmasq}.pid" \
+		--listen-address="${1:-$POD4}" --listen-address="${2:-$POD6}" --bind-interfaces --port=53 \
 		--host-record="kubernetes.default.svc.cluster.local,$ANSWER4,$ANSWER6" \
-		--local=/#/ --log-facility="$LAB_DIR/dnsmasq.log" \
+		--local=/#/ --log-facility="$LAB_DIR/${3:-dnsmasq}.log" \
 		>>"$LAB_DIR/dns.out" 2>&1 &
 }
 
@@ -364,11 +451,13 @@ _lab_dnsmasq() {
 # switch, no remote control, iterator only (no validator, so no trust
 # anchor), and the root zone "static" so unknown names get NXDOMAIN and
 # nothing is ever asked upstream.
+# _lab_unbound [ADDR4 ADDR6 NAME]: as _lab_dnsmasq's arguments.
 _lab_unbound() {
-	cat >"$LAB_DIR/unbound.conf" <<-EOF
+	_lab_un=${3:-unbound}
+	cat >"$LAB_DIR/$_lab_un.conf" <<-EOF
 	server:
-		interface: $POD4
-		interface: $POD6
+		interface: ${1:-$POD4}
+		interface: ${2:-$POD6}
 		port: 53
 		do-ip4: yes
 		do-ip6: yes
@@ -378,8 +467,8 @@ _lab_unbound() {
 		chroot: ""
 		username: ""
 		directory: "$LAB_DIR"
-		pidfile: "$LAB_DIR/unbound.pid"
-		logfile: "$LAB_DIR/unbound.log"
+		pidfile: "$LAB_DIR/$_lab_un.pid"
+		logfile: "$LAB_DIR/$_lab_un.log"
 		use-syslog: no
 		num-threads: 1
 		module-config: "iterator"
@@ -389,7 +478,7 @@ _lab_unbound() {
 	remote-control:
 		control-enable: no
 	EOF
-	ip netns exec "$NS_POD" unbound -d -c "$LAB_DIR/unbound.conf" >>"$LAB_DIR/dns.out" 2>&1 &
+	ip netns exec "$NS_POD" unbound -d -c "$LAB_DIR/$_lab_un.conf" >>"$LAB_DIR/dns.out" 2>&1 &
 }
 
 # Polls until the server answers both families. It asks from inside the pod
@@ -596,6 +685,214 @@ lab_decoys_check() {
 	END { exit bad }' "$LAB_DIR/ct.now" "$LAB_DIR/decoys.txt"
 }
 
+# ---------------------------------------------------------------- backend B
+
+# _lab_dnsb_start real|slow [SECONDS]: backend B's server on POD4C and
+# POD6C: a second instance of LAB_DNS with the same data (real), or
+# tests/faults/hostile_dns.py answering every query SECONDS late (slow).
+# Its pid is in dnsb.pid. Returns once it answers (real) or listens (slow).
+_lab_dnsb_start() {
+	if [ "$1" = real ]; then
+		if [ "$LAB_DNS" = dnsmasq ]; then _lab_dnsmasq "$POD4C" "$POD6C" dnsmasq-b
+		else _lab_unbound "$POD4C" "$POD6C" unbound-b; fi || return 1
+	else
+		rm -f "$LAB_DIR/slowb.ready"
+		ip netns exec "$NS_POD" "$LAB_PY" "$LAB_TOP/tests/faults/hostile_dns.py" \
+			--bind "$POD4C" --bind "$POD6C" --mode slow --delay "$2" \
+			--log "$LAB_DIR/slowb.q" --ready "$LAB_DIR/slowb.ready" >>"$LAB_DIR/dns.out" 2>&1 &
+	fi
+	echo "$!" >"$LAB_DIR/dnsb.pid"
+	_lab_pid=$!
+	_lab_try=0
+	while [ $_lab_try -lt 50 ]; do
+		if ! _lab_alive "$_lab_pid"; then
+			_lab_err "backend B ($1) exited at start: $(tail -n 3 "$LAB_DIR/dns.out" | tr '\n' ' ')"
+			return 1
+		fi
+		if [ "$1" = real ]; then
+			_lab_ask_pod "$POD4C" A "$ANSWER4" && _lab_ask_pod "$POD6C" AAAA "$ANSWER6" && return 0
+		else
+			[ -e "$LAB_DIR/slowb.ready" ] && return 0
+			sleep 0.1
+		fi
+		_lab_try=$((_lab_try + 1))
+	done
+	_lab_err "backend B ($1) does not answer on $POD4C and $POD6C"
+	return 1
+}
+
+# _lab_dnsb_stop: backend B's server is gone (whichever kind runs).
+_lab_dnsb_stop() {
+	[ -s "$LAB_DIR/dnsb.pid" ] || return 0
+	_lab_pid=$(cat "$LAB_DIR/dnsb.pid")
+	rm -f "$LAB_DIR/dnsb.pid"
+	_lab_kill_wait "$_lab_pid" || { _lab_err "backend B: pid $_lab_pid would not die"; return 1; }
+}
+
+# _lab_need_b FUNCTION: fail unless the lab has a second backend in the rules.
+_lab_need_b() {
+	_lab_need "$1" || return 1
+	[ "${LAB_BACKENDS:-1}" = 2 ] || { _lab_err "$1: the lab has one backend (lab_up --backends 2)"; return 1; }
+	[ "$(_lab_eps)" = 2 ] || { _lab_err "$1: backend B is rolled out (lab_rollback first)"; return 1; }
+}
+
+# lab_rollout: a CoreDNS rollout removes backend B. kube-proxy drops B from
+# the kube-dns VIP (the full rules now DNAT only to A), B's addresses leave
+# the pod (POD4C was added as a secondary of the pod's /24, so the pod's
+# other addresses stay), then B's server stops. Addresses go first so that
+# nothing ever meets a closed port there (no ICMP port unreachable): a
+# packet still sent to B is dropped in silence by the pod, which does not
+# forward. Entries already DNAT'd to B stay in the node's table: nobody
+# deletes them. Measured: the node keeps B's neighbour entry (the pod's
+# MAC) for some 40-60 s; once it has failed, the node answers its own
+# sends to B with ICMP host unreachable after an ARP wait, as a bridge CNI
+# does. Either way nothing from B comes back.
+lab_rollout() {
+	_lab_need_b lab_rollout || return 1
+	echo 1 >"$LAB_DIR/eps"
+	lab_rules full || return 1
+	_lab_run "address $POD4C off the pod" ip -n "$NS_POD" addr del "$POD4C/24" dev eth0 &&
+	_lab_run "address $POD6C off the pod" ip -n "$NS_POD" addr del "$POD6C/64" dev eth0 &&
+	_lab_dnsb_stop
+}
+
+# lab_rollback: backend B is back: its addresses, its (real, not slow)
+# server answering there, then the rules over both endpoints again.
+lab_rollback() {
+	_lab_need lab_rollback || return 1
+	if [ "${LAB_BACKENDS:-1}" != 2 ] || [ "$(_lab_eps)" != 1 ]; then
+		_lab_err "lab_rollback: nothing is rolled out"; return 1
+	fi
+	_lab_addr "$NS_POD" eth0 "$POD4C/24" "$POD6C/64" || return 1
+	_lab_dnsb_start real || return 1
+	echo 2 >"$LAB_DIR/eps"
+	lab_rules full
+}
+
+# lab_backend_slow MS: backend B still answers, every query, but MS
+# milliseconds late: its server is replaced by tests/faults/hostile_dns.py
+# --mode slow on POD4C/POD6C (any name gets A ANSWER4 / AAAA ANSWER6; its
+# queries are logged in $LAB_DIR/slowb.q). The path is untouched, so A is
+# as fast as ever. lab_backend_slow 0 puts the real server back.
+lab_backend_slow() {
+	_lab_need_b lab_backend_slow || return 1
+	case ${1:-} in ''|*[!0-9]*) _lab_err "lab_backend_slow MS (0: back to normal)"; return 1 ;; esac
+	_lab_dnsb_stop || return 1
+	if [ "$1" -eq 0 ]; then
+		_lab_dnsb_start real
+	else
+		_lab_dnsb_start slow "$(awk -v ms="$1" 'BEGIN { printf "%.3f", ms / 1000 }')"
+	fi
+}
+
+# ---------------------------------------------------------------- client pod
+
+# lab_clientpod_up: a client pod routed through the node, as pods are:
+#
+#   node cli0 10.245.0.1/24 fd00:245::1/64 <-> cli eth0 CLI4=10.245.0.2/24
+#                                                       CLI6=fd00:245::2/64
+#
+# its default routes via the node, forwarding on in the node, and routes
+# back to 10.245.0.0/24 / fd00:245::/64 in gw (the pod's default route is
+# the node already). Its queries to the VIP are forwarded flows: kube-proxy's
+# rules meet them in prerouting and their entries are in the node's table.
+# The client pod's own namespace has no rule, so it tracks nothing.
+lab_clientpod_up() {
+	_lab_need lab_clientpod_up || return 1
+	if grep -qx "${LAB}c" "$LAB_DIR/netns"; then _lab_err "lab_clientpod_up: already up"; return 1; fi
+	CLI4=10.245.0.2 CLI6=fd00:245::2 CLIGW4=10.245.0.1 CLIGW6=fd00:245::1
+	export CLI4 CLI6 CLIGW4 CLIGW6
+	_lab_run "ip netns add ${LAB}c" ip netns add "${LAB}c" || return 1
+	NS_CLI=${LAB}c
+	export NS_CLI
+	echo "$NS_CLI" >>"$LAB_DIR/netns"
+	_lab_run "sysctls in $NS_CLI" ip netns exec "$NS_CLI" sysctl -q -w \
+		net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+		net.ipv6.conf.default.accept_ra=0 net.ipv4.ip_forward=0 \
+		net.ipv6.conf.all.forwarding=0 &&
+	_lab_run "lo up in $NS_CLI" ip -n "$NS_CLI" link set lo up &&
+	_lab_run "veth node-cli" ip -n "$NS_NODE" link add cli0 type veth peer name eth0 netns "$NS_CLI" &&
+	_lab_addr "$NS_NODE" cli0 "$CLIGW4/24" "$CLIGW6/64" &&
+	_lab_addr "$NS_CLI" eth0 "$CLI4/24" "$CLI6/64" &&
+	_lab_run "client pod routes" ip -n "$NS_CLI" route add default via "$CLIGW4" &&
+	_lab_run "client pod routes" ip -n "$NS_CLI" -6 route add default via "$CLIGW6" &&
+	_lab_run "gw routes" ip -n "$NS_GW" route add 10.245.0.0/24 via "$NODE4" &&
+	_lab_run "gw routes" ip -n "$NS_GW" -6 route add fd00:245::/64 via "$NODE6" &&
+	_lab_run "forwarding on the node" ip netns exec "$NS_NODE" sysctl -q -w \
+		net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 &&
+	_lab_ends_ready "$NS_NODE cli0" "$NS_CLI eth0"
+}
+
+# lab_clipod CMD...: run CMD in the client pod's namespace.
+lab_clipod() {
+	[ -n "${NS_CLI:-}" ] || { _lab_err "lab_clipod: no client pod (lab_clientpod_up)"; return 1; }
+	ip netns exec "$NS_CLI" "$@"
+}
+
+# ---------------------------------------------------------------- NodeLocal DNSCache
+
+# lab_nodelocal_up: NodeLocal DNSCache as node-local-dns sets it up:
+# NODELOCAL4=169.254.20.10 on the node's lo, a dnsmasq cache in the node
+# namespace listening there (udp and tcp 53) that forwards every name to
+# the kube-dns VIP (VIP4) and so to the lab's pods, nowhere else; and raw
+# table NOTRACK rules in prerouting and output for daddr 169.254.20.10
+# dport 53 and saddr 169.254.20.10 sport 53 (udp and tcp): iptables-restore
+# of a raw table in iptables mode, an nft table "ip node-local-dns" with
+# notrack at priority raw in nftables mode. Flows to it never get an
+# entry; the cache's own flows to the VIP do, as on a real node.
+lab_nodelocal_up() {
+	_lab_need lab_nodelocal_up || return 1
+	[ ! -s "$LAB_DIR/nodelocal.pid" ] || { _lab_err "lab_nodelocal_up: already up"; return 1; }
+	NODELOCAL4=169.254.20.10
+	export NODELOCAL4
+	_lab_run "$NODELOCAL4 on the node's lo" ip -n "$NS_NODE" addr add "$NODELOCAL4/32" dev lo &&
+	_lab_nodelocal_rules || return 1
+	ip netns exec "$NS_NODE" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts \
+		--user=root --group=root --pid-file="$LAB_DIR/nodelocal-dnsmasq.pid" \
+		--listen-address="$NODELOCAL4" --bind-interfaces --port=53 --server="$VIP4" \
+		--log-facility="$LAB_DIR/nodelocal.log" >>"$LAB_DIR/dns.out" 2>&1 &
+	echo "$!" >"$LAB_DIR/nodelocal.pid"
+	# Wait until it listens; asking it would add the cache's upstream
+	# entry to the node's table.
+	_lab_pid=$! _lab_try=0
+	until ip netns exec "$NS_NODE" ss -Hlun "sport = :53" | grep -q "$NODELOCAL4:53"; do
+		_lab_try=$((_lab_try + 1))
+		if [ $_lab_try -ge 50 ] || ! _lab_alive "$_lab_pid"; then
+			_lab_err "lab_nodelocal_up: the cache does not listen on $NODELOCAL4:53: $(tail -n 3 "$LAB_DIR/dns.out" | tr '\n' ' ')"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+_lab_nodelocal_rules() {
+	if [ "$LAB_MODE" = iptables ]; then
+		{
+			printf '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n'
+			for _lab_c in PREROUTING OUTPUT; do
+				for _lab_p in udp tcp; do
+					echo "-A $_lab_c -d $NODELOCAL4/32 -p $_lab_p -m $_lab_p --dport 53 -j NOTRACK"
+					echo "-A $_lab_c -s $NODELOCAL4/32 -p $_lab_p -m $_lab_p --sport 53 -j NOTRACK"
+				done
+			done
+			echo COMMIT
+		} >"$LAB_DIR/nodelocal.ipt" &&
+		_lab_run "iptables-restore (NOTRACK)" ip netns exec "$NS_NODE" iptables-restore -w 5 "$LAB_DIR/nodelocal.ipt"
+	else
+		_lab_r="ip daddr $NODELOCAL4 udp dport 53 notrack; ip daddr $NODELOCAL4 tcp dport 53 notrack;"
+		_lab_r="$_lab_r ip saddr $NODELOCAL4 udp sport 53 notrack; ip saddr $NODELOCAL4 tcp sport 53 notrack;"
+		cat >"$LAB_DIR/nodelocal.nft" <<-EOF
+		add table ip node-local-dns
+		delete table ip node-local-dns
+		table ip node-local-dns {
+			chain prerouting { type filter hook prerouting priority raw; policy accept; $_lab_r }
+			chain output { type filter hook output priority raw; policy accept; $_lab_r }
+		}
+		EOF
+		_lab_run "nft -f (NOTRACK)" ip netns exec "$NS_NODE" nft -f "$LAB_DIR/nodelocal.nft"
+	fi
+}
+
 # ---------------------------------------------------------------- lab_down
 
 # Idempotent: kills every process in the lab's namespaces (the DNS server,
@@ -619,6 +916,6 @@ lab_down() {
 		done
 	fi
 	case ${LAB_DIR:-} in */build/lab-*) rm -rf "$LAB_DIR" ;; esac
-	unset LAB LAB_DIR NS_NODE NS_POD NS_GW
+	unset LAB LAB_DIR NS_NODE NS_POD NS_GW NS_CLI
 	return 0
 }
