@@ -14,41 +14,44 @@
 VERSION ?= 0.1.0
 ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 BIN     := dns-blackhole-tester
-SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c watch.c ctfilter.c \
-           verdict.c
-LIBSRCS := $(filter-out main.c,$(SRCS))
-HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h watch.h ctfilter.h \
-           verdict.h
+SRCS    := main.c opts.c log.c tester.c flow.c probe.c metrics.c scan.c nl.c dns.c watch.c ctfilter.c
+SRCS    += verdict.c
+SRCS    += counters.c confine.c
+HDRS    := opts.h log.h tester.h flow.h probe.h metrics.h scan.h dns.h nl.h libmnl_compat.h watch.h ctfilter.h
+HDRS    += verdict.h
+HDRS    += counters.h confine.h
+LIBSRCS  = $(filter-out main.c,$(SRCS))
 DEPS    := build/deps/$(ARCH)
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
-# -Oz (GCC 12): size first; a cycle's cost is its syscalls, not its code.
-CFLAGS  ?= -Oz
+# -O2: the compilers' usual release level (Debian builds with it).
+CFLAGS  ?= -O2
+# -ffunction-sections/-fdata-sections with --gc-sections: code nothing
+#   calls (of ours and of musl's and libmnl's archives) is not linked.
+# -fstack-protector-strong: canaries in every function with an array or
+#   an address-taken local (Debian's default), not only char buffers.
 BASE    := $(WARN) -DVERSION='"$(VERSION)"' -ffunction-sections -fdata-sections \
-           -fno-asynchronous-unwind-tables -fstack-protector
-# -z norelro: only a dynamic loader applies RELRO; in a static musl
-#   binary the GNU_RELRO pages stay writable (seen in /proc/PID/maps), so
-#   it would only pad the file (on arm64 its alignment doubled it).
+           -fstack-protector-strong
+# -static: one file that runs anywhere, no loader or library on the node.
+# -s: a shipped binary carries no symbol table (the host builds
+#   build/host/*-debug have them); unwind tables (.eh_frame) stay, so
+#   perf and gdb can walk the stack of the shipped binary.
+# -z noexecstack: no executable stack, said aloud.
+# -z norelro: only a dynamic loader applies RELRO (mprotect after
+#   relocating); in a static musl binary the GNU_RELRO pages stay
+#   writable (seen in /proc/PID/maps), so the header would claim a
+#   protection the process does not have (checksec reads it as "RELRO").
 # -z separate-code (amd64, ld's default there, said aloud): rodata is not
 #   mapped executable. arm64 keeps ld's default layout, rodata beside the
 #   code: separate segments are aligned to 64 KiB there, 218 KB in all.
-# -flto: the whole program is compiled as one, so static functions called
-#   from one place vanish into it (about 4 KB).
-# sh bench/size.sh prints what each choice costs.
-# -z common-page-size=2048: ld then lets the data segment start right
-#   after rodata in the file, on the page rodata ends in (mapped again,
-#   copy-on-write, as any ld does when that saves a file page), instead
-#   of padding the file to a page boundary (1.1 KB).
-STATIC  := -flto -static -Wl,--gc-sections -s -Wl,-z,noexecstack -Wl,-z,norelro \
-           -Wl,-z,common-page-size=2048
+# sh bench/size.sh prints what some other choices would cost.
+STATIC  := -static -Wl,--gc-sections -s -Wl,-z,noexecstack -Wl,-z,norelro
 
 ifeq ($(ARCH),arm64)
 MUSLCC  ?= scripts/musl-cc-arm64.sh
-OBJCOPY ?= aarch64-linux-gnu-objcopy
 OUT     := build/arm64/$(BIN)
 else
 MUSLCC  ?= musl-gcc
-OBJCOPY := objcopy
 OUT     := $(BIN)
 STATIC  += -Wl,-z,separate-code
 endif
@@ -61,21 +64,10 @@ $(DEPS)/.done: scripts/deps.sh
 
 # -isystem offers only the kernel UAPI headers and libmnl.h to musl-gcc:
 # never glibc's /usr/include.
-# Debian's libmnl.a carries unwind tables (.eh_frame, 2.2 KB); C linked
-# with musl has no unwinder to read them, so the static link uses a copy
-# without them.
-$(DEPS)/lib/libmnl-nounwind.a: $(DEPS)/.done
-	$(OBJCOPY) -R .eh_frame -R .rela.eh_frame $(DEPS)/lib/libmnl.a $@
-
-# -fno-pie: the static link makes a fixed-address executable (ET_EXEC),
-#   so position-independent code buys nothing; without it an address is
-#   a 32-bit immediate, and tables of pointers are read-only .rodata
-#   instead of writable .data.rel.ro (1.0 KB less code, measured).
-$(OUT): $(SRCS) $(HDRS) $(DEPS)/lib/libmnl-nounwind.a Makefile
+$(OUT): $(SRCS) $(HDRS) $(DEPS)/.done Makefile
 	@mkdir -p $(dir $(OUT))
-	$(MUSLCC) $(BASE) $(CFLAGS) -fno-pie -DLIBMNL_GLIBC_COMPAT -isystem $(DEPS)/include \
-		-o $@ $(SRCS) $(STATIC) $(DEPS)/lib/libmnl-nounwind.a
-	$(OBJCOPY) -R .comment $@    # the compilers' version strings: 0.1 KB
+	$(MUSLCC) $(BASE) $(CFLAGS) -DLIBMNL_GLIBC_COMPAT -isystem $(DEPS)/include \
+		-o $@ $(SRCS) $(STATIC) $(DEPS)/lib/libmnl.a
 
 # ---- host (glibc) builds for tests: sanitizers, unit tests ----------
 HOSTCC  ?= gcc
@@ -107,19 +99,32 @@ build/host/verdict_test: tests/verdict_test.c verdict.c verdict.h
 build/host/opts_test: tests/opts_test.c $(LIBSRCS) $(HDRS) build/host/.deps
 	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/opts_test.c $(LIBSRCS) $(HOSTMNL)/lib/libmnl.a
 
+# ct_parse_msg, ct_event_next and the BPF filter on messages captured
+# from the kernel (tests/data/ct, tests/ct_capture.sh) and crafted ones
+build/host/ct_data_test: tests/ct_data_test.c nl.c nl.h ctfilter.c ctfilter.h log.c log.h build/host/.deps
+	$(HOSTCC) $(WARN) $(SAN) -I. -isystem $(HOSTMNL)/include -o $@ tests/ct_data_test.c nl.c ctfilter.c log.c $(HOSTMNL)/lib/libmnl.a
+
 # ct_ntop against glibc's inet_ntop: the same program with each libc.
 build/host/ntop_diff: tests/ntop_diff.c nl.c nl.h log.c build/host/.deps
 	$(HOSTCC) $(WARN) -O1 -I. -isystem $(HOSTMNL)/include -o $@ tests/ntop_diff.c nl.c log.c $(HOSTMNL)/lib/libmnl.a
 
-build/host/ntop_diff-musl: tests/ntop_diff.c nl.c nl.h log.c libmnl_compat.h $(DEPS)/lib/libmnl-nounwind.a
+build/host/ntop_diff-musl: tests/ntop_diff.c nl.c nl.h log.c libmnl_compat.h $(DEPS)/.done
 	$(MUSLCC) $(WARN) -O1 -DLIBMNL_GLIBC_COMPAT -I. -isystem $(DEPS)/include -o $@ tests/ntop_diff.c nl.c log.c \
-		-static $(DEPS)/lib/libmnl-nounwind.a
+		-static $(DEPS)/lib/libmnl.a
 
-host: build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/dns_test build/host/nl_test build/host/opts_test build/host/verdict_test
+# a reply flood for t_metrics (sendmmsg: faster than the tester drains)
+build/host/flood: tests/metrics/flood.c
+	@mkdir -p build/host
+	$(HOSTCC) $(WARN) -O2 -o $@ tests/metrics/flood.c
 
-check: build/host/dns_test build/host/opts_test build/host/verdict_test
+UNITS   := build/host/dns_test build/host/opts_test build/host/ct_data_test build/host/verdict_test
+
+host: build/host/flood build/host/ntop_diff build/host/ntop_diff-musl build/host/$(BIN)-asan build/host/$(BIN)-debug build/host/nl_test $(UNITS)
+
+check: $(UNITS)
 	build/host/dns_test
 	build/host/opts_test
+	build/host/ct_data_test
 	build/host/verdict_test tests/verdict_table.txt
 
 demo: all

@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
-#include "metrics.h"
+#include "counters.h"
 #include "nl.h"
 #include "opts.h"
 #include "probe.h"

@@ -35,30 +35,78 @@ static void raw(struct line *l, const char *s, size_t len)
 
 static void raws(struct line *l, const char *s) { raw(l, s, strlen(s)); }
 
-/* logfmt values are quoted when they hold a blank, '=', '"' or a
- * control byte, or are empty; JSON strings always are. Both escape '"',
- * '\' and control bytes, so one event is always exactly one line. */
+size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};   /* below: overlong */
+	size_t len = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+	           : (p[0] & 0xf0) == 0xe0 ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+	if (!len || len > n)
+		return 0;
+	uint32_t c = len == 1 ? p[0] : p[0] & (0x7fu >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3fu);
+	}
+	if (c < least[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+int utf8_printable(uint32_t c)
+{
+	/* C0 and C1 controls, DEL, and the two separators JavaScript reads
+	 * as line ends: none may reach a reader raw. */
+	return c >= 0x20 && c != 0x7f && (c < 0x80 || c >= 0xa0) && c != 0x2028 && c != 0x2029;
+}
+
+/* The value's next character at p (left bytes): 0 and *len bytes to copy
+ * as they are, or the length of its escape in esc. '"' and '\' are
+ * escaped, other controls as \uXXXX (JSON's escape, and Go's strconv in
+ * logfmt); a byte that starts no valid UTF-8 sequence (stray, overlong,
+ * surrogate, cut short) as the text \xNN: logfmt reads that escape as
+ * Go's strconv does, JSON has no escape for a byte, so there the
+ * backslash itself is escaped. */
+static size_t escape_next(const unsigned char *p, size_t left, size_t *len, char esc[16])
+{
+	uint32_t c;
+	*len = utf8_decode(p, left, &c);
+	if (!*len) {
+		*len = 1;
+		return (size_t)snprintf(esc, 16, logcfg.json ? "\\\\x%02x" : "\\x%02x", p[0]);
+	}
+	if (c == '"' || c == '\\')
+		return (size_t)snprintf(esc, 16, "\\%c", (char)c);
+	if (c == '\n')
+		return (size_t)snprintf(esc, 16, "\\n");
+	if (!utf8_printable(c))
+		return (size_t)snprintf(esc, 16, "\\u%04x", (unsigned)c);
+	return 0;
+}
+
+/* logfmt values are quoted when they hold a blank, '=', or anything that
+ * is escaped, or are empty; JSON strings always are. Escaping makes one
+ * event exactly one line of printable UTF-8, whatever bytes came in. */
 static void quoted(struct line *l, const char *v, int force)
 {
-	int need = force || !*v;
-	for (const char *p = v; *p && !need; p++)
-		need = *p == ' ' || *p == '=' || *p == '"' || (unsigned char)*p < 0x20;
+	const unsigned char *p = (const unsigned char *)v;
+	size_t left = strlen(v), len = 1;
+	char esc[16];
+	int need = force || !left;
+	for (size_t i = 0; i < left && !need; i += len)
+		need = p[i] == ' ' || p[i] == '=' || escape_next(p + i, left - i, &len, esc);
 	if (!need) {
-		raws(l, v);
+		raw(l, v, left);
 		return;
 	}
 	raws(l, "\"");
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		char esc[8];
-		if (*p == '"' || *p == '\\')
-			snprintf(esc, sizeof esc, "\\%c", *p);
-		else if (*p == '\n')
-			snprintf(esc, sizeof esc, "\\n");
-		else if (*p < 0x20 || *p == 0x7f)
-			snprintf(esc, sizeof esc, "\\u%04x", *p);
+	for (size_t i = 0; i < left; i += len) {
+		size_t e = escape_next(p + i, left - i, &len, esc);
+		if (e)
+			raw(l, esc, e);
 		else
-			snprintf(esc, sizeof esc, "%c", *p);
-		raws(l, esc);
+			raw(l, v + i, len);
 	}
 	raws(l, "\"");
 }

@@ -43,6 +43,13 @@ void log_kvu(struct line *l, const char *key, uint64_t value);       /* a bare n
 void log_kv_ms(struct line *l, const char *key, uint64_t ns);        /* 12.345 */
 void log_end(struct line *l);
 
+/* The strict UTF-8 sequence at p[0..n) (n >= 1): its length, and its
+ * code point in *cp; 0 when p starts none (a stray continuation byte, an
+ * overlong form, a surrogate, past U+10FFFF, or cut short). */
+size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
+/* Not a control character (C0, DEL, C1) nor U+2028/U+2029. */
+int utf8_printable(uint32_t c);
+
 /* "dns-blackhole-tester: " + the message + newline on stderr. */
 void err_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* write(2) all of it across EINTR and short writes; 0 or -1. */

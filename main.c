@@ -4,6 +4,7 @@
  * tester's options (opts.c), sets up the signals, and runs the tester
  * (tester.c). Where everything else is: README, "Where things are". */
 #define _GNU_SOURCE
+#include "confine.h"
 #include "log.h"
 #include "opts.h"
 #include "scan.h"
@@ -65,6 +66,11 @@ int main(int argc, char **argv)
 	sigset_t wait_mask;
 	char err[4200];
 	hold_std_fds();
+	/* scan's options are its own: there, --no-confine comes first. */
+	if (argc > 2 && !strcmp(argv[1], "--no-confine") && !strcmp(argv[2], "scan")) {
+		confine_disabled = 1;
+		argc--, argv++;
+	}
 	if (argc > 1 && !strcmp(argv[1], "scan"))
 		return scan_main(argc - 1, argv + 1);
 	switch (opts_parse(argc, argv, &o, err, sizeof err)) {
@@ -81,6 +87,7 @@ int main(int argc, char **argv)
 	}
 	logcfg.json = o.json;
 	logcfg.verbose = o.verbose;
+	confine_disabled = o.no_confine;
 	setup_signals(&wait_mask);
 	return tester_run(&o, &wait_mask);
 }

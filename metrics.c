@@ -8,7 +8,6 @@
 #include "metrics.h"
 #include "log.h"
 #include "opts.h"
-#include "watch.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,30 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-const char *const cause_names[NCAUSES] = {
-	"none", "blackhole", "no_reply", "no_entry", "unknown", "nat_missing", "refused",
-	"send_error", "recv_error",
-};
-
-const uint32_t lat_bounds[NLAT] = {
-	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-	1000000, 2500000, 5000000,
-};
-
-const uint32_t win_bounds[NWIN] = {
-	100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000,
-	60000000, 120000000, 300000000,
-};
-
-void hist_add(struct hist *h, const uint32_t *bounds, size_t n, uint64_t ns)
-{
-	size_t i = 0;
-	while (i < n && ns > (uint64_t)bounds[i] * 1000)
-		i++;
-	h->count[i]++;
-	h->sum_ns += ns;
-}
 
 #define MAX_CLIENTS (METRICS_FDS - 1)
 #define HTTP_REQ_MAX 2048
@@ -128,49 +103,47 @@ static void fmt_seconds_us(uint32_t us, char *buf, size_t cap)
 	snprintf(buf, cap, "%u%s", (unsigned)(us / 1000000), f ? frac : "");
 }
 
-/* The labels every series of the flow carries. Label values are
- * addresses and a node name: no '"', '\' or '\n' can occur in an
- * address; a node name with them is cut there. */
+size_t label_escape(char *dst, size_t cap, const char *v, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	size_t n = 0, left = strnlen(v, max), len, olen;
+	for (size_t i = 0; i < left && cap; i += len) {
+		char esc[24];
+		const char *out = esc;
+		uint32_t c = 0;
+		len = utf8_decode(p + i, left - i, &c);
+		if (len && utf8_printable(c) && c != '\\' && c != '"') {
+			out = v + i;                      /* as it is */
+			olen = len;
+		} else if (len == 1 && (c == '\\' || c == '"' || c == '\n')) {
+			olen = (size_t)snprintf(esc, sizeof esc, "\\%c", c == '\n' ? 'n' : (char)c);
+		} else {                          /* the text \xNN, byte by byte */
+			len = len ? len : 1;
+			olen = 0;
+			for (size_t k = 0; k < len; k++)
+				olen += (size_t)snprintf(esc + olen, sizeof esc - olen, "\\\\x%02x", p[i + k]);
+		}
+		if (n + olen >= cap)
+			break;                            /* whole escapes only */
+		memcpy(dst + n, out, olen);
+		n += olen;
+	}
+	if (cap)
+		dst[n] = '\0';
+	return n;
+}
+
+/* The labels every series of the flow carries. Addresses need no
+ * escape; a node name (up to 253 bytes) is escaped, and cut at a whole
+ * escape if that grows it past NODE_LABEL_MAX. */
+#define NODE_LABEL_MAX 320
 static void flow_labels(const struct metrics_view *v, char *lab, size_t cap)
 {
 	const char *node = getenv("NODE_NAME");
-	int nlen = node ? (int)strcspn(node, "\"\\\n") : 0;
-	if (nlen > 253)
-		nlen = 253;                      /* a node name: up to 253 */
-	snprintf(lab, cap, "server=\"%s\",src=\"%s\"%s%.*s%s", v->server, v->src,
-	         nlen ? ",node=\"" : "", nlen, nlen ? node : "", nlen ? "\"" : "");
-}
-
-#define F(stat, metric, help, field) {stat, metric, help, offsetof(struct counters, field)}
-const struct counter_field counter_fields[] = {
-	F("sent", "queries_sent_total", "DNS queries sent.", sent),
-	F("answered", "queries_answered_total", "Queries answered by a matching reply.", answered),
-	F("timeouts", NULL, NULL, timeouts),
-	F("refused", "refused_total", "Queries refused (ICMP port unreachable).", refused),
-	F("send_errors", "send_errors_total", "Queries that could not be sent.", send_errors),
-	F("recv_errors", "recv_errors_total", "Queries ended by another ICMP error.", recv_errors),
-	F("blackholes", "blackholes_total", "Blackholes proven: own entry not DNAT'd while a probe is.", blackholes),
-	F("heals", "heals_total", "Blackholed own entries deleted by --heal.", heals),
-	F("deleted", "conntrack_deletions_total", "Own DNAT'd conntrack entries deleted.", deleted),
-	F("probes", "probes_total", "Probes sent: is the VIP's DNAT rule in place now?", probes),
-	F("windows", "restart_windows_total", "Restart windows seen: a new flow to the VIP not DNAT'd.", windows),
-	F("unexpected", "unexpected_replies_total", "Datagrams ignored: wrong ID, question or format.", unexpected),
-	F("skipped_ticks", NULL, NULL, skipped_ticks),
-	F("node_events", "node_events_total", "Conntrack events read.", node_events),
-	F("node_lost", "node_events_lost_total", "Event socket overflows (ENOBUFS).", node_lost),
-	F("node_resyncs", "node_resyncs_total", "Conntrack table dumps.", node_resyncs),
-	F("node_blackholed", "node_clients_blackholed_total", "Clients proven stuck.", node_blackholed),
-	F("node_healed", "node_clients_healed_total", "Stuck clients healed.", node_healed),
-	F("node_cleared", "node_clients_cleared_total", "Stuck clients cleared by themselves.", node_cleared),
-};
-#undef F
-const size_t ncounter_fields = sizeof counter_fields / sizeof *counter_fields;
-
-uint64_t counter_value(const struct counters *c, const struct counter_field *f)
-{
-	uint64_t v;
-	memcpy(&v, (const char *)c + f->off, sizeof v);
-	return v;
+	char esc[NODE_LABEL_MAX];
+	size_t nlen = node ? label_escape(esc, sizeof esc, node, 253) : 0;
+	snprintf(lab, cap, "server=\"%s\",src=\"%s\"%s%s%s", v->server, v->src,
+	         nlen ? ",node=\"" : "", nlen ? esc : "", nlen ? "\"" : "");
 }
 
 static void render_counters(const struct metrics_view *v, const char *lab, char *b, size_t cap, size_t *n)
@@ -206,14 +179,13 @@ static void render_hist(const char *name, const char *help, const struct hist *h
 }
 
 /* Per watched VIP:port, the clients stuck on it now. */
-static void render_stuck(const struct watch *w, const char *lab, char *b, size_t cap, size_t *n)
+static void render_stuck(const struct metrics_view *v, const char *lab, char *b, size_t cap, size_t *n)
 {
-	char vip[INET6_ADDRSTRLEN + 8];
-	uint64_t stuck;
 	text_add(b, cap, n, "# HELP " M "node_stuck_flows Clients stuck now.\n"
 	               "# TYPE " M "node_stuck_flows gauge\n");
-	for (size_t i = 0; watch_vip(w, i, vip, sizeof vip, &stuck); i++)
-		text_add(b, cap, n, M "node_stuck_flows{%s,vip=\"%s\"} %" PRIu64 "\n", lab, vip, stuck);
+	for (size_t i = 0; i < v->nvips; i++)
+		text_add(b, cap, n, M "node_stuck_flows{%s,vip=\"%s\"} %" PRIu64 "\n", lab, v->vips[i].name,
+		    v->vips[i].stuck);
 }
 
 /* Seconds with milliseconds: 12.345. */
@@ -241,8 +213,8 @@ size_t metrics_render(const struct metrics_view *v, char *b, size_t cap)
 	            &v->c->window, win_bounds, NWIN, lab, b, cap, &n);
 	render_hist("node_stuck_seconds", "Time stuck before the heal.",
 	            &v->c->node_stuck, win_bounds, NWIN, lab, b, cap, &n);
-	if (v->w)
-		render_stuck(v->w, lab, b, cap, &n);
+	if (v->watching)
+		render_stuck(v, lab, b, cap, &n);
 	text_add(b, cap, &n, "# HELP " M "build_info Build of the running tester.\n# TYPE " M "build_info gauge\n"
 	                M "build_info{version=\"%s\"} 1\n", VERSION);
 	return n;

@@ -1,6 +1,6 @@
-/* metrics.h - the tester's counters, and the Prometheus endpoint that
- * serves them: a small, strict HTTP/1.x responder run from the tester's
- * own poll loop (no threads), which only ever reads the counters. */
+/* metrics.h - the Prometheus endpoint that serves the tester's counters
+ * (counters.h): a small, strict HTTP/1.x responder run from the tester's
+ * own poll loop (no threads), which only ever reads a view of them. */
 #ifndef METRICS_H
 #define METRICS_H
 
@@ -9,50 +9,27 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* Why a query failed. */
-enum cause { CAUSE_NONE, CAUSE_BLACKHOLE, CAUSE_NO_REPLY, CAUSE_NO_ENTRY,
-             CAUSE_UNKNOWN, CAUSE_NAT_MISSING, CAUSE_REFUSED, CAUSE_SEND, CAUSE_RECV,
-             NCAUSES };
-extern const char *const cause_names[NCAUSES];
+#include "counters.h"
 
-/* Histogram bucket bounds in microseconds (printed in seconds); one more
- * bucket counts +Inf only. Reply latency: 0.0005 ... 5 s; restart
- * windows: 0.1 ... 300 s. */
-#define NLAT 13
-#define NWIN 11
-extern const uint32_t lat_bounds[NLAT], win_bounds[NWIN];
-
-struct hist { uint64_t count[NLAT + 1], sum_ns; };   /* NLAT: the most buckets */
-void hist_add(struct hist *h, const uint32_t *bounds, size_t n, uint64_t ns);
-
-struct counters {
-	uint64_t sent, answered, timeouts, refused, send_errors, recv_errors, unexpected;
-	uint64_t timeouts_by[NCAUSES];      /* by enum cause */
-	struct hist latency;
-	uint64_t blackholes, heals, deleted, skipped_ticks;
-	uint64_t longest_outage_ns;
-	uint64_t probes, windows, last_window_ns;
-	struct hist window;
-	/* the node watch (watch.h) */
-	uint64_t node_events, node_lost, node_resyncs, node_blackholed, node_healed, node_cleared;
-	struct hist node_stuck;             /* how long a client was stuck before its heal */
+/* A watched VIP:port and the clients stuck on it now. */
+struct vip_gauge {
+	char name[56];                      /* [v6addr]:port */
+	uint64_t stuck;
 };
+/* The most VIP:port gauges a page holds (the body's size allows them). */
+#define METRICS_VIPS 64
 
-/* Each counter, by its name on the stats line and as a Prometheus
- * series (NULL: not exported), in the order the stats line lists them. */
-struct counter_field { const char *stat, *metric, *help; size_t off; };
-extern const struct counter_field counter_fields[];
-extern const size_t ncounter_fields;
-uint64_t counter_value(const struct counters *c, const struct counter_field *f);
-
-/* What a scrape shows: a read-only view, taken when a client is served. */
-struct watch;
+/* What a scrape shows: a read-only view, taken when a client is served.
+ * The caller fills it, the node watch's part included: metrics.c only
+ * renders what it is given and never calls into the watch. */
 struct metrics_view {
 	const struct counters *c;
 	const char *server, *src;           /* the flow's labels */
 	int blackholed;                     /* our flow is blackholed now */
 	uint64_t outage_ns;                 /* age of the current outage, or 0 */
-	const struct watch *w;              /* the node watch, or NULL */
+	const struct vip_gauge *vips;       /* the node watch's VIP:ports ... */
+	size_t nvips;                       /* ... and how many (0: no watch) */
+	int watching;                       /* the node watch runs */
 };
 
 struct metrics;
@@ -72,6 +49,14 @@ void metrics_serve(struct metrics *m, const struct pollfd *p, size_t n, const st
 /* The exposition text for v into b[cap]; returns its whole length (a
  * length >= cap means it did not fit). */
 size_t metrics_render(const struct metrics_view *v, char *b, size_t cap);
+
+/* v (at most max bytes of it) as a Prometheus label value into dst[cap],
+ * NUL-terminated: '\', '"' and LF get the text format's escapes; every
+ * byte of a control character or of no valid UTF-8 sequence (overlong,
+ * surrogate, cut short) becomes the text \\xNN, since the format has
+ * no escape for it. Only whole escapes: it stops where the next would
+ * not fit. Returns the length written. */
+size_t label_escape(char *dst, size_t cap, const char *v, size_t max);
 
 /* Decides the answer to the request in buf[0..len). Returns 0 while the
  * headers are incomplete, else the status: 200, 400, 404, 405, 431.

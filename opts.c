@@ -44,6 +44,7 @@ const char opts_usage[] =
 "      --event-buffer BYTES  events' receive buffer (4194304)\n"
 "      --watch-filter kernel|user  event filter (kernel)\n"
 "      --no-conntrack        DNS only (chosen automatically without CAP_NET_ADMIN)\n"
+"      --no-confine          no seccomp filter, capabilities kept: debugging only\n"
 "      --log-format FMT      logfmt (default) or json\n"
 "      --metrics-addr ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 "  -v, --verbose             one line per query as well\n"
@@ -335,7 +336,7 @@ const char *default_server(const char *path, struct sockaddr_storage *ss, char *
 
 /* ---- the command line --------------------------------------------- */
 
-enum { OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_LOG_FORMAT, OPT_METRICS,
+enum { OPT_MONITOR = 256, OPT_HEAL, OPT_NO_CONNTRACK, OPT_NO_CONFINE, OPT_LOG_FORMAT, OPT_METRICS,
        OPT_WATCH, OPT_HEAL_NODE, OPT_DRY_RUN, OPT_CIDR, OPT_HEAL_RATE, OPT_EVBUF, OPT_WFILTER };
 
 static const struct option longopts[] = {
@@ -349,6 +350,7 @@ static const struct option longopts[] = {
 	{"monitor", no_argument, NULL, OPT_MONITOR},
 	{"heal", no_argument, NULL, OPT_HEAL},
 	{"no-conntrack", no_argument, NULL, OPT_NO_CONNTRACK},
+	{"no-confine", no_argument, NULL, OPT_NO_CONFINE},
 	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 	{"metrics-addr", required_argument, NULL, OPT_METRICS},
 	{"watch-node", no_argument, NULL, OPT_WATCH},
@@ -538,6 +540,7 @@ static enum opts_result one_opt(int c, const char *v, struct opts *o, struct lat
 	case OPT_MONITOR: l->monitor = 1; return OPTS_RUN;
 	case OPT_HEAL: l->heal = 1; return OPTS_RUN;
 	case OPT_NO_CONNTRACK: o->no_conntrack = 1; return OPTS_RUN;
+	case OPT_NO_CONFINE: o->no_confine = 1; return OPTS_RUN;
 	case OPT_LOG_FORMAT:
 		if ((o->json = parse_log_format(v)) < 0)
 			return refuse(err, cap, "--log-format '%s': want logfmt or json", v);

@@ -27,6 +27,7 @@ struct opts {
 	uint64_t count;               /* 0: until a signal */
 	enum mode mode;
 	int no_conntrack;
+	int no_confine;               /* --no-confine: debugging only (confine.h) */
 	struct sockaddr_storage metrics;   /* --metrics-addr */
 	int have_metrics;
 	int json, verbose;            /* for the log configuration */

@@ -14,6 +14,7 @@
 #include "probe.h"
 #include "dns.h"
 #include "tester.h"
+#include "confine.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -462,7 +463,7 @@ int scan_main(int argc, char **argv)
 		err_line("scan: cannot open a netfilter netlink socket: %s", strerror(errno));
 		return EXIT_FAILED;
 	}
-	int rc = scan_run(&s, &nl);
+	int rc = confine() < 0 ? EXIT_FAILED : scan_run(&s, &nl);
 	nl_close(nl);
 	free(s.found);
 	return rc;

@@ -15,18 +15,42 @@
 # (E2E_ONLY, SCAN_ONLY, FAULTS_ONLY, METRICS_ONLY, SOAK_CYCLES) turns what
 # it leaves out into SKIP lines, so a filtered run is never green. Naming
 # groups on the command line runs only those, and says so.
+#
+# Lanes. Groups share nothing but the kernel: each makes its own
+# namespaces (lab.sh names them after its PID) and here gets its own
+# results file and output folder, build/groups/GROUP/{results.txt,out,log},
+# so LANES of them (default 3: much of the suite waits on real time, not
+# on the CPU) run side by side, the longest first (the last run's times,
+# build/groups/*/time, decide the order). Each group's log is printed
+# whole when it ends, its results are held to tests/checks.txt on their
+# own, and build/results.txt is all of them merged in group order.
+# fleet runs alone, nothing beside it: it compares the whole root
+# namespace (links, addresses, routes, iptables, nft) before and after.
+# No other group needs the root namespace to itself: the lab groups,
+# rules and plugin touch only namespaces they made (lab.sh), and image
+# looks in the root namespace only for podman's own names (cni-*,
+# podman*, veth*, CNI-/NETAVARK chains), which nothing else makes; it
+# runs beside the others, never beside fleet (ALONE="fleet image" puts
+# it alone too). With sanitize in the run, e2e runs once, inside it,
+# under ASan+UBSan: its results are the e2e group's (held to e2e's
+# counts) and sanitize checks them for reports; `./test.sh e2e` alone
+# runs it with the static binary. LANES=1 runs one group at a time.
 set -u
 TOP=$(cd "$(dirname "$0")" && pwd)
 cd "$TOP"
+G=$TOP/build/groups
 export TOP RESULTS="$TOP/build/results.txt" OUT="$TOP/build/out"
-mkdir -p build "$OUT"
+mkdir -p build "$OUT" "$G"
 : >"$RESULTS"
+LANES=${LANES:-3}
+ALONE=${ALONE:-fleet}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "test.sh: needs root (network namespaces, conntrack): sudo ./test.sh" >&2
 	echo "0 passed, 1 failed"
 	exit 1
 fi
+case $LANES in ''|*[!0-9]*|0) echo "test.sh: LANES is a number >= 1" >&2; echo "0 passed, 1 failed"; exit 1 ;; esac
 
 sh scripts/test-deps.sh || { echo "test.sh: installing test packages failed"; echo "0 passed, 1 failed"; exit 1; }
 if ! make -s >"$OUT/build.log" 2>&1 || ! make -s host >>"$OUT/build.log" 2>&1; then
@@ -37,31 +61,119 @@ if ! make -s >"$OUT/build.log" 2>&1 || ! make -s host >>"$OUT/build.log" 2>&1; t
 fi
 
 if [ $# -gt 0 ]; then
-	groups=$(for g in "$@"; do echo "tests/t_$g.sh"; done)
+	groups=$(for g in "$@"; do echo "$g"; done)
 else
-	groups=$(ls tests/t_*.sh)
+	groups=$(ls tests/t_*.sh | sed 's|tests/t_||; s|\.sh$||')
 fi
-start=$(date +%s)
-for g in $groups; do
-	[ -f "$g" ] || { echo "FAIL $g: no such test group" | tee -a "$RESULTS"; continue; }
-	echo "== $g"
-	t0=$(date +%s)
-	suite=$(basename "$g" .sh | sed 's/^t_//')
-	from=$(($(wc -l <"$RESULTS") + 1))
-	GROUP=$suite sh "$g" || echo "FAIL $g: exited $?" | tee -a "$RESULTS"
-	# every scenario ran all its checks (tests/checks.txt)
-	sed -n "$from,\$p" "$RESULTS" >"$OUT/slice.txt"
-	sh tests/counts.sh "$suite" "$OUT/slice.txt" >"$OUT/counts.txt" 2>&1 ||
-		sed "s/^/FAIL $suite: expected checks: /" "$OUT/counts.txt" | tee -a "$RESULTS"
-	echo "   ($(($(date +%s) - t0)) s)"
-done
+has() { echo "$groups" | grep -qx "$1"; }
+LIVE=
+[ "$(echo "$groups" | wc -l)" = 1 ] && LIVE=1
 
+# run_group NAME: one group into build/groups/NAME; its log stays there.
+run_group() {
+	_d=$G/$1
+	rm -rf "$_d"; mkdir -p "$_d/out"; : >"$_d/results.txt"
+	_t0=$(date +%s)
+	if [ ! -f "tests/t_$1.sh" ]; then
+		echo "FAIL tests/t_$1.sh: no such test group" >>"$_d/results.txt"
+		: >"$_d/log"
+	else
+		_env=
+		# sanitize runs e2e (sanitized) into e2e's own results file
+		if [ "$1" = sanitize ] && [ -n "$SAN_E2E" ]; then
+			rm -rf "$G/e2e"; mkdir -p "$G/e2e/out"; : >"$G/e2e/results.txt"
+			echo "(run by t_sanitize.sh under ASan+UBSan: its log is $G/sanitize/out/sanitize/e2e.out)" >"$G/e2e/log"
+			_env="SAN_E2E_RESULTS=$G/e2e/results.txt SAN_E2E_OUT=$G/e2e/out"
+		fi
+		env $_env RESULTS="$_d/results.txt" OUT="$_d/out" GROUP="$1" sh "tests/t_$1.sh" >"$_d/log" 2>&1 &
+		_p=$!
+		# one group alone: its log as it is written
+		[ -n "$LIVE" ] && echo "== tests/t_$1.sh"
+		[ -n "$LIVE" ] && tail -n +1 -f --pid=$_p "$_d/log" 2>/dev/null &
+		wait $_p || echo "FAIL tests/t_$1.sh: exited $?" >>"$_d/results.txt"
+		wait
+		hold "$1" "$_d"
+	fi
+	echo $(($(date +%s) - _t0)) >"$_d/time"
+	if [ "$1" = sanitize ] && [ -n "$SAN_E2E" ]; then
+		hold e2e "$G/e2e"
+		grep -v '^SCENARIO ' "$G/e2e/results.txt" >>"$G/e2e/log"
+		echo "(inside sanitize)" >"$G/e2e/time"
+		say e2e
+	fi
+	say "$1"
+}
+
+# hold SUITE DIR: every scenario ran all its checks (tests/checks.txt)
+hold() {
+	sh tests/counts.sh "$1" "$2/results.txt" >"$2/counts.txt" 2>&1 ||
+		sed "s/^/FAIL $1: expected checks: /" "$2/counts.txt" >>"$2/results.txt"
+}
+
+# say NAME: the group's log and its time, one group at a time
+say() {
+	until mkdir "$G/.say" 2>/dev/null; do sleep 0.1; done
+	[ -n "$LIVE" ] || { echo "== tests/t_$1.sh"; cat "$G/$1/log"; }
+	grep '^FAIL' "$G/$1/results.txt" | grep -vxF -f "$G/$1/log" 2>/dev/null
+	_p=$(grep -c '^PASS' "$G/$1/results.txt") _f=$(grep -c '^FAIL' "$G/$1/results.txt")
+	echo "   ($(cat "$G/$1/time") s: $1 $_p passed, $_f failed)" | sed 's/(inside sanitize) s/inside sanitize/'
+	rmdir "$G/.say"
+}
+
+# lane: takes the next item of the queue until none is left; an item is
+# one group or groups joined by + (run one after the other).
+lane() {
+	while :; do
+		until mkdir "$G/.take" 2>/dev/null; do sleep 0.1; done
+		_n=$(($(cat "$G/.next") + 1)); echo $_n >"$G/.next"
+		rmdir "$G/.take"
+		_item=$(sed -n "${_n}p" "$G/.queue")
+		[ -n "$_item" ] || return 0
+		for _g in $(echo "$_item" | tr + ' '); do run_group "$_g"; done
+	done
+}
+
+# The queue: the longest first by the last run's time (a group never
+# timed counts as long).
+est() {
+	_s=0
+	for _g in $(echo "$1" | tr + ' '); do
+		_t=$(cat "$G/$_g/time" 2>/dev/null)
+		case $_t in ''|*[!0-9]*) _t=600 ;; esac
+		_s=$((_s + _t))
+	done
+	echo "$_s $1"
+}
+pool= SAN_E2E=
+for g in $groups; do
+	case " $ALONE " in *" $g "*) continue ;; esac
+	pool="$pool $g"
+done
+if has sanitize && has e2e; then SAN_E2E=1; pool=$(echo "$pool" | tr ' ' '\n' | grep -vx e2e); fi
+
+start=$(date +%s)
+rm -rf "$G/.say" "$G/.take"
+for g in $groups; do
+	case " $ALONE " in *" $g "*) run_group "$g" ;; esac
+done
+if [ -n "$(echo $pool)" ]; then
+	for item in $pool; do est "$item"; done | sort -rn | cut -d' ' -f2 >"$G/.queue"
+	echo 0 >"$G/.next"
+	i=0 pids=
+	while [ $i -lt "$LANES" ]; do lane & pids="$pids $!"; i=$((i + 1)); done
+	for p in $pids; do wait "$p"; done
+fi
+
+# merged in group order; e2e's results, when sanitize ran it, are e2e's
+for g in $groups; do cat "$G/$g/results.txt" 2>/dev/null; done >"$RESULTS"
 passed=$(grep -c '^PASS' "$RESULTS")
 failed=$(grep -c '^FAIL' "$RESULTS")
 skipped=$(grep -c '^SKIP' "$RESULTS")
 echo
+echo "time per group (s):$(for g in $groups; do printf ' %s %s' "$g" "$(cat "$G/$g/time" 2>/dev/null || echo -)"; done)"
+[ -n "$SAN_E2E" ] && echo "(e2e ran once, inside sanitize, under ASan+UBSan: its time is part of sanitize's)"
 grep '^FAIL' "$RESULTS" || true
-echo "suite took $(($(date +%s) - start)) s"
+echo "suite took $(($(date +%s) - start)) s ($LANES lanes)"
 if [ $# -gt 0 ]; then
 	echo "partial run: groups $* only (of $(ls tests/t_*.sh | wc -l))"
 fi

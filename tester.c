@@ -11,6 +11,7 @@
  * The metrics endpoint reads the counters through a view (metrics.h). */
 #define _GNU_SOURCE
 #include "tester.h"
+#include "confine.h"
 #include "dns.h"
 #include "log.h"
 #include "flow.h"
@@ -57,6 +58,7 @@ struct tester {
 	size_t ids_left;
 	int fatal;                    /* errno that ended the loop, or 0 */
 	struct counters st;
+	struct vip_gauge vips[METRICS_VIPS];  /* the watch's, for a scrape */
 	/* the current outage episode */
 	int out_open;
 	uint64_t out_start, out_failed;
@@ -118,14 +120,32 @@ static void log_stats(const struct tester *t, const char *event)
 
 enum wait { WAIT_STOP = -1, WAIT_DEADLINE = 0, WAIT_READABLE = 1 };
 
-static void view(const struct tester *t, struct metrics_view *v)
+/* The watch's VIP:ports for a page: those with clients stuck first,
+ * so that a table larger than a page never hides one. */
+static size_t view_vips(struct tester *t)
+{
+	char name[sizeof t->vips[0].name];
+	uint64_t stuck;
+	size_t n = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; n < METRICS_VIPS && watch_vip(t->w, i, name, sizeof name, &stuck); i++)
+			if ((stuck > 0) == !pass) {
+				memcpy(t->vips[n].name, name, sizeof name);
+				t->vips[n++].stuck = stuck;
+			}
+	return n;
+}
+
+static void view(struct tester *t, struct metrics_view *v)
 {
 	v->c = &t->st;
 	v->server = t->f.server_s;
 	v->src = t->f.src_s;
 	v->blackholed = t->f.bh_active;
 	v->outage_ns = t->out_open ? now_ns() - t->out_start : 0;
-	v->w = t->w;
+	v->watching = t->w != NULL;
+	v->nvips = t->w ? view_vips(t) : 0;
+	v->vips = t->vips;
 }
 
 /* Sleeps until deadline (monotonic) or until fd is readable (fd >= 0),
@@ -166,13 +186,16 @@ static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 			watch_read(t->w, now_ns());
 		if (p[1].revents)
 			flow_probe_wake(&t->f, 1, now_ns());
-		if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR)))
-			return WAIT_READABLE;
+		/* Scrapes before the reply: a flood of datagrams that are not
+		 * our answer keeps the query socket readable on every pass,
+		 * and returning first would starve them for good. */
 		if (nm) {
 			struct metrics_view v;
 			view(t, &v);
 			metrics_serve(t->m, p + 3, nm, &v);
 		}
+		if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR)))
+			return WAIT_READABLE;
 	}
 }
 
@@ -434,6 +457,7 @@ static void log_start(const struct tester *t)
 	log_kv(&l, "conntrack", t->f.nl ? "on" : "off");
 	log_kv(&l, "node_watch", !t->o->watch_node ? "off" : !t->o->heal_node ? "watch" : t->o->dry_run ? "dry_run" : "heal");
 	log_kv(&l, "nat", "unknown");         /* learned from the first DNAT'd flow */
+	log_kv(&l, "confine", confine_state());
 	if (t->o->count)
 		log_kvu(&l, "count", t->o->count);
 	if (node && *node)
@@ -542,7 +566,7 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 	t->f.st = &t->st;
 	t->f.fd = -1;
 	probe_init(&t->f.probe);
-	if (setup(t, why, sizeof why) == 0) {
+	if (setup(t, why, sizeof why) == 0 && confine() == 0) {
 		log_start(t);
 		if (*why)
 			flow_lost(&t->f, why);

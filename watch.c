@@ -13,7 +13,7 @@
 #include "ctfilter.h"
 #include "flow.h"
 #include "log.h"
-#include "metrics.h"
+#include "counters.h"
 #include "nl.h"
 
 #include <errno.h>

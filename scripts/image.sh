@@ -8,6 +8,8 @@
 #   scripts/image.sh save [amd64|arm64]    -> build/dns-blackhole-tester-VERSION-ARCH.oci.tar
 #   scripts/image.sh deps                  only install podman/buildah/runc
 #   scripts/image.sh base                  only provide docker.io/library/debian:bookworm
+#   scripts/image.sh base-key              the base cache's key, and what it is made of
+#   scripts/image.sh base-tar FILE         the base's root as a tar (cached or debootstrapped)
 #
 # VERSION comes from the environment (the Makefile passes its own).
 # PODMAN_STORE=DIR uses a private podman store (DIR/root, DIR/run) instead
@@ -20,6 +22,13 @@
 #     it is made here with debootstrap --variant=minbase from the mirror in
 #     this machine's own apt sources (never written in the repo), with
 #     those sources copied in, and `podman import`ed under that name.
+#     The debootstrapped root is kept as a tar in a cache outside the
+#     clone (DBT_CACHE, default /var/cache/dns-blackhole-tester; empty:
+#     no cache), named by a key over everything that makes it: suite,
+#     variant, mirror, the apt sources copied in, debootstrap's version,
+#     the host's dpkg architecture, this function's own text. Any of
+#     those changed, or the tar older than DBT_CACHE_DAYS (7: the
+#     archive itself moves on), and debootstrap runs again.
 #  3. podman build --pull=never --isolation chroot --network host (apt in
 #     the build stage; nothing is created in the host's network).
 #     arm64: --platform linux/arm64 makes the image's config say arm64;
@@ -35,9 +44,10 @@ NAME=localhost/dns-blackhole-tester
 BASE=docker.io/library/debian:bookworm
 VERSION=${VERSION:-0.1.0}
 
-usage() { echo "usage: scripts/image.sh build|save [amd64|arm64] | deps | base" >&2; exit 2; }
+usage() { echo "usage: scripts/image.sh build|save [amd64|arm64] | deps | base | base-key | base-tar FILE" >&2; exit 2; }
 cmd=${1:-}; arch=${2:-amd64}
-case $cmd in build|save|deps|base) ;; -h|--help) sed -n '2,29p' "$0"; exit 0 ;; *) usage ;; esac
+[ "$cmd" = base-tar ] && { file=${2:-}; [ -n "$file" ] || usage; arch=amd64; }
+case $cmd in build|save|deps|base|base-key|base-tar) ;; -h|--help) sed -n '2,38p' "$0"; exit 0 ;; *) usage ;; esac
 case $arch in amd64|arm64) ;; *) echo "image: unknown arch '$arch'" >&2; usage ;; esac
 
 if [ "$arch" = amd64 ]; then tag=$NAME:$VERSION; else tag=$NAME:$VERSION-$arch; fi
@@ -77,32 +87,83 @@ mirror() {
 	echo "$m"
 }
 
-base() {
-	if podman_ image exists "$BASE"; then return 0; fi
+sources() {
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		echo /etc/apt/sources.list.d/debian.sources
+	else
+		echo /etc/apt/sources.list
+	fi
+}
+
+# What the debootstrapped base is made of, one line each; its sha256 is
+# the cache key (base_key).
+base_inputs() {
+	echo "suite=bookworm variant=minbase mirror=${IMAGE_MIRROR:-$(mirror)}"
+	echo "debootstrap=$(dpkg-query -W -f='${Version}' debootstrap 2>/dev/null)"
+	echo "arch=$(dpkg --print-architecture)"
+	echo "sources=$(sha256sum <"$(sources)" | cut -c1-64)"
+	echo "recipe=$(sed -n '/^debootstrap_root() {$/,/^}$/p' "$top/scripts/image.sh" | sha256sum | cut -c1-64)"
+}
+base_key() { base_inputs | sha256sum | cut -c1-16; }
+
+# debootstrap_root DIR: the base's root file system in DIR
+debootstrap_root() {
+	debootstrap --variant=minbase bookworm "$1" "${IMAGE_MIRROR:-$(mirror)}" >"$1.log" 2>&1 ||
+		{ tail -n 5 "$1.log" >&2; rm -f "$1.log"; echo "image: debootstrap failed" >&2; return 1; }
+	rm -f "$1.log"
+	# Sources as the debian:bookworm image has them (deb822), this
+	# machine's own; no package cache.
+	rm -f "$1/etc/apt/sources.list"
+	case $(sources) in
+	*.sources) cp "$(sources)" "$1/etc/apt/sources.list.d/" ;;
+	*) cp "$(sources)" "$1/etc/apt/" ;;
+	esac
+	rm -rf "$1/var/cache/apt/archives"/*.deb "$1/var/lib/apt/lists"/*_*
+}
+
+# base_tar FILE: the base's root file system as a tar in FILE: the
+# cache's copy when it holds one under today's key, else a debootstrap
+# (then kept in the cache). Sets FROM_CACHE to the cached tar used, or "".
+base_tar() {
 	dpkg-query -W -f='${Status}' debootstrap 2>/dev/null | grep -q 'ok installed' ||
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >/dev/null
-	m=$(mirror)
+	cache=${DBT_CACHE-/var/cache/dns-blackhole-tester}
+	key=$(base_key)
+	tarball=${cache:+$cache/base-bookworm-$key.tar}
+	FROM_CACHE=
+	if [ -n "$tarball" ] && [ -s "$tarball" ] &&
+	   [ -z "$(find "$tarball" -mtime +"${DBT_CACHE_DAYS:-7}" 2>/dev/null)" ]; then
+		cp "$tarball" "$1.tmp" && mv "$1.tmp" "$1" || return 1
+		FROM_CACHE=$tarball
+		echo "image: base key $key: $(base_inputs | tr '\n' ' ')" >&2
+		return 0
+	fi
 	root=$(mktemp -d "${TMPDIR:-/tmp}/dbt-bookworm.XXXXXX")
 	# shellcheck disable=SC2064
 	trap "rm -rf '$root'" EXIT
-	echo "image: no $BASE in podman's store: debootstrap --variant=minbase bookworm" >&2
-	t0=$(date +%s)
-	debootstrap --variant=minbase bookworm "$root" "$m" >"$root.log" 2>&1 ||
-		{ tail -n 5 "$root.log" >&2; rm -f "$root.log"; echo "image: debootstrap failed" >&2; return 1; }
-	rm -f "$root.log"
-	# Sources as the debian:bookworm image has them (deb822), this
-	# machine's own; no package cache.
-	rm -f "$root/etc/apt/sources.list"
-	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-		cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/"
-	else
-		cp /etc/apt/sources.list "$root/etc/apt/"
-	fi
-	rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*_*
-	tar -C "$root" -c . | podman_ import --quiet - "$BASE" >/dev/null
+	echo "image: debootstrap --variant=minbase bookworm" >&2
+	debootstrap_root "$root" || return 1
+	tar -C "$root" -c . >"$1.tmp" && mv "$1.tmp" "$1" || return 1
 	rm -rf "$root"
 	trap - EXIT
-	echo "image: $BASE imported ($(($(date +%s) - t0)) s)" >&2
+	if [ -n "$tarball" ] && mkdir -p "$cache" 2>/dev/null; then
+		# older keys' tars go; the new one appears whole (mv), never half-written
+		rm -f "$cache"/base-bookworm-*.tar
+		cp "$1" "$tarball.tmp" && mv "$tarball.tmp" "$tarball" &&
+			echo "image: base cached as $tarball (key $key)" >&2
+	fi
+	return 0
+}
+
+base() {
+	if podman_ image exists "$BASE"; then return 0; fi
+	echo "image: no $BASE in podman's store" >&2
+	t0=$(date +%s)
+	t=$(mktemp "${TMPDIR:-/tmp}/dbt-base.XXXXXX")
+	base_tar "$t" || { rm -f "$t" "$t.tmp"; return 1; }
+	podman_ import --quiet - "$BASE" <"$t" >/dev/null || { rm -f "$t"; return 1; }
+	rm -f "$t"
+	echo "image: $BASE imported${FROM_CACHE:+ from the cache, $FROM_CACHE} ($(($(date +%s) - t0)) s)" >&2
 }
 
 # The build context: what git would commit, less the .dockerignore.
@@ -121,7 +182,7 @@ context() {
 build() {
 	deps
 	base
-	ctx=$top/build/image-context
+	ctx=$top/build/image-context-$arch     # (one per arch: builds may run side by side)
 	context "$ctx"
 	t0=$(date +%s)
 	echo "image: podman build $tag (linux/$arch)" >&2
@@ -147,6 +208,8 @@ save() {
 case $cmd in
 deps) deps ;;
 base) deps; base ;;
+base-key) base_key; base_inputs ;;
+base-tar) base_tar "$file" ;;
 build) build ;;
 save) save ;;
 esac

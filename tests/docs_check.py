@@ -105,18 +105,21 @@ def man_options(path, section):
 
 def synopsis_blocks(path):
     """{section: set of flags written} from SYNOPSIS: a block starts at .Nm;
-    one whose next line is `.Cm NAME` is subcommand NAME's, else the tester's."""
+    flags after a `.Cm NAME` line in it are subcommand NAME's, the others
+    the tester's (`dns-blackhole-tester --no-confine scan ...`)."""
     lines = man_lines(path)
-    blocks, cur, inside = {}, None, False
-    for k, line in enumerate(lines):
+    blocks, cur, inside = {"tester": set()}, None, False
+    for line in lines:
         if line.startswith(".Sh "):
             inside = line.strip() == ".Sh SYNOPSIS"
             continue
         if not inside:
             continue
         if line.strip() == ".Nm":
-            nxt = lines[k + 1] if k + 1 < len(lines) else ""
-            cur = nxt.split()[1] if nxt.startswith(".Cm ") else "tester"
+            cur = "tester"
+            continue
+        if cur and line.startswith(".Cm "):
+            cur = line.split()[1]
             blocks.setdefault(cur, set())
             continue
         if cur:
@@ -264,7 +267,7 @@ def source_longopts(srcdir):
 
 def subcommands(srcdir):
     text = c_sources(srcdir).get("main.c", "")
-    return sorted(set(re.findall(r'strcmp\(argv\[1\],\s*"([a-z-]+)"\)', text)))
+    return sorted(set(re.findall(r'strcmp\(argv\[1\],\s*"([a-z][a-z-]*)"\)', text)))
 
 
 # ---- the checks -----------------------------------------------------------

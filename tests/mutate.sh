@@ -6,7 +6,7 @@
 # fail. Not part of test.sh (it rebuilds and reruns groups: see README).
 #
 #   sudo sh tests/mutate.sh            the quick ones (17; about 3.5 minutes here)
-#   sudo sh tests/mutate.sh --all      also the ship, soak and rules ones (401 s + 3 x 240 s more, measured)
+#   sudo sh tests/mutate.sh --all      also the ship, soak, rules and image ones (401 s + 3 x 240 s + 4 image runs more)
 #   sudo sh tests/mutate.sh m01 m13    the named ones
 #
 # A mutation is data, one line:  ID ^ FILE ^ FIND ^ REPLACE ^ GROUP ^ ENV ^ CHECK
@@ -44,8 +44,14 @@ m17 ^ tester.c ^ if (r < 0 && errno != EINTR)\n\t\t\tt->fatal = errno; ^ (void)0
 m18 ^ flow.c ^ if (lk->pv == PROBE_DNAT) { ^ if (lk->pv != PROBE_FAILED) { ^ verdict ^ VERDICT_ONLY=direct ^ direct silent server, IPv4
 m19 ^ scripts/kubectl-dns_blackhole ^ [ "$nbh" -gt 0 ] && exit 3 ^ [ "$nbh" -gt 0 ] && exit 0 ^ plugin ^  ^ scan: exit 3
 m20 ^ deploy/prometheus-rules.yaml ^ sum by (node, instance) ({__name__=~"dns_blackhole_tester_(node_stuck_flows|blackholed)"}) > 0 ^ max by (node, instance) (dns_blackhole_tester_node_stuck_flows) > 0\n          or\n          max by (node, instance) (dns_blackhole_tester_blackholed) > 0 ^ rules ^  ^ promtool test rules, watch-blackhole
-m21 ^ tests/rules/expect.yaml ^ - at: 195      # down for under 3 minutes: pending, not firing ^ - at: 195      # down for under 3 minutes: pending, not firing\n        firing: {DNSBlackholeTesterDown: [{labels: {severity: warning, job: dns-blackhole-tester, instance: "127.0.0.1:9798"}, summary: "dns-blackhole-tester on 127.0.0.1:9798 does not answer scrapes"}]} ^ rules ^  ^ promtool test rules, tester-killed
+m21 ^ tests/rules/expect.yaml ^ - at: 183      # down for under 3 minutes: pending, not firing ^ - at: 183      # down for under 3 minutes: pending, not firing\n        firing: {DNSBlackholeTesterDown: [{labels: {severity: warning, job: dns-blackhole-tester, instance: "127.0.0.1:9798"}, summary: "dns-blackhole-tester on 127.0.0.1:9798 does not answer scrapes"}]} ^ rules ^  ^ promtool test rules, tester-killed
 m22 ^ deploy/prometheus-rules.yaml ^ (dns_blackhole_tester_node_clients_healed_total unless dns_blackhole_tester_node_clients_healed_total offset 15m) ^ (increase(dns_blackhole_tester_node_clients_healed_total[15m])) ^ rules ^  ^ promtool test rules, rollout
+m23 ^ ds.yaml ^ add: ["NET_ADMIN"] ^ add: ["NET_ADMIN", "NET_RAW"] ^ image ^  ^ without CAP_NET_RAW
+m24 ^ ds.yaml ^ memory: 8Mi ^ memory: 64Ki ^ image ^  ^ kube play: peak RSS within ds.yaml's memory request
+m25 ^ Dockerfile.scratch ^ USER 65534:65534 ^ RUN ["/dns-blackhole-tester", "--version"]\nUSER 65534:65534 ^ image ^  ^ amd64: history: one step made a layer, a COPY; no RUN step
+m26 ^ ctfilter.c ^ {BPF_ALU | BPF_AND | BPF_K, 0, 0, IPS_DST_NAT}, ^ {BPF_ALU | BPF_AND | BPF_K, 0, 0, IPS_SRC_NAT}, ^ unit ^  ^ ct_data_test under make check
+m27 ^ nl.c ^ {CTA_TIMEOUT, CT_HAVE_TIMEOUT, offsetof(struct ct_entry, timeout)}, ^ {CTA_TIMEOUT, CT_HAVE_TIMEOUT, offsetof(struct ct_entry, mark)}, ^ unit ^  ^ ct_data_test under make check
+m28 ^ scripts/image.sh ^ echo "suite=bookworm variant=minbase mirror=${IMAGE_MIRROR:-$(mirror)}" ^ echo "suite=bookworm variant=minbase" ^ image ^  ^ the base cache's key changes with the mirror
 long m10
 long m11
 long m12
@@ -53,6 +59,10 @@ long m14s
 long m20
 long m21
 long m22
+long m23
+long m24
+long m25
+long m28
 d01 ^ dns-blackhole-tester.8 ^ .Sh CAVEATS\n ^ .Sh CAVEATS\n.Zz not a macro\n ^ docs ^  ^ mandoc -Tlint is clean
 d02 ^ dns-blackhole-tester.8 ^ .Sh CAVEATS\n ^ .Sh LIMITS\n ^ docs ^  ^ the man page renders with every section
 d03 ^ opts.c ^ "      --monitor ^ "      --sneaky              an option nobody documented\x0a"\n"      --monitor ^ docs ^  ^ --help options = the man page's options

@@ -7,6 +7,7 @@ podman's own account of it: one key=value line per fact.
   arch= os=     the config's platform
   user= entrypoint= cmd=   the config (entrypoint/cmd as JSON)
   label.K=V     each label
+  history=layer|empty CREATED_BY   each step of the config's history
   layers=N      layers in the manifest
   layer_gz=B layer_tar=B   the (only or last) layer, compressed and not
   member=TYPE MODE UID:GID SIZE NAME   each entry of every layer's tar
@@ -47,6 +48,9 @@ def main():
     print("cmd=%s" % json.dumps(c.get("Cmd")))
     for k, v in sorted((c.get("Labels") or {}).items()):
         print("label.%s=%s" % (k, v))
+    # each step of the image's history: did it make a layer, and what made it
+    for h in cfg.get("history") or []:
+        print("history=%s %s" % ("empty" if h.get("empty_layer") else "layer", h.get("created_by", "")))
     print("layers=%d" % len(man["layers"]))
     for layer in man["layers"]:
         gz = blob(layer)

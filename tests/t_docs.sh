@@ -23,14 +23,17 @@ MAN=$TOP/dns-blackhole-tester.8
 PY="python3 $TOP/tests/docs_check.py"
 
 # mandoc -Tlint: no message at STYLE level or above. The only lines let
-# through are the host's own man database being older than its pages
-# ("outdated mandoc.db lacks ..."): they say nothing about this page.
-mandoc -Tlint -W style "$MAN" >"$OUT/docs-lint.txt" 2>&1; rc=$?
-grep -v 'outdated mandoc.db lacks' "$OUT/docs-lint.txt" >"$OUT/docs-lint.msgs"
-if [ "$rc" = 0 ] && [ ! -s "$OUT/docs-lint.msgs" ]; then
+# through are about the host's installed pages, not this one: its man
+# database older than its pages ("outdated mandoc.db lacks ..."), or an
+# .Xr to a page this host has not installed ("referenced manual not
+# found"); mandoc's exit status counts the latter, so it is not read.
+mandoc -Tlint -W style "$MAN" >"$OUT/docs-lint.txt" 2>&1
+grep -v -e 'outdated mandoc.db lacks' -e 'STYLE: referenced manual not found' \
+	"$OUT/docs-lint.txt" >"$OUT/docs-lint.msgs"
+if command -v mandoc >/dev/null && [ ! -s "$OUT/docs-lint.msgs" ]; then
 	pass "mandoc -Tlint is clean"
 else
-	fail "mandoc -Tlint is clean" "rc=$rc: $(head -n 3 "$OUT/docs-lint.msgs" | tr '\n' ' ')"
+	fail "mandoc -Tlint is clean" "$(command -v mandoc || echo 'no mandoc') $(head -n 3 "$OUT/docs-lint.msgs" | tr '\n' ' ')"
 fi
 
 # rendered as man(1) would show it: every section the manual must have

@@ -36,7 +36,7 @@ LC="$PY $TOP/tests/logcheck.py"
 F=$TOP/tests/faults
 W=$OUT/faults
 DBG=${DBG:-$TOP/build/host/dns-blackhole-tester-debug}
-PRE=$TOP/build/faults/preload.so
+PRE=$W/preload.so     # (in this run's own folder: another run may build its own beside it)
 NDECOYS=240
 mkdir -p "$W" "$TOP/build/faults"
 : >"$W/safety.txt"

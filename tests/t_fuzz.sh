@@ -21,7 +21,7 @@ if ! make -C "$TOP" -s fuzz-build >"$OUT/fuzz-build.log" 2>&1; then
 fi
 pass "fuzz targets build (clang -fsanitize=fuzzer,address,undefined)"
 
-for t in dns ct opts http; do
+for t in dns ct opts http escape; do
 	line=$(sh "$TOP/tests/fuzz/run.sh" "$secs" "$t")
 	case $line in
 	"fuzz_$t: ok, "*) pass "$line" ;;

@@ -22,8 +22,9 @@
 #
 # A private podman store (build/image-store, wiped at the start and the
 # end): the run does not depend on what the machine's store holds (the
-# debian:bookworm base is made by debootstrap every run, as on a fresh
-# machine) and leaves nothing in it. `make image` for users uses podman's
+# debian:bookworm base is made by debootstrap, as on a fresh machine, or
+# imported from scripts/image.sh's cache of an earlier debootstrap under
+# the key of the same inputs) and leaves nothing in it. `make image` for users uses podman's
 # normal store. Every podman run/kube play passes --network ns:LAB (never
 # podman's default network, which would make a bridge and iptables chains
 # in the host's namespace); builds use --network host for apt only.
@@ -104,19 +105,36 @@ ts_ms() { sed -n 's/^ts=\([^ ]*\) .*/\1/p' | head -n 1 | xargs -r -I{} date -d {
 
 scenario build
 store_wipe
+# The base first (debootstrap, or the cache's tar under its current key:
+# scripts/image.sh), then both arches' builds side by side, each a full
+# podman build of Dockerfile.scratch on that one base.
+t0=$(date +%s)
+VERSION=$VERSION PODMAN_STORE=$STORE sh scripts/image.sh base >"$OUT/image-base.log" 2>&1; brc=$?
+bsecs=$(($(date +%s) - t0))
 for arch in amd64 arm64; do
-	t0=$(date +%s)
-	if make -s image ARCH=$arch >"$OUT/image-build-$arch.log" 2>&1; then
-		pass "make image ARCH=$arch ($(($(date +%s) - t0)) s$(sed -n 's/^image: .* imported (\([0-9]*\) s)$/, debootstrap + import \1 s of it/p' "$OUT/image-build-$arch.log"))"
+	(t0=$(date +%s); make -s image ARCH=$arch >"$OUT/image-build-$arch.log" 2>&1; echo "$? $(($(date +%s) - t0))" >"$TMP/build-$arch.rc") &
+done
+wait
+for arch in amd64 arm64; do
+	read -r rc secs <"$TMP/build-$arch.rc"
+	if [ "$brc" = 0 ] && [ "$rc" = 0 ]; then
+		pass "make image ARCH=$arch ($secs s, beside the other arch's; the base took $bsecs s before them)"
 	else
-		fail "make image ARCH=$arch" "$(tail -n 3 "$OUT/image-build-$arch.log" | tr '\n' ' ')"
+		fail "make image ARCH=$arch" "base rc=$brc: $(tail -n 2 "$OUT/image-base.log" | tr '\n' ' ') build rc=$rc: $(tail -n 3 "$OUT/image-build-$arch.log" | tr '\n' ' ')"
 	fi
 done
-# The base came from debootstrap into this empty store, not from a registry.
-check "debian:bookworm base made by debootstrap and imported (the store started empty)" \
-	sh -c 'grep -q "^image: docker.io/library/debian:bookworm imported" "$1" &&
-	       podman --root "$2/root" --runroot "$2/run" image exists docker.io/library/debian:bookworm' - "$OUT/image-build-amd64.log" "$STORE"
-check "second build reused the base (no second debootstrap)" sh -c '! grep -q debootstrap "$1"' - "$OUT/image-build-arm64.log"
+# The base came from debootstrap into this empty store, now or in an
+# earlier run whose tar the cache keeps under the key of today's inputs;
+# never from a registry.
+key=$(sh scripts/image.sh base-key | head -n 1)
+check "debian:bookworm base made by debootstrap (now, or cached under key $key) and imported into the empty store" \
+	sh -c 'grep -q "^image: docker.io/library/debian:bookworm imported\( from the cache, [^ ]*-$3.tar\)\? (" "$1" &&
+	       podman --root "$2/root" --runroot "$2/run" image exists docker.io/library/debian:bookworm' - "$OUT/image-base.log" "$STORE" "$key"
+check "the builds reused that base (no debootstrap in either)" sh -c '! grep -q debootstrap "$1" "$2"' - "$OUT/image-build-amd64.log" "$OUT/image-build-arm64.log"
+# The key follows its inputs: another mirror, another key (a stale tar
+# is never imported for it).
+expect_eq "the base cache's key changes with the mirror" \
+	"$(IMAGE_MIRROR=http://mirror.invalid/debian sh scripts/image.sh base-key | head -n 1 | grep -cvx "$key")" 1
 expect_eq "tags: localhost/dns-blackhole-tester:$VERSION and :$VERSION-arm64" \
 	"$(P images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/dns-blackhole-tester:' | sort | tr '\n' ' ')" \
 	"localhost/dns-blackhole-tester:$VERSION localhost/dns-blackhole-tester:$VERSION-arm64 "
@@ -162,6 +180,10 @@ for arch in amd64 arm64; do
 		"$(v label.org.opencontainers.image.version)|$(v label.org.opencontainers.image.title)|$(v label.org.opencontainers.image.source)|$(v label.org.opencontainers.image.licenses)" \
 		"$VERSION|dns-blackhole-tester|$src|NOASSERTION"
 	check "$arch: OCI label description names kubernetes#126468" sh -c 'grep -q "^label.org.opencontainers.image.description=.*kubernetes/kubernetes#126468" "$1"' - "$I"
+	# The history the builder wrote: one step made a layer, a COPY (of
+	# the build stage's binary); no step ran anything in the image.
+	expect_eq "$arch: history: one step made a layer, a COPY; no RUN step" \
+		"$(grep -c '^history=layer ' "$I") $(grep '^history=layer ' "$I" | grep -c ' COPY ') $(grep '^history=' "$I" | grep -vc '#(nop)')" "1 1 0"
 	# The layer is the binary plus tar's headers and padding: under 4 KiB more.
 	lt=$(v layer_tar) lg=$(v layer_gz)
 	if num "$lt" "$lg" && [ "$lt" -ge "$bsz" ] && [ $((lt - bsz)) -lt 4096 ]; then
@@ -234,6 +256,23 @@ until PR logs "$CNAME" 2>/dev/null | grep -q 'event=reply '; do
 done
 cpid=$(P inspect --format '{{.State.Pid}}' "$CNAME" 2>/dev/null)
 expect_eq "the kernel's view of the container's process (/proc/$cpid)" "$(stat_of "$cpid")" "$KERNEL_WANT"
+# ds.yaml says NET_RAW is not needed: the process has no CAP_NET_RAW
+# (bit 13) in any set, and yet its queries were answered and it read and
+# deleted its own conntrack entry.
+k=0
+until PR logs "$CNAME" 2>/dev/null | grep -q 'event=conntrack_deleted '; do
+	k=$((k + 1)); [ $k -lt 50 ] || break; sleep 0.1
+done
+n=0 raw=0
+for c in $(awk '/^Cap(Inh|Prm|Eff|Bnd|Amb):/ { print $2 }' "/proc/$cpid/status" 2>/dev/null); do
+	n=$((n + 1)); [ $((0x$c & 8192)) = 0 ] || raw=$((raw + 1))
+done
+raw=$n:$raw
+check "without CAP_NET_RAW (bit 13 in none of 5 sets: $raw): queries answered, own entry read and deleted" \
+	sh -c 'test "$1" = 5:0 && PODMAN_LOGS=$(eval "$2 logs $3" 2>&1) &&
+	       printf "%s\n" "$PODMAN_LOGS" | grep -q "event=reply .*rcode=NOERROR" &&
+	       printf "%s\n" "$PODMAN_LOGS" | grep -q "event=conntrack_deleted "' - "$raw" \
+	"podman --root $STORE/root --runroot $STORE/run --runtime runc" "$CNAME"
 expect_eq "podman inspect: CapAdd, EffectiveCaps, ReadonlyRootfs, User, SecurityOpt, NetworkMode as derived" \
 	"$(P inspect --format '{{.HostConfig.CapAdd}} {{.EffectiveCaps}} {{.HostConfig.ReadonlyRootfs}} {{.Config.User}} {{.HostConfig.SecurityOpt}} {{.HostConfig.NetworkMode}}' "$CNAME" 2>&1)" \
 	"[CAP_NET_ADMIN] [CAP_NET_ADMIN] true 0:0 [no-new-privileges] ns:/run/netns/$NS_NODE"
@@ -401,6 +440,19 @@ if num "$ans" && [ "$ans" -ge 1 ] && case $st in "200 "*) true ;; *) false ;; es
 	pass "kube play: GET /metrics in the node namespace: queries_answered_total $ans, node=\"$NODE-k\""
 else
 	fail "kube play: /metrics served in the node namespace" "status '$st' answered='$ans' $(head -c 200 "$TMP/k.err")"
+fi
+# ds.yaml's memory request against what the process really used: its
+# peak RSS (VmHWM) while it ran under kube play, watching the node.
+req=$("$PY" -c 'import sys, yaml
+c = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "DaemonSet"][0]["spec"]["template"]["spec"]["containers"][0]
+m = c["resources"]["requests"]["memory"]
+units = {"Ki": 1, "Mi": 1 << 10, "Gi": 1 << 20}
+print(int(m[:-2]) * units[m[-2:]] if m[-2:] in units else int(m) // 1024)' ds.yaml 2>&1)
+hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/${kpid:-0}/status" 2>/dev/null)
+if num "$req" "$hwm" && [ "$hwm" -gt 0 ] && [ "$hwm" -le "$req" ]; then
+	pass "kube play: the process's peak RSS (VmHWM $hwm KiB) is within ds.yaml's memory request ($req KiB)"
+else
+	fail "kube play: peak RSS within ds.yaml's memory request" "VmHWM '$hwm' KiB, request '$req' KiB"
 fi
 PR kube down "$PODYAML" >"$TMP/down" 2>&1
 expect_eq "podman kube down: exit 0, no container or pod left" \

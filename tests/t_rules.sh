@@ -11,7 +11,9 @@
 #            stuck, then scan --fix (watch); a window healed by --heal-node
 #            (heal); the DNS pod dropping queries for 75 s (down); a healthy
 #            tester, one killed and one stopped with SIGSTOP (dead); a stuck
-#            node's tester replaced by a --heal-node one (rollout). 235 s.
+#            node's tester replaced by a --heal-node one (rollout). 224 s:
+#            the dead story's alert waits 3 minutes (for: 3m), the rest is
+#            a few scrapes before the kill and after the SIGCONT.
 #  promtool  the scrapes become promtool input_series (tests/rules/series.py:
 #            up, job, instance, staleness as a scrape job stores them); the
 #            alerts expected at each step are tests/rules/expect.yaml, by hand.
@@ -147,9 +149,9 @@ story_dead() {
 	export NODE_NAME=node-stalled
 	tester "$CAP/$S-stalled.log" -d "$VIP4" -i 1s -w 500ms --watch-node --metrics-addr 127.0.0.1:9799; TS=$TPID
 	scrape healthy=127.0.0.1:9797 killed=127.0.0.1:9798 stalled=127.0.0.1:9799
-	act 20 kill_and_stop sh -c 'kill -KILL "$1" && kill -STOP "$2"' - "$TK" "$TS"
-	act 215 cont kill -CONT "$TS"
-	at 236; finish
+	act 8 kill_and_stop sh -c 'kill -KILL "$1" && kill -STOP "$2"' - "$TK" "$TS"
+	act 203 cont kill -CONT "$TS"
+	at 224; finish
 	wait "$TK"; echo "killed rc=$?" >>"$CAP/$S.phases"
 	TPID=$TS; stop_tester; echo "stalled rc=$RC" >>"$CAP/$S.phases"
 	TPID=$TH; stop_tester; echo "healthy rc=$RC" >>"$CAP/$S.phases"

@@ -215,6 +215,6 @@ int main(int argc, char **argv)
 		if (!rows[i].hits)
 			fail("%c row at line %d is never the first match", rows[i].kind, rows[i].line);
 	}
-	printf("verdict_test: %lu checks, %lu failed (%d table rows)\n", n_checks, n_failed, nrows);
+	printf("verdict_test: %d table rows; %lu checks, %lu failed\n", nrows, n_checks, n_failed);
 	return n_failed ? 1 : 0;
 }

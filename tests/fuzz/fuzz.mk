@@ -1,6 +1,6 @@
 # tests/fuzz/fuzz.mk - libFuzzer targets; included by the Makefile.
 #
-#   make fuzz-build                   build/fuzz/fuzz_{dns,ct,opts,http,event}
+#   make fuzz-build                   build/fuzz/fuzz_{dns,ct,opts,http,event,escape}
 #   make fuzz FUZZ_SECONDS=60         each target for 60 s (the default)
 #   make fuzz-smoke                   each target for FUZZ_SMOKE_SECONDS (10)
 #   make fuzz FUZZ_TARGETS=dns FUZZ_SECONDS=600 FUZZ_RUNS=10000000
@@ -17,7 +17,7 @@
 # -Werror is left out for the project's own files: a new clang warning
 # in someone else's change should not stop the fuzzers.
 
-FUZZ_TARGETS       ?= dns ct opts http event
+FUZZ_TARGETS       ?= dns ct opts http event escape
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_RUNS          ?=
@@ -65,8 +65,11 @@ $(FUZZ_OUT)/fuzz_event: $(FUZZ_OUT)/obj/fuzz_event.o $(FUZZ_OUT)/obj/ctfilter.o 
 FUZZ_OPTS_OBJS := $(addprefix $(FUZZ_OUT)/obj/,opts.o log.o dns.o nl.o)
 $(FUZZ_OUT)/fuzz_opts: $(FUZZ_OUT)/obj/fuzz_opts.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
 	$(FUZZ_LINK)
-$(FUZZ_OUT)/fuzz_http: $(FUZZ_OUT)/obj/fuzz_http.o $(FUZZ_OUT)/obj/metrics.o $(FUZZ_OUT)/obj/watch.o \
-                       $(FUZZ_OUT)/obj/ctfilter.o $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
+$(FUZZ_OUT)/fuzz_http: $(FUZZ_OUT)/obj/fuzz_http.o $(FUZZ_OUT)/obj/metrics.o $(FUZZ_OUT)/obj/counters.o \
+                       $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
+	$(FUZZ_LINK)
+$(FUZZ_OUT)/fuzz_escape: $(FUZZ_OUT)/obj/fuzz_escape.o $(FUZZ_OUT)/obj/metrics.o $(FUZZ_OUT)/obj/counters.o \
+                         $(FUZZ_OPTS_OBJS) $(FUZZ_MNL)
 	$(FUZZ_LINK)
 $(FUZZ_MNL): | $(FUZZ_OUT)/.deps
 

@@ -26,6 +26,7 @@ opts_for() {
 	event) echo "-max_len=4096" ;;  # targets, then a receive of a few events
 	opts) echo "-max_len=128 -dict=$top/tests/fuzz/opts.dict" ;;
 	http) echo "-max_len=2100 -dict=$top/tests/fuzz/http.dict" ;;   # past the 2048 cap
+	escape) echo "-max_len=4200" ;;  # past a log line's 4096: the cut pair too
 	esac
 }
 
