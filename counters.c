@@ -6,7 +6,7 @@
 
 const char *const cause_names[NCAUSES] = {
 	"none", "blackhole", "no_reply", "no_entry", "unknown", "nat_missing", "refused",
-	"send_error", "recv_error",
+	"send_error", "recv_error", "gone_backend",
 };
 
 const uint32_t lat_bounds[NLAT] = {
@@ -36,7 +36,8 @@ const struct counter_field counter_fields[] = {
 	F("refused", "refused_total", "Queries refused (ICMP port unreachable).", refused),
 	F("send_errors", "send_errors_total", "Queries that could not be sent.", send_errors),
 	F("recv_errors", "recv_errors_total", "Queries ended by another ICMP error.", recv_errors),
-	F("blackholes", "blackholes_total", "Blackholes proven: own entry not DNAT'd while a probe is.", blackholes),
+	F("blackholes", NULL, NULL, blackholes),                  /* by kind: render_counters */
+	F("blackholes_gone_backend", NULL, NULL, blackholes_gone),
 	F("heals", "heals_total", "Blackholed own entries deleted by --heal.", heals),
 	F("deleted", "conntrack_deletions_total", "Own DNAT'd conntrack entries deleted.", deleted),
 	F("probes", "probes_total", "Probes sent: is the VIP's DNAT rule in place now?", probes),

@@ -14,7 +14,7 @@
 /* Why a query failed. */
 enum cause { CAUSE_NONE, CAUSE_BLACKHOLE, CAUSE_NO_REPLY, CAUSE_NO_ENTRY,
              CAUSE_UNKNOWN, CAUSE_NAT_MISSING, CAUSE_REFUSED, CAUSE_SEND, CAUSE_RECV,
-             NCAUSES };
+             CAUSE_GONE_BACKEND, NCAUSES };
 extern const char *const cause_names[NCAUSES];
 
 /* Histogram bucket bounds in microseconds (printed in seconds); one more
@@ -32,6 +32,7 @@ struct counters {
 	uint64_t timeouts_by[NCAUSES];      /* by enum cause */
 	struct hist latency;
 	uint64_t blackholes, heals, deleted, skipped_ticks;
+	uint64_t blackholes_gone;           /* of blackholes: kind=gone_backend */
 	uint64_t longest_outage_ns;
 	uint64_t probes, windows, last_window_ns;
 	struct hist window;

@@ -21,7 +21,8 @@ void flow_begin(const struct flow *f, struct line *l, const char *level, const c
 /* One GET of our exact tuple. A DNAT'd entry is deleted when may_delete
  * (the query is answered or given up, never while its reply may be on
  * the way) unless --monitor: the next query then passes the NAT rules
- * again, which is what makes a restart window likely to be hit. */
+ * again, which is what makes a restart window likely to be hit, and
+ * what re-balances a flow left on a gone backend. */
 static void look_entry(struct flow *f, int may_delete, struct look *lk)
 {
 	lk->state = CT_UNKNOWN;
@@ -36,7 +37,8 @@ static void look_entry(struct flow *f, int may_delete, struct look *lk)
 		lk->err = err;
 	} else if (ct_is_dnat(&lk->e)) {
 		lk->state = CT_DNAT;
-		if (may_delete && f->o->mode != MODE_MONITOR) {
+		/* --heal keeps an unanswered one while it is judged (judge_dnat) */
+		if (may_delete && f->o->mode != MODE_MONITOR && !(f->o->mode == MODE_HEAL && lk->unanswered)) {
 			lk->action = ACT_DELETED;
 			lk->action_err = nl_delete(f->nl, &lk->e);
 		}
@@ -51,11 +53,14 @@ void flow_lost(struct flow *f, const char *why)
 	struct line l;
 	flow_begin(f, &l, "warn", "conntrack_unavailable");
 	log_kv(&l, "reason", why);
-	/* the one string ends the other: ld stores it once */
-	log_kv(&l, "effect", f->o->watch_node ? "the node is not watched; DNS only: blackholes cannot be named, timeouts get cause=unknown"
-	                                      : "DNS only: blackholes cannot be named, timeouts get cause=unknown");
+	if (f->o->watch_node)
+		log_kv(&l, "effect", "the node is not watched; DNS only: blackholes cannot be named, timeouts get cause=unknown");
+	else
+		log_kv(&l, "effect", "DNS only: blackholes cannot be named, timeouts get cause=unknown");
 	log_end(&l);
 	probe_finish(&f->probe, NULL);
+	probe_finish(&f->ask, NULL);
+	f->gone.active = f->gone.probing = f->gone.asking = 0;
 	nl_close(f->nl);
 	f->nl = NULL;
 }
@@ -72,6 +77,28 @@ static void flow_nl_failed(struct flow *f, const char *op, int err)
 	flow_begin(f, &l, "error", "conntrack_error");
 	log_kv(&l, "op", op);
 	log_kv(&l, "err", strerror(-err));
+	log_end(&l);
+}
+
+/* A probe or an ask that failed. A failed send is netfilter dropping
+ * the packet (a DROP rule, a full table: EPERM), never a lost
+ * capability: said once until a probe goes out again, and conntrack is
+ * kept. A netlink failure is one. */
+static void probe_failed(struct flow *f, const struct probe *p, const char *op, int err)
+{
+	struct line l;
+	if (!p->send_failed) {
+		flow_nl_failed(f, op, err);
+		return;
+	}
+	if (f->probe_send_failed)
+		return;
+	f->probe_send_failed = 1;
+	flow_begin(f, &l, "warn", "probe_send_failed");
+	log_kv(&l, "op", op);
+	log_kv(&l, "err", strerror(-err));
+	if (err == -EPERM)
+		log_kv(&l, "explain", "netfilter dropped the probe (a DROP/REJECT rule, or a full conntrack table): no proof this time, conntrack stays on");
 	log_end(&l);
 }
 
@@ -153,29 +180,40 @@ static void window_closes(struct flow *f, uint64_t sent_at, int stuck)
 	log_end(&l);
 }
 
-/* Proven: our entry is stale while a new flow is DNAT'd. Logged once,
- * when it begins (a new entry ID); --heal then deletes our entry. */
-static void note_blackhole(struct flow *f, struct look *lk)
+/* Proven stranded (v says how): logged once, when it begins (a new
+ * entry ID or another kind); --heal then deletes our entry, where the
+ * verdict core allows it. */
+static void note_blackhole(struct flow *f, struct look *lk, const struct vout *v,
+                           const struct ct_entry *proof)
 {
 	struct line l;
 	char fix[256];
 	const struct ct_entry *e = &lk->e;
+	const struct heal_policy hp = {f->view, f->o->mode == MODE_HEAL, 0};
 	lk->blackholed = 1;
-	if (!(f->bh_active && f->bh_id == e->id)) {
+	lk->kind = v->kind;
+	if (!(f->bh_active && f->bh_id == e->id && f->bh_kind == v->kind)) {
 		f->bh_active = 1;
 		f->bh_id = e->id;
+		f->bh_kind = v->kind;
 		f->seen_blackhole = 1;
 		f->st->blackholes++;
+		f->st->blackholes_gone += v->kind == K_GONE_BACKEND;
 		fix_command(e, fix, sizeof fix);
 		flow_begin(f, &l, "error", "blackhole");
+		log_kv(&l, "kind", strand_names[v->kind]);
+		if (v->kind == K_GONE_BACKEND) {
+			log_kv(&l, "backend", f->gone.b_s);
+			log_kv(&l, "now", f->gone.now_s);
+		}
 		log_entry(&l, "entry", e);
 		log_kvu(&l, "id", e->id);
-		log_entry(&l, "proof", &lk->proof);
-		log_kv(&l, "explain", "our entry goes to the VIP without DNAT while a new flow to it is DNAT'd: every query from this socket skips NAT");
+		log_entry(&l, "proof", proof);
+		log_kv(&l, "explain", v->why);
 		log_kv(&l, "fix", fix);
 		log_end(&l);
 	}
-	if (f->o->mode == MODE_HEAL && !lk->healed) {
+	if (verdict_may_delete(v, &hp) && !lk->healed) {
 		lk->action = ACT_HEALED;
 		lk->action_err = nl_delete(f->nl, e);
 	}
@@ -192,33 +230,200 @@ static void probe_line(const struct flow *f, const struct look *lk)
 }
 
 /* Our entry is stale (not DNAT'd, never replied): one probe a query
- * tells whether the VIP's rule is there now. */
+ * tells whether the VIP's rule is there now; the verdict core says what
+ * that proves. */
 static void judge_stale(struct flow *f, struct look *lk)
 {
 	int err;
 	if (!lk->probed) {
 		lk->probed = 1;
 		f->st->probes++;
+		f->gone.probing = 0;              /* the slot is this query's now */
 		lk->pv = probe_send(&f->probe, f->nl, &f->src, &f->o->server, f->query, f->qlen,
 		                   now_ns(), f->o->timeout, &err);
-		if (lk->pv != PROBE_FAILED)
+		if (lk->pv != PROBE_FAILED) {
 			f->last_probe = (lk->proof = f->probe.e).orig;
-		else
-			flow_nl_failed(f, "probe", err);
+			f->probe_send_failed = 0;
+		} else {
+			probe_failed(f, &f->probe, "probe", err);
+		}
 		if (logcfg.verbose && lk->pv != PROBE_FAILED)
 			probe_line(f, lk);
 	}
-	if (lk->pv == PROBE_DNAT) {
+	if (lk->pv == PROBE_FAILED || !f->nl) {    /* no news: what was known holds */
+		lk->blackholed = f->bh_active && f->bh_id == lk->e.id && f->bh_kind == K_NO_DNAT;
+		lk->kind = lk->blackholed ? K_NO_DNAT : K_NONE;
+		lk->nat_missing = !lk->blackholed && f->win_open;
+		return;
+	}
+	if (lk->pv == PROBE_DNAT)
 		learn_nat(f, "probe", &lk->proof);
+	const struct obs o = {.proto = IPPROTO_UDP, .port_ok = 1, .nat_known = f->nat_known != 0,
+	                      .asks_dns = 1, .fresh = lk->pv == PROBE_DNAT ? FRESH_DNAT : FRESH_NO_DNAT};
+	const struct vout v = verdict_of(&o);
+	if (v.v == V_STRANDED) {
 		window_closes(f, lk->sent_at, 1);
-		note_blackhole(f, lk);
-	} else if (lk->pv == PROBE_NO_DNAT && f->nat_known) {
+		note_blackhole(f, lk, &v, &lk->proof);
+	} else if (v.v == V_WINDOW) {
 		window_opens(f, lk->sent_at, &lk->proof);
 		lk->nat_missing = 1;
-	} else if (lk->pv == PROBE_FAILED) {       /* no news: what was known holds */
-		lk->blackholed = f->bh_active && f->bh_id == lk->e.id;
-		lk->nat_missing = !lk->blackholed && f->win_open;
 	}
+}
+
+/* ---- the second kind: our entry DNAT'd to a backend that is gone -- */
+
+/* Our query is over and unanswered, and our entry is DNAT'd to backend
+ * B: go on judging it, or start afresh for a new entry or backend. The
+ * reply count is compared with the last read's (the kernel counts
+ * packets only with nf_conntrack_acct). */
+static void gone_track(struct flow *f, const struct ct_entry *e)
+{
+	struct gone *g = &f->gone;
+	struct sockaddr_storage b;
+	probe_backend(e, &b);
+	if (g->active && g->id == e->id && !memcmp(&b, &g->b, sizeof b)) {
+		g->moving = (e->have & CT_HAVE_COUNTERS) && e->reply_packets != g->packets;
+		g->packets = e->reply_packets;
+		return;
+	}
+	if (g->asking)
+		probe_finish(&f->ask, f->nl);   /* it asked another backend */
+	memset(g, 0, sizeof *g);
+	g->active = 1;
+	g->id = e->id;
+	g->b = b;
+	g->packets = e->reply_packets;
+	fmt_addr(&b, g->b_s, sizeof g->b_s);
+}
+
+/* What was observed of it, for the verdict core. */
+static struct obs gone_obs(const struct flow *f, const struct ct_entry *e, uint64_t now)
+{
+	const struct gone *g = &f->gone;
+	return (struct obs){
+		.proto = IPPROTO_UDP, .port_ok = 1, .dnat = 1, .replied = ct_seen_reply(e) != 0,
+		.nat_known = f->nat_known != 0, .asks_dns = 1, .reply_moving = (uint8_t)g->moving,
+		.fresh = (uint8_t)g->fresh, .fresh_same = (uint8_t)g->fresh_same,
+		.backend_silent = (uint8_t)(g->strikes > 255 ? 255 : g->strikes),
+		.backend_recent = g->answered_at && now - g->answered_at <= f->o->interval,
+	};
+}
+
+/* The next evidence, without waiting for it: a fresh flow to the VIP and
+ * a straight ask of B from a fresh socket, each unless one is in flight
+ * (so at most one of each an interval), each given the timeout. */
+static void gone_gather(struct flow *f)
+{
+	struct gone *g = &f->gone;
+	int err;
+	if (!g->probing && probe_fd(&f->probe) < 0) {
+		f->st->probes++;
+		if (probe_send(&f->probe, f->nl, &f->src, &f->o->server, f->query, f->qlen,
+		               now_ns(), f->o->timeout, &err) == PROBE_FAILED) {
+			probe_failed(f, &f->probe, "probe", err);
+		} else {
+			f->last_probe = f->probe.e.orig;
+			f->probe_send_failed = 0;
+			g->probing = 1;
+		}
+	}
+	if (f->nl && !g->asking) {
+		if (probe_send(&f->ask, f->nl, &f->src, &g->b, f->query, f->qlen,
+		               now_ns(), f->o->timeout, &err) == PROBE_FAILED)
+			probe_failed(f, &f->ask, "ask_backend", err);
+		else
+			g->asking = 1;
+	}
+}
+
+/* The fresh flow is over: where it went, and whether it was answered. */
+static void gone_probe_done(struct flow *f)
+{
+	struct gone *g = &f->gone;
+	const struct ct_entry *e = &f->probe.e;
+	struct sockaddr_storage now;
+	g->probing = 0;
+	g->fresh_e = *e;
+	if (!ct_is_dnat(e)) {
+		g->fresh = FRESH_NO_DNAT;
+		return;
+	}
+	learn_nat(f, "probe", e);
+	g->fresh = f->probe.answered ? FRESH_ANSWERED : FRESH_DNAT;
+	probe_backend(e, &now);
+	g->fresh_same = !memcmp(&now, &g->b, sizeof now);
+	fmt_addr(&now, g->now_s, sizeof g->now_s);
+}
+
+/* The straight ask is over: an answer clears the strikes, silence (or
+ * an ICMP error) within the timeout is one more. */
+static void gone_ask_done(struct flow *f, uint64_t now)
+{
+	struct gone *g = &f->gone;
+	g->asking = 0;
+	if (f->ask.answered) {
+		g->strikes = 0;
+		g->answered_at = now;
+	} else {
+		g->strikes++;
+	}
+}
+
+/* Our query is over and unanswered, our entry DNAT'd (and kept: not
+ * deleted by this look): what the evidence so far proves, then the next
+ * evidence. Under --heal the entry is kept while it is judged, and goes
+ * the default mode's way (deleted, re-balanced) once nothing is left to
+ * ask. */
+static void judge_dnat(struct flow *f, struct look *lk)
+{
+	gone_track(f, &lk->e);
+	const struct obs o = gone_obs(f, &lk->e, now_ns());
+	const struct vout v = verdict_of(&o);
+	lk->blackholed = 0;                   /* what the mid-query look assumed */
+	lk->kind = K_NONE;
+	if (v.v == V_STRANDED)
+		note_blackhole(f, lk, &v, &f->gone.fresh_e);
+	else if (f->bh_kind == K_GONE_BACKEND)
+		f->bh_active = 0;                 /* no longer proven */
+	if (lk->action == ACT_HEALED) {
+		f->gone.active = 0;
+		return;
+	}
+	if (f->o->mode == MODE_HEAL && v.act == VA_NONE && v.v != V_STRANDED) {
+		lk->action = ACT_DELETED;         /* nothing left to ask: re-balance it */
+		lk->action_err = nl_delete(f->nl, &lk->e);
+		f->gone.active = 0;
+		return;
+	}
+	gone_gather(f);
+}
+
+/* Our entry is DNAT'd. Mid-query, a proven gone backend for this very
+ * entry gives the query up (no answer can come); once the query is
+ * over, an unanswered one kept by this look is judged, and an answered
+ * or deleted one ends the judging. */
+static void dnat_seen(struct flow *f, int final, struct look *lk)
+{
+	int proven = f->bh_active && f->bh_kind == K_GONE_BACKEND && f->bh_id == lk->e.id;
+	if (!final) {
+		lk->blackholed = proven;
+		lk->kind = proven ? K_GONE_BACKEND : K_NONE;
+		if (!proven)
+			f->bh_active = 0;
+		return;
+	}
+	/* A reply from the VIP's own address (a port redirected on it) names
+	 * no backend that can be asked straight: nothing to judge. */
+	if (lk->unanswered && lk->action == ACT_NONE &&
+	    memcmp(lk->e.reply.src.b, lk->e.orig.dst.b, sizeof lk->e.orig.dst.b)) {
+		judge_dnat(f, lk);
+		return;
+	}
+	if (f->gone.asking)
+		probe_finish(&f->ask, f->nl);
+	f->gone.active = f->gone.asking = 0;
+	if (!lk->unanswered)
+		f->bh_active = 0;
 }
 
 static void note_action(struct flow *f, const struct look *lk)
@@ -255,8 +460,9 @@ void flow_look(struct flow *f, int may_delete, struct look *lk)
 	if (lk->state == CT_DNAT) {
 		learn_nat(f, "entry", &lk->e);
 		window_closes(f, lk->sent_at, 0);   /* ours is new and DNAT'd: not stuck */
+		dnat_seen(f, may_delete, lk);
 	}
-	if (lk->state == CT_DNAT || lk->state == CT_DIRECT)
+	if (lk->state == CT_DIRECT)
 		f->bh_active = 0;
 	if (lk->state == CT_STALE && f->nl)
 		judge_stale(f, lk);
@@ -320,10 +526,34 @@ struct nl *flow_conntrack(struct flow *f, char *why, size_t cap)
 	return NULL;
 }
 
-/* A probe in flight waits for its reply (or its time) with the rest. */
-void flow_probe_wake(struct flow *f, int readable, uint64_t now)
+void flow_pollfds(const struct flow *f, struct pollfd *p, uint64_t *until)
 {
-	int err = probe_poll(&f->probe, f->nl, readable, now);
-	if (err < 0)
-		flow_nl_failed(f, "probe_delete", err);
+	const struct probe *pr[FLOW_FDS] = {&f->probe, &f->ask};
+	for (int i = 0; i < FLOW_FDS; i++) {
+		p[i] = (struct pollfd){.fd = probe_fd(pr[i]), .events = POLLIN};
+		if (p[i].fd >= 0 && pr[i]->until < *until)
+			*until = pr[i]->until;
+	}
+}
+
+/* The probe and the ask wait for their replies (or their time) with the
+ * rest; a finished one is evidence for the gone-backend judging. */
+void flow_wake(struct flow *f, const struct pollfd *p, uint64_t now)
+{
+	struct probe *pr[FLOW_FDS] = {&f->probe, &f->ask};
+	for (int i = 0; i < FLOW_FDS; i++) {
+		int fd = probe_fd(pr[i]);
+		int readable = fd >= 0 && p && p[i].fd == fd && p[i].revents;
+		if (fd < 0 || (!readable && now < pr[i]->until))
+			continue;
+		int err = probe_poll(pr[i], f->nl, readable, now);
+		if (err < 0)
+			flow_nl_failed(f, i ? "ask_delete" : "probe_delete", err);
+		if (probe_fd(pr[i]) >= 0)
+			continue;
+		if (i == 0 && f->gone.probing)
+			gone_probe_done(f);
+		else if (i == 1 && f->gone.asking)
+			gone_ask_done(f, now);
+	}
 }

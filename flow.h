@@ -6,11 +6,16 @@
  * restart window (a new flow is not DNAT'd either: event=nat_missing)
  * from a proven blackhole (a new flow is DNAT'd, ours is not:
  * event=blackhole), and a server never seen NAT'd from both (taken as
- * direct: nothing is claimed). flow_look() is the one place a look
- * changes this state. */
+ * direct: nothing is claimed). An entry that is DNAT'd while our query
+ * goes unanswered may be stranded on a gone backend: a fresh probe to
+ * the VIP and straight asks of the backend (struct gone), gathered over
+ * cycles without blocking, let verdict_of() prove it (event=blackhole
+ * kind=gone_backend). flow_look() is the one place a look changes this
+ * state. */
 #ifndef FLOW_H
 #define FLOW_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -44,9 +49,30 @@ struct look {
 	int probed;                   /* a probe was sent for this query */
 	enum probe_verdict pv;        /* ... what it found */
 	struct ct_entry proof;        /* ... its entry */
-	int blackholed;               /* proven: ours stale while the probe is DNAT'd */
+	int blackholed;               /* proven: ours stranded (kind says how) */
+	enum strand kind;             /* ... K_NO_DNAT or K_GONE_BACKEND */
 	int nat_missing;              /* the VIP has no rule right now */
 	int healed;                   /* --heal deleted our blackholed entry */
+	int unanswered;               /* set by the caller: the query is over, unanswered */
+};
+
+/* What is known of the backend our DNAT'd entry goes to, while our
+ * queries on it go unanswered (the second kind, verdict.h): gathered
+ * over cycles by a fresh probe to the VIP and a straight ask of the
+ * backend, each non-blocking and served by the tester's wait. */
+struct gone {
+	int active;                   /* judging this entry */
+	uint32_t id;                  /* its CTA_ID */
+	struct sockaddr_storage b;    /* its backend: the reply's source */
+	char b_s[64], now_s[64];      /* the backend; where the fresh flow went */
+	uint64_t packets;             /* its reply packet count at the last read */
+	int moving;                   /* ... which grew since the read before */
+	unsigned strikes;             /* straight asks unanswered in a row */
+	uint64_t answered_at;         /* the backend last answered an ask (0: not yet) */
+	int probing, asking;          /* a fresh probe / an ask in flight for it */
+	enum fresh fresh;             /* what the last fresh probe showed */
+	int fresh_same;               /* ... it went to this backend */
+	struct ct_entry fresh_e;      /* ... its entry: the proof */
 };
 
 struct flow {
@@ -57,6 +83,8 @@ struct flow {
 	struct ct_tuple tuple;        /* its original tuple */
 	struct nl *nl;                /* NULL: no conntrack */
 	struct probe probe;
+	struct probe ask;             /* a straight ask of our entry's backend */
+	struct gone gone;
 	struct ct_tuple last_probe;   /* the last probe's flow (the node watch skips it) */
 	const uint8_t *query;         /* the tester's query, for probes */
 	size_t qlen;
@@ -69,7 +97,9 @@ struct flow {
 	/* from the blackhole event until our flow is seen healthy again */
 	int bh_active;
 	uint32_t bh_id;
+	enum strand bh_kind;
 	int seen_blackhole;           /* ever: for the exit status */
+	int probe_send_failed;        /* said once: a probe could not be sent */
 };
 
 /* Opens the socket: bound (if asked), connected. 0, or -1 after a line
@@ -84,8 +114,13 @@ void flow_lost(struct flow *f, const char *why);
 /* A look at our entry (deleting a DNAT'd one if may_delete and not
  * --monitor), with a probe when it is stale, applied to the state. */
 void flow_look(struct flow *f, int may_delete, struct look *lk);
-/* A probe in flight: its socket was readable, or its time is up. */
-void flow_probe_wake(struct flow *f, int readable, uint64_t now);
+/* The probe and the ask in flight, for the poll set: fills p[0..2)
+ * (fd -1: none), lowering *until to the time either gives up. */
+#define FLOW_FDS 2
+void flow_pollfds(const struct flow *f, struct pollfd *p, uint64_t *until);
+/* After poll (p as filled, or NULL: nothing readable): serves what is
+ * readable and finishes what is due. */
+void flow_wake(struct flow *f, const struct pollfd *p, uint64_t now);
 
 /* A line about our flow: src= and server= first. */
 void flow_begin(const struct flow *f, struct line *l, const char *level, const char *event);

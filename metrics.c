@@ -156,9 +156,18 @@ static void render_counters(const struct metrics_view *v, const char *lab, char 
 	}
 	text_add(b, cap, n, "# HELP " M "timeouts_total Queries that got no reply in time, by cause.\n"
 	               "# TYPE " M "timeouts_total counter\n");
-	for (int c = CAUSE_BLACKHOLE; c <= CAUSE_NAT_MISSING; c++)
-		text_add(b, cap, n, M "timeouts_total{%s,cause=\"%s\"} %" PRIu64 "\n", lab, cause_names[c],
-		    v->c->timeouts_by[c]);
+	/* the causes a timeout can have (the others end a query otherwise) */
+	static const enum cause tc[] = {CAUSE_BLACKHOLE, CAUSE_NO_REPLY, CAUSE_NO_ENTRY, CAUSE_UNKNOWN,
+	                                CAUSE_NAT_MISSING, CAUSE_GONE_BACKEND};
+	for (size_t i = 0; i < sizeof tc / sizeof *tc; i++)
+		text_add(b, cap, n, M "timeouts_total{%s,cause=\"%s\"} %" PRIu64 "\n", lab, cause_names[tc[i]],
+		    v->c->timeouts_by[tc[i]]);
+	text_add(b, cap, n, "# HELP " M "blackholes_total Own flow proven stranded, by kind: no_dnat (entry not DNAT'd"
+	               " while a probe is), gone_backend (DNAT'd to a backend that no longer answers).\n"
+	               "# TYPE " M "blackholes_total counter\n"
+	               M "blackholes_total{%s,kind=\"no_dnat\"} %" PRIu64 "\n"
+	               M "blackholes_total{%s,kind=\"gone_backend\"} %" PRIu64 "\n",
+	         lab, v->c->blackholes - v->c->blackholes_gone, lab, v->c->blackholes_gone);
 }
 
 static void render_hist(const char *name, const char *help, const struct hist *h, const uint32_t *bounds,

@@ -68,13 +68,14 @@ enum probe_verdict probe_send(struct probe *p, struct nl *nl, const struct socka
 	struct ct_tuple t;
 	probe_finish(p, nl);
 	*err = 0;
-	p->done = p->answered = 0;
+	p->done = p->answered = p->send_failed = 0;
 	p->rtt = 0;
 	p->qlen = qlen <= sizeof p->q ? qlen : 0;
 	memcpy(p->q, query, p->qlen);
 	p->sent = now;
 	if ((p->fd = probe_socket(src, server, &t)) < 0 || send(p->fd, query, qlen, 0) < 0) {
 		*err = -errno;
+		p->send_failed = 1;
 		probe_finish(p, nl);
 		return PROBE_FAILED;
 	}
@@ -109,4 +110,17 @@ int probe_poll(struct probe *p, struct nl *nl, int readable, uint64_t now)
 	if (got || now >= p->until)
 		return probe_finish(p, nl);
 	return 0;
+}
+
+void probe_backend(const struct ct_entry *e, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	ss->ss_family = e->reply.family;
+	if (e->reply.family == AF_INET6) {
+		((struct sockaddr_in6 *)ss)->sin6_addr = e->reply.src.v6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(e->reply.sport);
+	} else {
+		((struct sockaddr_in *)ss)->sin_addr = e->reply.src.v4;
+		((struct sockaddr_in *)ss)->sin_port = htons(e->reply.sport);
+	}
 }

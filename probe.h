@@ -39,6 +39,10 @@ struct probe {
 	int done;                /* finished: answered, refused, or given up */
 	int answered;            /* a DNS reply to its query came (any rcode) */
 	uint64_t rtt;            /* ... after this long */
+	/* PROBE_FAILED at the socket or the send, not at netlink: a send's
+	 * EPERM is netfilter dropping the packet (a DROP rule, a full
+	 * table), never a lost capability. */
+	int send_failed;
 };
 
 void probe_init(struct probe *p);
@@ -46,7 +50,8 @@ void probe_init(struct probe *p);
 /* Sends one probe from src's address (any port) to server and reads its
  * entry into p->e. A probe still in flight is finished first. wait_ns:
  * how long to keep the socket for the reply. *err: the -errno of what
- * failed (PROBE_FAILED), else 0. */
+ * failed (PROBE_FAILED; p->send_failed says whether the socket or the
+ * send failed rather than netlink), else 0. */
 enum probe_verdict probe_send(struct probe *p, struct nl *nl, const struct sockaddr_storage *src,
                               const struct sockaddr_storage *server, const uint8_t *query,
                               size_t qlen, uint64_t now, uint64_t wait_ns, int *err);
@@ -62,5 +67,8 @@ int probe_poll(struct probe *p, struct nl *nl, int readable, uint64_t now);
  * outcome (done, answered, rtt, e) stays readable until the next send.
  * Returns 0, or the delete's -errno (-ENOENT, already gone, is 0). */
 int probe_finish(struct probe *p, struct nl *nl);
+
+/* The backend an entry goes to: its reply's source address and port. */
+void probe_backend(const struct ct_entry *e, struct sockaddr_storage *ss);
 
 #endif

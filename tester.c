@@ -76,7 +76,8 @@ static void outage_failed(struct tester *t, enum cause c)
 		t->out_cause = c;
 	}
 	t->out_failed++;
-	if (c == CAUSE_BLACKHOLE || t->out_cause != CAUSE_BLACKHOLE)
+	int bh = c == CAUSE_BLACKHOLE || c == CAUSE_GONE_BACKEND;
+	if (bh || (t->out_cause != CAUSE_BLACKHOLE && t->out_cause != CAUSE_GONE_BACKEND))
 		t->out_cause = c;             /* a blackhole names the episode */
 }
 
@@ -154,45 +155,41 @@ static void view(struct tester *t, struct metrics_view *v)
  * with t->fatal set. */
 static enum wait wait_for(struct tester *t, int fd, uint64_t deadline)
 {
-	struct pollfd p[3 + METRICS_FDS];
+	struct pollfd p[2 + FLOW_FDS + METRICS_FDS], *pw = p + 1 + FLOW_FDS, *pm = pw + 1;
 	for (;;) {
 		if (stop_signal || t->fatal)
 			return WAIT_STOP;
 		uint64_t now = now_ns(), until = deadline;
-		if (probe_fd(&t->f.probe) >= 0 && now >= t->f.probe.until)
-			flow_probe_wake(&t->f, 0, now);
+		flow_wake(&t->f, NULL, now);       /* a probe or an ask whose time is up */
 		if (t->w && now >= watch_deadline(t->w))
 			watch_tick(t->w, now);
 		if (now >= deadline)
 			return WAIT_DEADLINE;
 		p[0] = (struct pollfd){.fd = fd, .events = POLLIN};   /* fd -1: ignored */
-		p[1] = (struct pollfd){.fd = probe_fd(&t->f.probe), .events = POLLIN};
-		if (p[1].fd >= 0 && t->f.probe.until < until)
-			until = t->f.probe.until;
-		p[2] = (struct pollfd){.fd = t->w ? watch_fd(t->w) : -1, .events = POLLIN};
+		flow_pollfds(&t->f, p + 1, &until);
+		*pw = (struct pollfd){.fd = t->w ? watch_fd(t->w) : -1, .events = POLLIN};
 		if (t->w && watch_deadline(t->w) < until)
 			until = watch_deadline(t->w);
-		size_t nm = t->m ? metrics_pollfds(t->m, p + 3, now, &until) : 0;
+		size_t nm = t->m ? metrics_pollfds(t->m, pm, now, &until) : 0;
 		uint64_t left = until - now;
 		struct timespec ts = {(time_t)(left / NS_PER_S), (long)(left % NS_PER_S)};
-		int r = ppoll(p, 3 + nm, &ts, t->wait_mask);
+		int r = ppoll(p, (nfds_t)(pm - p) + nm, &ts, t->wait_mask);
 		if (r < 0 && errno != EINTR)
 			t->fatal = errno;
 		if (r <= 0)
 			continue;                 /* EINTR or a deadline: recheck */
 		/* Events first: a probe's own NEW event is read while the
 		 * probe is still ours to recognise. */
-		if (p[2].revents)
+		if (pw->revents)
 			watch_read(t->w, now_ns());
-		if (p[1].revents)
-			flow_probe_wake(&t->f, 1, now_ns());
+		flow_wake(&t->f, p + 1, now_ns());
 		/* Scrapes before the reply: a flood of datagrams that are not
 		 * our answer keeps the query socket readable on every pass,
 		 * and returning first would starve them for good. */
 		if (nm) {
 			struct metrics_view v;
 			view(t, &v);
-			metrics_serve(t->m, p + 3, nm, &v);
+			metrics_serve(t->m, pm, nm, &v);
 		}
 		if (fd >= 0 && (p[0].revents & (POLLIN | POLLERR)))
 			return WAIT_READABLE;
@@ -359,7 +356,7 @@ static void log_failure(struct tester *t, const char *event, enum cause c,
 static enum cause timeout_cause(const struct result *r)
 {
 	if (r->look.blackholed)
-		return CAUSE_BLACKHOLE;
+		return r->look.kind == K_GONE_BACKEND ? CAUSE_GONE_BACKEND : CAUSE_BLACKHOLE;
 	if (r->look.nat_missing)
 		return CAUSE_NAT_MISSING;
 	switch (r->look.state) {
@@ -432,7 +429,9 @@ static void cycle(struct tester *t)
 	}
 	await_reply(t, r.look.sent_at, &r);
 	/* Our entry once the query is over: answered, or given up (the
-	 * entry is known when --heal has just deleted it). */
+	 * entry is known when --heal has just deleted it). An unanswered
+	 * one DNAT'd is judged there: its backend may be gone. */
+	r.look.unanswered = r.outcome != OUT_ANSWER;
 	if (r.outcome != OUT_STOPPED && !r.look.healed)
 		flow_look(&t->f, 1, &r.look);
 	note_result(t, &r);
@@ -566,6 +565,7 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 	t->f.st = &t->st;
 	t->f.fd = -1;
 	probe_init(&t->f.probe);
+	probe_init(&t->f.ask);
 	if (setup(t, why, sizeof why) == 0 && confine() == 0) {
 		log_start(t);
 		if (*why)
@@ -577,6 +577,7 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 		rc = exit_status(t);
 	}
 	probe_finish(&t->f.probe, t->f.nl);
+	probe_finish(&t->f.ask, t->f.nl);
 	watch_close(t->w);
 	nl_close(t->f.nl);
 	metrics_close(t->m);

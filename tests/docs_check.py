@@ -230,7 +230,7 @@ def literals_passed(sources, headers, pname):
                 lits = LITERAL.findall(args[idx])
                 if lits:
                     found.update(lits)
-                elif not re.fullmatch(r"NULL|%s|\w+\[\w+\](\.|->)(%s|%s)" % (pname, pname, TABLE_FIELD[pname]),
+                elif not re.fullmatch(r"NULL|%s|\w+\[[^\]]+\](\.|->)(%s|%s)" % (pname, pname, TABLE_FIELD[pname]),
                                       args[idx]):
                     unresolved.append("%s: %s(... %s ...)" % (fname, func, args[idx]))
     return found, unresolved

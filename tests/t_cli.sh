@@ -109,7 +109,7 @@ for spelling in \
 	"-d 10.0.0.10 -n example.org -t AAAA -i 20ms -w 30ms -c 2 -v --no-conntrack" \
 	"--server=10.0.0.10 --name=example.org --type=AAAA --interval=20ms --timeout=30ms --count=2 --verbose --no-conntrack" \
 	"-d10.0.0.10 -nexample.org -tAAAA -i20ms -w30ms -vc2 --no-conntrack" \
-	"--serve 10.0.0.10 --na example.org --ty AAAA --int 20ms --time 30ms --cou 2 --verb --no --"; do
+	"--serve 10.0.0.10 --na example.org --ty AAAA --int 20ms --time 30ms --cou 2 --verb --no-conn --"; do
 	i=$((i + 1))
 	# shellcheck disable=SC2086  # (split on purpose)
 	ip netns exec $ns "$BIN" $spelling >"$OUT/cli-spell$i.log" 2>&1

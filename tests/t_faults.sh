@@ -373,6 +373,42 @@ if scenario route; then (
 ); fi
 
 # ---- netlink EPERM: no CAP_NET_ADMIN, a user namespace, lost mid-run ----
+# A send's EPERM is netfilter dropping the packet, never a lost
+# capability: during a restart window, a rule in the node's filter table
+# drops every NEW UDP flow to port 53, so each probe's send fails (EPERM)
+# while the flows already made go on. The tester keeps conntrack (one
+# probe_send_failed line, no conntrack_unavailable) and, once the rule is
+# gone, proves and heals its own flow, and the node watch heals a client
+# stuck in the window. (A lab of its own: --heal-node would heal the
+# decoys that stand for other stuck clients.)
+eperm_window() {
+	lab_up || { fail "eperm window: lab_up"; return; }
+	L=$W/eperm-window.log C=$W/eperm-window.client
+	tester "$L" -d "$VIP4" -s "$NODE4:30700" -i 200ms -w 300ms --heal --heal-node
+	sleep 1
+	lab_rules window || { fail "eperm window: lab_rules window"; return; }
+	sleep 0.6
+	lab_client 30701 4 40 0.2 0.15 >"$C" 2>&1 & CP=$!
+	sleep 0.6
+	for ipt in iptables ip6tables; do
+		lab_node $ipt -I OUTPUT -p udp --dport 53 -m conntrack --ctstate NEW -j DROP ||
+			{ fail "eperm window: $ipt DROP rule"; return; }
+	done
+	lab_rules full || { fail "eperm window: lab_rules full"; return; }
+	sleep 1.5
+	t_open=$(now_ms)
+	for ipt in iptables ip6tables; do lab_node $ipt -D OUTPUT -p udp --dport 53 -m conntrack --ctstate NEW -j DROP; done
+	sleep 2.5
+	stop "$TPID"
+	wait "$CP"
+	got="$($LC count "$L" conntrack_unavailable) $($LC count "$L" probe_send_failed err="Operation not permitted")"
+	expect_eq "eperm window: NEW UDP to port 53 dropped: one probe_send_failed (EPERM), no conntrack_unavailable" "$got" "0 1"
+	got="$($LC after "$L" blackhole "$t_open" kind=no_dnat) $($LC after "$L" healed "$t_open") $($LC after "$L" client_healed "$t_open") $(tail -n 3 "$C" | grep -c '^ok ')"
+	expect_eq "eperm window: once the rule is gone: our flow proven (kind=no_dnat) and healed, the stuck client healed by the node watch and answered again" \
+		"$got" "1 1 1 3"
+	[ "$RC" = 3 ] && sane "$L" "$RC" && pass "eperm window: exit 3, clean stop" || fail "eperm window: exit 3" "rc=$RC $(brief "$L" 6)"
+}
+
 if scenario eperm; then (
 	lab_up || { fail "eperm: lab_up"; exit 0; }
 	decoys_in eperm || exit 0
@@ -416,7 +452,7 @@ if scenario eperm; then (
 		fi
 	fi
 	decoys_ok eperm
-); fi
+); ( eperm_window ); fi
 
 # ---- netlink ENOBUFS ---------------------------------------------------
 # net.core.rmem_default is read-only in a non-initial network namespace,

@@ -301,7 +301,7 @@ check "conntrack -L in the node namespace: $NODE4:$SPORT -> $VIP4:53 unreplied, 
 	grep -q "src=$NODE4 dst=$VIP4 sport=$SPORT dport=53 \[UNREPLIED\] src=$VIP4 dst=$NODE4 sport=53 dport=$SPORT" "$TMP/ct"
 
 st=$(metrics "$TMP/m.prom" 2>"$TMP/m.err")
-bh=$(grep "^dns_blackhole_tester_blackholes_total{server=\"$VIP4:53\",src=\"$SRC\",node=\"$NODE\"} " "$TMP/m.prom" | awk '{print $NF}')
+bh=$(grep "^dns_blackhole_tester_blackholes_total{server=\"$VIP4:53\",src=\"$SRC\",node=\"$NODE\",kind=\"no_dnat\"} " "$TMP/m.prom" | awk '{print $NF}')
 sent=$(grep "^dns_blackhole_tester_queries_sent_total{server=\"$VIP4:53\",src=\"$SRC\",node=\"$NODE\"} " "$TMP/m.prom" | awk '{print $NF}')
 if num "$bh" "$sent" && [ "$bh" -ge 1 ] && [ "$sent" -ge 3 ] && case $st in "200 "*) true ;; *) false ;; esac; then
 	pass "GET /metrics at 127.0.0.1:9797 in the node namespace ($st): blackholes_total $bh, queries_sent_total $sent, node=\"$NODE\""

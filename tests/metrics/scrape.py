@@ -159,9 +159,10 @@ def consistent(url, log, state, outfile):
     if not len(fails) <= sent <= len(fails_hi) + 1:
         bad.append("sent=%g, log has %d..%d finished queries" % (sent, len(fails), len(fails_hi)))
     out.append("sent=%g" % sent)
-    for c in ("blackhole", "no_reply", "no_entry", "unknown", "nat_missing"):
+    for c in ("blackhole", "no_reply", "no_entry", "unknown", "nat_missing", "gone_backend"):
         out.append(between("timeouts{%s}" % c, one(s, "timeouts_total", cause=c), "timeout", cause=c))
-    out.append(between("blackholes", one(s, "blackholes_total"), "blackhole"))
+    for k in ("no_dnat", "gone_backend"):
+        out.append(between("blackholes{%s}" % k, one(s, "blackholes_total", kind=k), "blackhole", kind=k))
     out.append(between("windows", one(s, "restart_windows_total"), "nat_missing"))
     if any(l["event"] == "probe" for l in hi):      # probes are logged with -v
         out.append(between("probes", one(s, "probes_total"), "probe"))
@@ -191,7 +192,7 @@ def consistent(url, log, state, outfile):
     # the state: blackholed gauge, and the outage's age against the log
     g, age = one(s, "blackholed"), one(s, "outage_seconds")
     if state in ("blackholed", "healed"):
-        for name, series, kv in (("blackholes_total", "blackholes_total", {}),
+        for name, series, kv in (('blackholes_total{kind="no_dnat"}', "blackholes_total", {"kind": "no_dnat"}),
                                  ('timeouts_total{cause="blackhole"}', "timeouts_total", {"cause": "blackhole"})):
             if one(s, series, **kv) < 1:
                 bad.append("%s is 0 after a blackhole" % name)
