@@ -4,10 +4,11 @@
 set -eu
 # prometheus: for promtool (check metrics, check rules, test rules);
 # python3-yaml: tests/rules/series.py and the PrometheusRule check;
-# nodejs: tests/cares_client.js, a real c-ares client (Node's dns.Resolver).
+# nodejs: tests/cares_client.js, a real c-ares client (Node's dns.Resolver);
+# mandoc: tests/t_docs.sh lints and renders the man page.
 pkgs="musl-tools linux-libc-dev gcc make iproute2 iptables nftables conntrack
       dnsmasq-base unbound libcap2-bin util-linux python3 valgrind file strace
-      prometheus python3-yaml nodejs"
+      prometheus python3-yaml nodejs mandoc"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"

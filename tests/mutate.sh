@@ -63,6 +63,20 @@ long m23
 long m24
 long m25
 long m28
+d01 ^ dns-blackhole-tester.8 ^ .Sh CAVEATS\n ^ .Sh CAVEATS\n.Zz not a macro\n ^ docs ^  ^ mandoc -Tlint is clean
+d02 ^ dns-blackhole-tester.8 ^ .Sh CAVEATS\n ^ .Sh LIMITS\n ^ docs ^  ^ the man page renders with every section
+d03 ^ opts.c ^ "      --monitor ^ "      --sneaky              an option nobody documented\x0a"\n"      --monitor ^ docs ^  ^ --help options = the man page's options
+d04 ^ dns-blackhole-tester.8 ^ .It Fl \-monitor\n ^ .It Fl \-ghost\nAn option the program does not have.\n.It Fl \-monitor\n ^ docs ^  ^ --help options = the man page's options
+d05 ^ scan.c ^ "      --fix                 delete ^ "      --fixit               delete ^ docs ^  ^ scan --help options = the man page's scan options
+d06 ^ dns-blackhole-tester.8 ^ .Op Fl \-no\-conntrack\n ^  ^ docs ^  ^ --help options are in SYNOPSIS, and no other
+d07 ^ scan.c ^ {"fix", no_argument, NULL, 'f'}, ^ {"fix", no_argument, NULL, 'f'}, {"fixall", no_argument, NULL, 'f'}, ^ docs ^  ^ every long option the code accepts is in the man page
+d08 ^ flow.c ^ flow_begin(f, &l, "info", "nat_learned"); ^ flow_begin(f, &l, "info", "nat_learnt"); ^ docs ^  ^ every event the code logs is in DIAGNOSTICS, and back
+d09 ^ flow.c ^ flow_begin(f, &l, "info", "nat_learned"); ^ const char *ev = "nat_learned";\n\tflow_begin(f, &l, "info", ev); ^ docs ^  ^ every event the code logs is in DIAGNOSTICS, and back
+d10 ^ dns-blackhole-tester.8 ^ .It Cm scan_retry Pq warn\n ^ .It Cm scan_paused Pq warn\nNothing logs this.\n.It Cm scan_retry Pq warn\n ^ docs ^  ^ every event the code logs is in DIAGNOSTICS, and back
+d11 ^ tester.c ^ log_kvu(&l, "outage_ms", ^ log_kvu(&l, "outage_sec", ^ docs ^  ^ every key the code logs is in DIAGNOSTICS
+d12 ^ README ^ More\n----\n ^ More\n----\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n ^ docs ^  ^ README is at most 150 lines
+d13 ^ README ^ sudo ./test.sh\n ^ sudo make test\n ^ docs ^  ^ README holds the test command
+d14 ^ README ^ (bench/RESULTS.md) ^ (bench/RESULT.md) ^ docs ^  ^ links in README, HACKING.md and docs/ name files that exist
 EOF_M
 )
 
