@@ -70,7 +70,7 @@ if scenario retry; then (
 	TPID=$!
 	sleep 1
 	lab_rules window
-	lab_node $NC --bind "$NODE4" --ports 22000-22009 --server "$VIP4" --interval 0.1 --duration 7 --log "$C" --ready "$W/ready" &
+	lab_node $NC --bind "$NODE4" --ports 22000-22009 --server "$VIP4" --interval 0.1 --duration 12 --log "$C" --ready "$W/ready" &
 	cpid=$!
 	wait_file "$W/ready"; sleep 0.5
 	lab_rules full

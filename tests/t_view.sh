@@ -266,8 +266,10 @@ fi
 
 # ---- a real client: c-ares under load, in a pod behind the node ------------
 # cares_run LOG: a window that lasts until the client's socket has sent
-# for 1 s (node may start slowly on a loaded machine); R is the rules'
-# return (epoch ms). Its lines: one per second of sending.
+# for 2.5 s (node may start slowly on a loaded machine; its lookups time
+# out after 1 s, and only then does c-ares keep one socket: 1 s was
+# sometimes too short to be sure); R is the rules' return (epoch ms).
+# Its lines: one per second of sending.
 cares_run() {
 	lab_rules window
 	lab_clipod node "$TOP/tests/cares_client.js" --server "$VIP4" --expect "$ANSWER4" --seconds 14 \
@@ -277,7 +279,7 @@ cares_run() {
 	until lab_clipod ss -Hun dst "$VIP4:53" | grep -q .; do
 		_i=$((_i + 1)); [ $_i -lt 200 ] || break; sleep 0.05
 	done
-	sleep 1
+	sleep 2.5
 	R=$(now_ms)
 	lab_rules full
 	wait $cp
