@@ -84,6 +84,8 @@ const char *view_explain(enum view v, char *buf, size_t cap)
 	}
 }
 
+#define VIEW_MISSING_RUN 3
+
 void view_learn_init(struct view_learn *v)
 {
 	memset(v, 0, sizeof *v);
@@ -111,6 +113,13 @@ void view_note(struct view_learn *v, struct flow *f, int state)
 	char buf[400];
 	struct line l;
 	int8_t tracked = state == CT_NONE ? 0 : state == CT_UNKNOWN ? -1 : 1;
+	/* A flow that had an entry and has none after a send: far more
+	 * likely deleted by someone else just then (scan --fix, the node
+	 * watch, kube-proxy's reconciler) than NOTRACK'd since. Only three
+	 * such looks in a row change the view (the demo saw one flip it). */
+	v->missing = tracked == 0 && v->o.server_tracked == 1 ? v->missing + 1 : 0;
+	if (v->missing && v->missing < VIEW_MISSING_RUN)
+		return;
 	if (tracked >= 0 && tracked != v->o.server_tracked) {
 		v->o.server_tracked = tracked;
 		/* Only an untracked flow needs the loopback test (pod or

@@ -37,6 +37,7 @@ struct view_learn {
 	struct view_obs o;
 	enum view said;          /* the view the last event=view said */
 	int heal_said;           /* --heal where it cannot delete: said once */
+	int missing;             /* looks in a row without an entry, after one had it */
 };
 void view_learn_init(struct view_learn *v);
 

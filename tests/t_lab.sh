@@ -244,13 +244,17 @@ reply_src() {
 # a TCP connection), all answered, spread over both backends (a fresh port
 # takes B with probability 1/2: both counts are 0 only with probability
 # 2^(1-N)).
+# Each query from a port of its own (SPREAD_PORT on): an ephemeral port
+# the kernel hands out twice would make one entry of two queries.
+SPREAD_PORT=42000
 spread() {
 	_pr=${6:-udp} _tcp=
 	[ "$_pr" = tcp ] && _tcp=--tcp
 	lab_ct -D -f "ipv$4" -p "$_pr" --orig-src "$3" --orig-dst "$vip" >/dev/null 2>&1
 	_i=0 _out=
-	while [ $_i -lt "$5" ]; do _out="$_out$(q "$2" "$3" 0 "$vip" "$4" 0.5 1 0.05 $_tcp)
+	while [ $_i -lt "$5" ]; do _out="$_out$(q "$2" "$3" $((SPREAD_PORT + _i)) "$vip" "$4" 0.5 1 0.05 $_tcp)
 "; _i=$((_i + 1)); done
+	SPREAD_PORT=$((SPREAD_PORT + 50))
 	expect_eq "$1: $5 fresh ports all answered" "$(okto "$_out")" "ok=$5 timeout=0"
 	_bb=$(by_backend "$4" "$3" "$_pr")
 	echo "$1: $_bb" >>"$OUT/lab-backends.txt"
