@@ -69,7 +69,11 @@ lab_ct -L -p udp --orig-dst "$VIP4" --dport 53 2>/dev/null | grep UNREPLIED | se
 
 say "Healing: scan finds every blackholed flow to the VIP on the node, --fix deletes exactly those"
 lab_node "$BIN" scan -d "$VIP4" --fix | tee "$LAB_DIR/scan.log" | cut -c 1-"${COLS:-220}" | sed "s/^/    $D/; s/\$/$R/"
-show 1.2
+# A query sent just before the delete went down the old entry and waits
+# out its timeout (1 s); the next is answered: until event=recovered, 4 s
+# at most.
+i=0; while ! grep -q 'event=recovered' "$LOG" && [ $i -lt 40 ]; do sleep 0.1; i=$((i + 1)); done
+show 0.2
 kill -TERM "$TPID" 2>/dev/null; wait "$TPID"; RC=$?
 show 0
 
