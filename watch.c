@@ -624,15 +624,20 @@ static struct obs untranslated_obs(const struct watch *w, const struct key *k, c
 }
 
 /* A DNAT'd new flow to k came: its clients met by a missing rule are
- * judged again. */
+ * judged again. Oldest first: each proven one goes to the head of the
+ * stuck list, so heals (rate-limited) take the newest first. A client
+ * that still sends, c-ares under load, has made its entry last, after
+ * the ports it sent from and closed. */
 static void promote(struct watch *w, struct key *k)
 {
-	uint32_t next;
-	if (!k->pending)
+	uint32_t prev, i = k->head;
+	if (!k->pending || i == NIL)
 		return;
-	for (uint32_t i = k->head; i != NIL; i = next) {
+	while (w->slot[i].next != NIL)            /* the key's list: newest first */
+		i = w->slot[i].next;
+	for (; i != NIL; i = prev) {
 		struct tracked *s = &w->slot[i];
-		next = s->next;
+		prev = s->prev;
 		if (s->state != F_PENDING)
 			continue;
 		struct obs o = untranslated_obs(w, k, s);

@@ -110,6 +110,15 @@ stuck_case() {   # heal|watch MODE FAMILY
 		else
 			fail "$n: heal" "blackholed: $bh; healed: $healed; unanswered=$never worst=${worst}ms healed_before_return=$early"
 		fi
+		# Heals are rate-limited, so their order matters: newest first (a
+		# client that still sends made its entry last). The clients made
+		# theirs in port order, so the heals go from 22029 down.
+		order=$(grep 'event=client_healed ' "$L" | sed -n 's/.* client=[^ ]* sport=\([0-9]*\) .*/\1/p' | tr '\n' ' ' | sed 's/ $//')
+		if [ "$(echo "$order" | wc -w)" = 30 ] && echo "$order" | tr ' ' '\n' | grep . | sort -c -r -n 2>/dev/null; then
+			pass "$n: healed newest first: ports ${order%% *}..${order##* }"
+		else
+			fail "$n: healed newest first" "order: $order"
+		fi
 		if cmp -s "$W/b" "$W/a" && [ "$dnat" = 30 ] && [ "$(wc -l <"$W/b")" -ge 300 ]; then
 			pass "$n: conntrack -L before/after: $(wc -l <"$W/b") other entries (100 decoys, 200 healthy DNAT'd flows) unchanged; the 30 clients DNAT'd now"
 		else
