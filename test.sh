@@ -21,7 +21,7 @@
 # results file and output folder, build/groups/GROUP/{results.txt,out,log},
 # so LANES of them (default 3: much of the suite waits on real time, not
 # on the CPU) run side by side, the longest first (the last run's times,
-# build/groups/*/time, decide the order). Each group's log is printed
+# build/groups/*/time, decide the order; on a fresh clone, tests/times.txt). Each group's log is printed
 # whole when it ends, its results are held to tests/checks.txt on their
 # own, and build/results.txt is all of them merged in group order.
 # fleet runs alone, nothing beside it: it compares the whole root
@@ -133,12 +133,13 @@ lane() {
 	done
 }
 
-# The queue: the longest first by the last run's time (a group never
-# timed counts as long).
+# The queue: the longest first by the last run's time, else by
+# tests/times.txt (a fresh clone has no last run), else as long.
 est() {
 	_s=0
 	for _g in $(echo "$1" | tr + ' '); do
 		_t=$(cat "$G/$_g/time" 2>/dev/null)
+		case $_t in ''|*[!0-9]*) _t=$(awk -v g="$_g" '$1 == g { print $2 }' tests/times.txt) ;; esac
 		case $_t in ''|*[!0-9]*) _t=600 ;; esac
 		_s=$((_s + _t))
 	done
