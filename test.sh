@@ -74,6 +74,7 @@ run_group() {
 	_d=$G/$1
 	rm -rf "$_d"; mkdir -p "$_d/out"; : >"$_d/results.txt"
 	_t0=$(date +%s)
+	times >"$_d/.times0"
 	if [ ! -f "tests/t_$1.sh" ]; then
 		echo "FAIL tests/t_$1.sh: no such test group" >>"$_d/results.txt"
 		: >"$_d/log"
@@ -95,6 +96,8 @@ run_group() {
 		hold "$1" "$_d"
 	fi
 	echo $(($(date +%s) - _t0)) >"$_d/time"
+	times >"$_d/.times1"
+	cpu_of "$_d/.times0" "$_d/.times1" >"$_d/cpu"
 	if [ "$1" = sanitize ] && [ -n "$SAN_E2E" ]; then
 		hold e2e "$G/e2e"
 		grep -v '^SCENARIO ' "$G/e2e/results.txt" >>"$G/e2e/log"
@@ -102,6 +105,14 @@ run_group() {
 		say e2e
 	fi
 	say "$1"
+}
+
+# cpu_of T0 T1: CPU seconds (user + system) between two outputs of the
+# shell's `times` (its second line: the waited-for children's), taken in
+# the lane's own shell (not in a $(...), whose fork would count none).
+cpu_of() {
+	awk 'FNR == 2 { gsub(/[ms]/, " "); split($0, f, " "); t[++n] = f[1] * 60 + f[2] + f[3] * 60 + f[4] }
+		END { printf "%d\n", t[2] - t[1] + 0.5 }' "$1" "$2"
 }
 
 # hold SUITE DIR: every scenario ran all its checks (tests/checks.txt)
@@ -172,6 +183,7 @@ failed=$(grep -c '^FAIL' "$RESULTS")
 skipped=$(grep -c '^SKIP' "$RESULTS")
 echo
 echo "time per group (s):$(for g in $groups; do printf ' %s %s' "$g" "$(cat "$G/$g/time" 2>/dev/null || echo -)"; done)"
+echo "CPU per group (s):$(for g in $groups; do printf ' %s %s' "$g" "$(cat "$G/$g/cpu" 2>/dev/null || echo -)"; done)"
 [ -n "$SAN_E2E" ] && echo "(e2e ran once, inside sanitize, under ASan+UBSan: its time is part of sanitize's)"
 grep '^FAIL' "$RESULTS" || true
 echo "suite took $(($(date +%s) - start)) s ($LANES lanes)"
