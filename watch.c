@@ -160,15 +160,6 @@ static int same_addr(uint8_t family, const union ct_addr *a, const union ct_addr
 	return !memcmp(a->b, b->b, family == AF_INET6 ? 16 : 4);
 }
 
-/* A line about the watch itself: one pair says what. */
-static void note(const char *level, const char *event, const char *key, const char *value)
-{
-	struct line l;
-	log_begin(&l, level, event);
-	log_kv(&l, key, value);
-	log_end(&l);
-}
-
 /* IP:PORT, as a VIP:port is written. */
 static void addr_port(uint8_t family, const union ct_addr *a, uint16_t port, char *buf, size_t cap)
 {
@@ -406,7 +397,7 @@ static int evict_key(struct watch *w, uint32_t except, int with_clients)
 	w->nkeys--;
 	w->st->node_keys_evicted++;
 	if (!w->evict_said)
-		note("warn", "node_keys_evicted", "effect", "table full: --node-max-keys");
+		log_note("warn", "node_keys_evicted", "effect", "table full: --node-max-keys");
 	w->evict_said = 1;
 	return 0;
 }
@@ -463,7 +454,7 @@ static struct tracked *track_new(struct watch *w, const struct ct_entry *e, uint
 			;
 		if (w->cfree == NIL) {
 			if (!w->full)         /* once */
-				note("warn", "node_table_full", "effect", "table full: --node-max-clients");
+				log_note("warn", "node_table_full", "effect", "table full: --node-max-clients");
 			w->full = 1;
 			return NULL;
 		}
@@ -599,7 +590,7 @@ static void heal(struct watch *w)
 		}
 		if (!may_delete(w)) {
 			if (!w->limited)
-				note("warn", "heal_rate_limited", "effect", "the rest wait for --heal-rate");
+				log_note("warn", "heal_rate_limited", "effect", "the rest wait for --heal-rate");
 			w->limited = 1;
 			return;
 		}
@@ -878,7 +869,7 @@ static void dump_backend(struct watch *w, struct backend *b)
 	int err = dump_fresh(&f, judge_gone, &c);
 	w->st->node_dumps++;
 	if (err < 0) {
-		note("error", "node_dump_failed", "err", strerror(-err));
+		log_note("error", "node_dump_failed", "err", strerror(-err));
 		return;
 	}
 	for (uint32_t i = 0; i < w->ccap; i++) {
@@ -1040,7 +1031,7 @@ static int resync_one(const struct ct_entry *e, void *arg)
 static void resync_failed(struct watch *w, int err)
 {
 	w->resync_at = w->now + RESYNC_RETRY;
-	note("error", "node_resync_failed", "err", strerror(-err));
+	log_note("error", "node_resync_failed", "err", strerror(-err));
 }
 
 /* The dump is whole: what it lacks went away (a client tracked by an
@@ -1370,7 +1361,7 @@ struct watch *watch_open(const struct flow *f, struct counters *st)
 		set_targets(w);
 	}
 	if (!w || !w->kcap || open_events(w, &insns, why, sizeof why) < 0) {
-		note("warn", "node_watch_unavailable", "reason", why);
+		log_note("warn", "node_watch_unavailable", "reason", why);
 		watch_close(w);
 		return NULL;
 	}
