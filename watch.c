@@ -2,7 +2,7 @@
  * stale entry, their proof, report and heal (see watch.h). Every
  * decision is verdict_of()'s (verdict.h); this file gathers what it
  * needs to know and does what it says. The clients and VIP:ports it
- * tracks are table.c's.
+ * tracks are table.c's; the gone-backend prober is backends.c's.
  *
  * no_dnat, the first kind: the proof is the order events arrive in (a
  * sequence number, not the clock: two events read in one wake-up must
@@ -11,22 +11,17 @@
  * was not DNAT'd is a fresh flow DNAT'd (FRESH_DNAT); a later one not
  * DNAT'd is FRESH_NO_DNAT (a window); none yet is FRESH_NONE.
  *
- * gone_backend, the second kind: backends are learned from DNAT'd flows
- * to the DNS VIPs (events and dumps). Each is asked straight once an
- * interval; when one stays silent its clients are found with a dump
- * filtered by VIP:port in the kernel, their reply counters read at each
- * silence, and a fresh probe of the VIP (answered, by whom) is the other
- * half of the proof. Probes and dumps scale with the backends, never
- * with the table. A --service-cidr Service is not DNS: nothing is asked. */
+ * gone_backend, the second kind: backends.c asks the backends learned
+ * here and dumps a silent one's clients (backends.h says how). */
 #define _GNU_SOURCE
 #include "watch.h"
+#include "backends.h"
 #include "ctfilter.h"
 #include "flow.h"
 #include "log.h"
 #include "counters.h"
 #include "metrics.h"            /* struct stuck_client */
 #include "nl.h"
-#include "probe.h"
 #include "table.h"
 #include "verdict.h"
 #include "view.h"
@@ -46,26 +41,11 @@
 #define READS_PER_WAKE 64              /* then the loop gets the CPU back */
 #define RESYNC_RETRY NS_PER_S
 #define RCVBUF_MIN_CAP (4u << 20)      /* ENOBUFS doubles the buffer up to 4x the option, at least this */
-#define MAX_BACKENDS 32                /* distinct backends asked */
-#define VIP_TRIES 4                    /* fresh probes a round to find another backend */
 #define BACKOFF_FIRST (100 * NS_PER_MS)
 #define BACKOFF_MAX (30 * NS_PER_S)
-#define EV_TAG 0
-#define BACKEND_TAG 1                  /* + backend index */
-#define VIP_TAG 0x100                  /* + VIP index */
-#define RESYNC_TAG 0x200               /* the CIDR resync's dump */
+#define EV_TAG 0                       /* the probes' tags follow (backends.h) */
+#define RESYNC_TAG PROBE_TAGS_END      /* the CIDR resync's dump */
 #define DRAIN_MAX 4096                 /* event messages discarded before a resync */
-
-/* A DNS backend learned from a DNAT'd flow, asked straight each round. */
-struct backend {
-	struct ct_tuple t;            /* dst, dport: its address and port */
-	struct probe p;
-	uint64_t answered_at;
-	uint32_t key;
-	uint8_t used, silent, sent;
-};
-
-struct vipprobe { struct probe p; uint32_t key; uint8_t tries; };
 
 struct watch;
 /* A resync: why, the entries it read, when it began. */
@@ -81,16 +61,9 @@ struct watch {
 	int rcvbuf;
 	struct ct_target t[OPTS_MAX_WATCH + 1];
 	size_t nt;
-	struct ct_tuple exact[OPTS_MAX_WATCH + 1];   /* the DNS VIP:ports: the dumps' filter */
-	size_t nexact;
 	int cidr;                     /* a prefix target: the full resync cannot be filtered */
 	struct table tb;              /* its clock (now), event order (seq), last resync (gen) */
-	struct backend be[MAX_BACKENDS];
-	struct vipprobe vp[OPTS_MAX_WATCH + 1];
-	struct ct_tuple mine[8];      /* our own recent fresh probes: never clients */
-	unsigned nmine;
-	uint64_t round_at;
-	uint32_t dgen;                /* the last backend dump */
+	struct backends bk;
 	uint64_t resync_at;           /* a resync is due then; 0: none */
 	uint64_t resync_end, resync_cost;   /* the last one: when it ended, how long it took */
 	struct nl *rs;                /* a CIDR resync's dump in progress, read from the loop */
@@ -245,295 +218,6 @@ static void promote(struct watch *w, struct key *k)
 	}
 }
 
-/* ---- gone_backend: backends, their asks, their clients ------------------ */
-
-static int same_flow(const struct ct_tuple *a, const struct ct_tuple *b)
-{
-	return a->family == b->family && a->sport == b->sport && !memcmp(a->src.b, b->src.b, 16);
-}
-
-/* The tester's own socket and its last probe (the tester judges them),
- * and our own recent fresh probes. */
-static int own(const struct watch *w, const struct ct_tuple *t)
-{
-	for (unsigned i = 0; i < sizeof w->mine / sizeof *w->mine; i++)
-		if (same_flow(t, &w->mine[i]))
-			return 1;
-	return same_flow(t, &w->f->tuple) || same_flow(t, &w->f->last_probe);
-}
-
-/* A DNAT'd flow to DNS key ki went to e's reply source: a backend. */
-static void learn_backend(struct watch *w, const struct ct_entry *e, uint32_t ki)
-{
-	struct backend *free_b = NULL;
-	for (size_t i = 0; i < MAX_BACKENDS; i++) {
-		struct backend *b = &w->be[i];
-		if (!b->used) {
-			free_b = free_b ? free_b : b;
-			continue;
-		}
-		if (b->t.family == e->orig.family && b->t.dport == e->reply.sport &&
-		    same_addr(b->t.family, &b->t.dst, &e->reply.src))
-			return;
-	}
-	if (!free_b)
-		return;                       /* asked: at most MAX_BACKENDS */
-	memset(free_b, 0, sizeof *free_b);
-	probe_init(&free_b->p);
-	free_b->used = 1;
-	free_b->key = ki;
-	free_b->t = (struct ct_tuple){.family = e->orig.family, .proto = IPPROTO_UDP,
-	                              .dst = e->reply.src, .dport = e->reply.sport};
-}
-
-static void drop_backend(struct watch *w, struct backend *b)
-{
-	probe_finish(&b->p, w->req);
-	b->used = 0;
-}
-
-static void tuple_to_sockaddr(const struct ct_tuple *t, struct sockaddr_storage *ss, int any)
-{
-	memset(ss, 0, sizeof *ss);
-	ss->ss_family = t->family;
-	if (t->family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		if (!any)
-			memcpy(&s6->sin6_addr, t->dst.b, 16);
-		s6->sin6_port = any ? 0 : htons(t->dport);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-		if (!any)
-			memcpy(&s4->sin_addr, t->dst.b, 4);
-		s4->sin_port = any ? 0 : htons(t->dport);
-	}
-}
-
-/* The tester's query, from a fresh socket, to t; its socket joins the
- * epoll set under tag. */
-static enum probe_verdict ask(struct watch *w, struct probe *p, const struct ct_tuple *t, uint64_t tag)
-{
-	struct sockaddr_storage src, dst;
-	int err;
-	tuple_to_sockaddr(t, &src, 1);
-	tuple_to_sockaddr(t, &dst, 0);
-	enum probe_verdict pv = probe_send(p, w->req, &src, &dst, w->f->query, w->f->qlen, w->tb.now,
-	                                   w->o->timeout, &err);
-	if (pv == PROBE_FAILED)
-		return pv;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
-	epoll_ctl(w->ep, EPOLL_CTL_ADD, p->fd, &ev);
-	w->mine[w->nmine++ % (sizeof w->mine / sizeof *w->mine)] = p->e.orig;
-	return pv;
-}
-
-static int backend_suspect(const struct watch *w, uint32_t ki, const struct ct_entry *e)
-{
-	for (size_t i = 0; i < MAX_BACKENDS; i++) {
-		const struct backend *b = &w->be[i];
-		if (b->used && b->silent && b->key == ki && b->t.dport == e->reply.sport &&
-		    same_addr(b->t.family, &b->t.dst, &e->reply.src))
-			return 1;
-	}
-	return 0;
-}
-
-/* A fresh flow to VIP j: sent until one lands on a backend not under
- * suspicion (VIP_TRIES at most), so that the proof does not wait on the
- * load balancer's dice. */
-static void ask_vip(struct watch *w, size_t j)
-{
-	struct vipprobe *v = &w->vp[j];
-	for (v->tries = 0; v->tries < VIP_TRIES; v->tries++) {
-		enum probe_verdict pv = ask(w, &v->p, &w->exact[j], VIP_TAG + j);
-		if (pv != PROBE_DNAT || !backend_suspect(w, v->key, &v->p.e))
-			return;
-		probe_finish(&v->p, w->req);
-		v->p.done = 0;                /* not an outcome: another try */
-	}
-}
-
-/* One round: each backend asked straight; each DNS VIP with a backend
- * under suspicion, or with clients met by a missing rule (verdict_of:
- * VA_PROBE, a fresh flow tells whether the rule is back), gets a fresh
- * flow of our own; one of each in flight. */
-static void round_start(struct watch *w)
-{
-	w->round_at = w->tb.now + w->o->interval;
-	for (size_t i = 0; i < MAX_BACKENDS; i++) {
-		struct backend *b = &w->be[i];
-		if (b->used && b->p.fd < 0)
-			b->sent = ask(w, &b->p, &b->t, BACKEND_TAG + i) != PROBE_FAILED;
-	}
-	for (size_t j = 0; j < w->nexact; j++) {
-		int suspect = 0;
-		for (size_t i = 0; i < MAX_BACKENDS; i++)
-			suspect |= w->be[i].used && w->be[i].silent && w->be[i].key == w->vp[j].key;
-		if ((suspect || w->tb.keys[w->vp[j].key].pending) && w->vp[j].p.fd < 0)
-			ask_vip(w, j);
-	}
-}
-
-/* A fresh flow to VIP j finished: what it showed is the key's fresh. */
-static void vip_done(struct watch *w, size_t j)
-{
-	struct vipprobe *v = &w->vp[j];
-	struct key *k = &w->tb.keys[v->key];
-	if (!v->p.done)
-		return;
-	v->p.done = 0;
-	if (!ct_is_dnat(&v->p.e)) {
-		k->fresh = FRESH_NO_DNAT;
-		return;
-	}
-	k->fresh = v->p.answered ? FRESH_ANSWERED : FRESH_DNAT;
-	k->fresh_to = v->p.e.reply.src;
-	k->fresh_port = v->p.e.reply.sport;
-}
-
-/* A fresh socket for each dump (these are filtered in the kernel by
- * VIP:port: short): one given up mid-way is closed with its socket, and
- * never leaves a shared one answering EBUSY. */
-static int dump_fresh(const struct ct_dump_filter *f, int (*cb)(const struct ct_entry *, void *), void *arg)
-{
-	int kf;
-	struct nl *nl = nl_open();
-	if (!nl)
-		return -errno;
-	int err = nl_dump(nl, f, cb, arg, &kf);
-	nl_close(nl);
-	return err;
-}
-
-struct gone_ctx { struct watch *w; struct backend *b; uint32_t found; };
-
-static struct obs translated_obs(const struct watch *w, const struct key *k, const struct backend *b,
-                                 const struct ct_entry *e, const struct tracked *s)
-{
-	return (struct obs){
-		.proto = e->orig.proto, .port_ok = 1, .dnat = 1, .replied = (uint8_t)ct_seen_reply(e),
-		.nat_known = 1, .asks_dns = k->dns,
-		.reply_moving = s && (e->have & s->e.have & CT_HAVE_COUNTERS) && e->reply_packets != s->e.reply_packets,
-		.fresh = k->fresh,
-		.fresh_same = k->fresh_port == b->t.dport && same_addr(b->t.family, &k->fresh_to, &b->t.dst),
-		.backend_silent = b->silent,
-		.backend_recent = b->answered_at && w->tb.now - b->answered_at <= w->o->interval,
-	};
-}
-
-/* One entry of a silent backend's dump: judged, and tracked as verdict_of
- * says (stranded: stuck; unproven: its counters kept for the next read). */
-static int judge_gone(const struct ct_entry *e, void *arg)
-{
-	struct gone_ctx *c = arg;
-	struct watch *w = c->w;
-	struct backend *b = c->b;
-	if (!ct_is_dnat(e) || e->reply.sport != b->t.dport || !same_addr(b->t.family, &e->reply.src, &b->t.dst) ||
-	    own(w, &e->orig))
-		return 0;
-	uint32_t ki = key_find(&w->tb, e->orig.family, &e->orig.dst, e->orig.dport);
-	if (ki == NIL)
-		return 0;
-	struct tracked *s = lookup(&w->tb, &e->orig);
-	if (s && (s->e.id != e->id || s->kind != K_GONE_BACKEND)) {
-		forget(&w->tb, s, s->state == F_STUCK ? "client_cleared" : NULL);
-		s = NULL;
-	}
-	struct obs o = translated_obs(w, &w->tb.keys[ki], b, e, s);
-	struct vout v = verdict_of(&o);
-	c->found++;
-	if (v.v != V_STRANDED && v.v != V_UNPROVEN) {
-		if (s)
-			forget(&w->tb, s, s->state == F_STUCK ? "client_cleared" : NULL);
-		return 0;
-	}
-	if (!s && !(s = track_new(&w->tb, e, ki, F_SUSPECT, K_GONE_BACKEND)))
-		return 0;
-	if (s->state != F_STUCK) {
-		s->e.reply_packets = e->reply_packets;   /* the next read compares with this one */
-		s->e.have = e->have;
-	}
-	s->gen = w->dgen;                            /* found by this dump */
-	s->backend = (uint8_t)(b - w->be);
-	if (v.v == V_STRANDED && s->state != F_STUCK) {
-		s->now = w->tb.keys[ki].fresh_to;
-		s->now_port = w->tb.keys[ki].fresh_port;
-		make_stuck(&w->tb, s);
-	}
-	return 0;
-}
-
-/* The clients of silent backend b (a dump filtered in the kernel by the
- * DNS VIP:ports), judged; its clients the dump no longer has are gone. */
-static void dump_backend(struct watch *w, struct backend *b)
-{
-	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->nexact, .dst = w->exact, .kernel = 1};
-	struct gone_ctx c = {w, b, 0};
-	uint32_t bi = (uint32_t)(b - w->be);
-	w->dgen++;
-	int err = dump_fresh(&f, judge_gone, &c);
-	w->st->node_dumps++;
-	if (err < 0) {
-		log_note("error", "node_dump_failed", "err", strerror(-err));
-		return;
-	}
-	for (uint32_t i = 0; i < w->tb.ccap; i++) {
-		struct tracked *s = &w->tb.slot[i];
-		if (s->used && s->kind == K_GONE_BACKEND && s->backend == bi && s->gen != w->dgen)
-			forget(&w->tb, s, s->state == F_STUCK ? "client_cleared" : NULL);
-	}
-	if (!c.found && b->silent >= VERDICT_BACKEND_SILENT)
-		drop_backend(w, b);           /* silent, and nobody left on it: learned again if seen */
-}
-
-/* Backend b answered: its clients unproven or stuck are not stranded
- * (a backend that answers again before the proof resets it). */
-static void backend_answers(struct watch *w, struct backend *b)
-{
-	uint32_t bi = (uint32_t)(b - w->be);
-	int was_silent = b->silent;
-	b->silent = 0;
-	b->answered_at = w->tb.now;
-	if (!was_silent)
-		return;                       /* clients are only ever found at a silence */
-	for (uint32_t i = 0; i < w->tb.ccap; i++) {
-		struct tracked *s = &w->tb.slot[i];
-		if (s->used && s->kind == K_GONE_BACKEND && s->backend == bi)
-			forget(&w->tb, s, s->state == F_STUCK ? "client_cleared" : NULL);
-	}
-}
-
-/* A straight ask of backend b finished. */
-static void backend_done(struct watch *w, struct backend *b)
-{
-	if (!b->p.done || !b->sent)
-		return;
-	b->p.done = 0;
-	b->sent = 0;
-	if (b->p.answered) {
-		backend_answers(w, b);
-		return;
-	}
-	if (b->silent < 255)
-		b->silent++;
-	dump_backend(w, b);
-}
-
-/* Probes whose socket was readable (or, readable 0, whose time is up). */
-static void probes_wake(struct watch *w, uint64_t tag, int readable)
-{
-	if (tag >= VIP_TAG && tag - VIP_TAG < w->nexact) {
-		probe_poll(&w->vp[tag - VIP_TAG].p, w->req, readable, w->tb.now);
-		if (w->vp[tag - VIP_TAG].p.fd < 0)
-			vip_done(w, tag - VIP_TAG);
-	} else if (tag >= BACKEND_TAG && tag - BACKEND_TAG < MAX_BACKENDS) {
-		struct backend *b = &w->be[tag - BACKEND_TAG];
-		probe_poll(&b->p, w->req, readable, w->tb.now);
-		if (b->p.fd < 0)
-			backend_done(w, b);
-	}
-}
-
 /* ---- events ------------------------------------------------------------ */
 
 /* A client's entry to key ki without DNAT, unanswered: tracked. */
@@ -578,14 +262,14 @@ static void on_new(struct watch *w, const struct ct_entry *e)
 		k->last_dnat = w->tb.seq;
 		key_dnat_seen(&w->tb, ki);
 		if (k->dns)
-			learn_backend(w, e, ki);
+			backends_learn(&w->bk, e, ki);
 		else
 			unproven_once(w, k);
 		promote(w, k);
 		return;
 	}
 	k->last_stale = w->tb.seq;
-	if (!own(w, &e->orig) && !ct_seen_reply(e))
+	if (!backends_own(&w->bk, &e->orig) && !ct_seen_reply(e))
 		track_pending(w, e, ki);
 }
 
@@ -618,13 +302,13 @@ static int resync_one(const struct ct_entry *e, void *arg)
 	struct watch *w = c->w;
 	uint32_t ki;
 	c->n++;
-	if (ct_target_match(w->t, w->nt, &e->orig) < 0 || own(w, &e->orig))
+	if (ct_target_match(w->t, w->nt, &e->orig) < 0 || backends_own(&w->bk, &e->orig))
 		return 0;
 	if (ct_is_dnat(e)) {
 		ki = key_find(&w->tb, e->orig.family, &e->orig.dst, e->orig.dport);
 		if (ki != NIL && w->tb.keys[ki].dns) {
 			key_dnat_seen(&w->tb, ki);
-			learn_backend(w, e, ki);
+			backends_learn(&w->bk, e, ki);
 		}
 		return 0;
 	}
@@ -683,7 +367,7 @@ static void resync_step(struct watch *w)
  * at a time, while events, probes, queries and signals are served. */
 static void resync(struct watch *w, const char *why)
 {
-	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->nexact, .dst = w->exact, .kernel = 1};
+	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->bk.nexact, .dst = w->bk.exact, .kernel = 1};
 	/* What the event socket still holds predates the dump: a DNAT'd NEW
 	 * event read after it would pass for a flow newer than the entries
 	 * the dump dates now, and prove them stuck while the rule may still
@@ -781,7 +465,7 @@ void watch_read(struct watch *w, uint64_t now)
 		else if (ev[i].data.u64 == RESYNC_TAG && w->rs)
 			resync_step(w);
 		else
-			probes_wake(w, ev[i].data.u64, 1);
+			backends_wake(&w->bk, ev[i].data.u64, 1);
 	}
 	heal(w);
 }
@@ -789,14 +473,7 @@ void watch_read(struct watch *w, uint64_t now)
 void watch_tick(struct watch *w, uint64_t now)
 {
 	w->tb.now = now;
-	for (size_t i = 0; i < MAX_BACKENDS; i++)
-		if (w->be[i].used && w->be[i].p.fd >= 0 && now >= w->be[i].p.until)
-			probes_wake(w, BACKEND_TAG + i, 0);
-	for (size_t j = 0; j < w->nexact; j++)
-		if (w->vp[j].p.fd >= 0 && now >= w->vp[j].p.until)
-			probes_wake(w, VIP_TAG + j, 0);
-	if (now >= w->round_at)
-		round_start(w);
+	backends_tick(&w->bk);
 	if (w->resync_at && now >= w->resync_at && !w->rs)
 		resync(w, w->resync_why);
 	heal(w);
@@ -806,19 +483,9 @@ static uint64_t earlier(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 uint64_t watch_deadline(const struct watch *w)
 {
-	uint64_t d = w->resync_at && !w->rs ? w->resync_at : UINT64_MAX;
-	for (size_t i = 0; i < MAX_BACKENDS; i++)
-		if (w->be[i].used) {
-			d = earlier(d, w->round_at);
-			if (w->be[i].p.fd >= 0)
-				d = earlier(d, w->be[i].p.until);
-		}
-	for (size_t j = 0; j < w->nexact; j++) {
-		if (w->tb.keys[w->vp[j].key].pending)
-			d = earlier(d, w->round_at);
-		if (w->vp[j].p.fd >= 0)
-			d = earlier(d, w->vp[j].p.until);
-	}
+	uint64_t d = backends_deadline(&w->bk);
+	if (w->resync_at && !w->rs)
+		d = earlier(d, w->resync_at);
 	for (uint32_t i = w->tb.stuck_head; i != NIL && w->tb.to_heal; i = w->tb.slot[i].next)
 		if (w->tb.slot[i].retry_at && !w->tb.slot[i].dry)
 			d = earlier(d, w->tb.slot[i].retry_at);
@@ -859,15 +526,13 @@ static void set_targets(struct watch *w)
 			w->cidr = 1;
 			continue;
 		}
-		struct ct_tuple *x = &w->exact[w->nexact];
-		*x = (struct ct_tuple){.family = t->family, .proto = IPPROTO_UDP, .dst = t->addr, .dport = t->port};
-		uint32_t ki = key_of(&w->tb, x);   /* its gauge shows from the start */
+		struct ct_tuple x = {.family = t->family, .proto = IPPROTO_UDP, .dst = t->addr, .dport = t->port};
+		uint32_t ki = key_of(&w->tb, &x);  /* its gauge shows from the start */
 		if (ki == NIL)
 			continue;
 		key_pin(&w->tb, ki);
 		w->tb.keys[ki].dns = 1;
-		probe_init(&w->vp[w->nexact].p);
-		w->vp[w->nexact++].key = ki;
+		backends_add_vip(&w->bk, &x, ki);
 	}
 }
 
@@ -961,7 +626,7 @@ struct watch *watch_open(const struct flow *f, struct counters *st)
 		w->cost = NS_PER_S / f->o->heal_rate;
 		table_init(&w->tb, f->o, st);
 		w->tb.now = now_ns();
-		w->round_at = w->tb.now + f->o->interval;
+		backends_init(&w->bk, f, &w->tb, st);
 		set_targets(w);
 	}
 	if (!w || !w->tb.kcap || open_events(w, &insns, why, sizeof why) < 0) {
@@ -969,6 +634,8 @@ struct watch *watch_open(const struct flow *f, struct counters *st)
 		watch_close(w);
 		return NULL;
 	}
+	w->bk.req = w->req;           /* lent to the probes; closed here */
+	w->bk.ep = w->ep;
 	start_line(w, insns);
 	resync(w, "start");
 	return w;
@@ -978,11 +645,7 @@ void watch_close(struct watch *w)
 {
 	if (!w)
 		return;
-	for (size_t i = 0; i < MAX_BACKENDS; i++)
-		if (w->be[i].used)
-			probe_finish(&w->be[i].p, w->req);
-	for (size_t j = 0; j < w->nexact; j++)
-		probe_finish(&w->vp[j].p, w->req);
+	backends_close(&w->bk);
 	if (w->ep >= 0)
 		close(w->ep);
 	if (w->ev)

@@ -17,7 +17,10 @@
  * (event=client_blackholed) and, with --heal-node, deleted (guarded by
  * its CTA_ID, re-read first, within a rate limit). The tester's own
  * flow and its probes are left to the tester. Lost events (ENOBUFS)
- * and the start are covered by a dump of the table (a resync). */
+ * and the start are covered by a dump of the table (a resync).
+ *
+ * watch.c: the events, the proof, heal and resync; table.c: the
+ * clients and VIP:ports tracked; backends.c: the gone-backend prober. */
 #ifndef WATCH_H
 #define WATCH_H
 
