@@ -537,41 +537,40 @@ static void set_targets(struct watch *w)
 }
 
 /* The event socket, libmnl's: the filter attached before it joins the
- * groups, so not one unfiltered event gets in. */
-static int open_events(struct watch *w, int *insns, char *why, size_t cap)
+ * groups, so not one unfiltered event gets in. 0, or -errno and in *op
+ * the step that failed. */
+static int open_events(struct watch *w, int *insns, const char **op)
 {
 	int groups[] = {NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY};
 	struct sock_filter prog[1024];
-	const char *op = "socket";
 	struct sock_fprog fp = {0, prog};
 	*insns = ct_filter_build(w->t, w->nt, prog, sizeof prog / sizeof *prog);
 	fp.len = (unsigned short)*insns;
+	*op = "socket";
 	if (!(w->ev = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK)))
 		goto fail;
 	w->fd = mnl_socket_get_fd(w->ev);
-	op = "filter";
+	*op = "filter";
 	if (!w->o->watch_user_filter && setsockopt(w->fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp) < 0)
 		goto fail;
 	set_rcvbuf(w, (int)w->o->event_buffer);
-	op = "bind";
+	*op = "bind";
 	if (mnl_socket_bind(w->ev, 0, MNL_SOCKET_AUTOPID) < 0)
 		goto fail;
-	op = "subscribe";
+	*op = "subscribe";
 	for (size_t i = 0; i < 2; i++)
 		if (mnl_socket_setsockopt(w->ev, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof groups[i]) < 0)
 			goto fail;
-	op = "epoll";
+	*op = "epoll";
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV_TAG};
 	if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->fd, &ev) < 0)
 		goto fail;
-	op = "requests";
+	*op = "requests";
 	if (!(w->req = nl_open()))
 		goto fail;
 	return 0;
 fail:
-	snprintf(why, cap, "events: %s: %s%s", op, strerror(errno),
-	         errno == EPERM ? " (no CAP_NET_ADMIN)" : "");
-	return -1;
+	return -errno;
 }
 
 static void start_line(const struct watch *w, int insns)
@@ -595,7 +594,7 @@ static void start_line(const struct watch *w, int insns)
  * namespace; NOTRACK'd flows, unless more targets are watched), as the
  * tester's first query showed it: one line says why, and there is
  * nothing to watch. */
-static int view_off(const struct flow *f)
+int watch_view_off(const struct flow *f)
 {
 	char buf[400];
 	struct line l;
@@ -610,27 +609,36 @@ static int view_off(const struct flow *f)
 	return 1;
 }
 
-struct watch *watch_open(const struct flow *f, struct counters *st)
+static struct watch *watch_new(const struct flow *f, struct counters *st)
 {
-	struct watch *w;
-	char why[160] = "out of memory";
-	int insns = 0;
-	if (view_off(f))
+	struct watch *w = calloc(1, sizeof *w);
+	if (!w)
 		return NULL;
-	w = calloc(1, sizeof *w);
-	if (w) {
-		w->fd = w->ep = -1;
-		w->f = f;
-		w->o = f->o;
-		w->st = st;
-		w->cost = NS_PER_S / f->o->heal_rate;
-		table_init(&w->tb, f->o, st);
-		w->tb.now = now_ns();
-		backends_init(&w->bk, f, &w->tb, st);
-		set_targets(w);
-	}
-	if (!w || !w->tb.kcap || open_events(w, &insns, why, sizeof why) < 0) {
-		log_note("warn", "node_watch_unavailable", "reason", why);
+	w->fd = w->ep = -1;
+	w->f = f;
+	w->o = f->o;
+	w->st = st;
+	w->cost = NS_PER_S / f->o->heal_rate;
+	table_init(&w->tb, f->o, st);
+	w->tb.now = now_ns();
+	backends_init(&w->bk, f, &w->tb, st);
+	set_targets(w);
+	return w;
+}
+
+struct watch *watch_open(const struct flow *f, struct counters *st, char *why, size_t cap)
+{
+	const char *op = NULL;
+	int insns = 0, err = -ENOMEM;
+	struct watch *w = watch_new(f, st);
+	if (w && w->tb.kcap)
+		err = open_events(w, &insns, &op);
+	if (err < 0) {
+		if (op)
+			snprintf(why, cap, "events: %s: %s%s", op, strerror(-err),
+			         err == -EPERM ? " (no CAP_NET_ADMIN)" : "");
+		else
+			snprintf(why, cap, "out of memory");
 		watch_close(w);
 		return NULL;
 	}

@@ -31,10 +31,13 @@ struct watch;
 struct flow;
 struct counters;
 
-/* Opens the event socket with its filter and resyncs. NULL, after a
- * line saying why (event=node_watch_unavailable), when the watch
- * cannot run: the tester goes on. */
-struct watch *watch_open(const struct flow *f, struct counters *st);
+/* 1, after a line saying why (event=node_watch_unavailable view=...),
+ * when the view f's first query showed holds nothing to watch. */
+int watch_view_off(const struct flow *f);
+/* Opens the event socket with its filter and resyncs. NULL when the
+ * watch cannot run, the reason in why[cap] for the caller's line: the
+ * tester goes on. */
+struct watch *watch_open(const struct flow *f, struct counters *st, char *why, size_t cap);
 void watch_close(struct watch *w);
 
 /* For the poll loop: one descriptor (an epoll set: the event socket and
