@@ -191,6 +191,16 @@ void log_end(struct line *l)
 		logcfg.dropped++;
 }
 
+/* A line of one pair: what the node watch says of itself (a table
+ * full, a dump failed), from each of its files. */
+void log_note(const char *level, const char *event, const char *key, const char *value)
+{
+	struct line l;
+	log_begin(&l, level, event);
+	log_kv(&l, key, value);
+	log_end(&l);
+}
+
 int write_all(int fd, const char *p, size_t len)
 {
 	while (len) {

@@ -42,6 +42,8 @@ void log_kv(struct line *l, const char *key, const char *value);     /* quoted a
 void log_kvu(struct line *l, const char *key, uint64_t value);       /* a bare number */
 void log_kv_ms(struct line *l, const char *key, uint64_t ns);        /* 12.345 */
 void log_end(struct line *l);
+/* A whole line of one pair: level, event, key=value. */
+void log_note(const char *level, const char *event, const char *key, const char *value);
 
 /* The strict UTF-8 sequence at p[0..n) (n >= 1): its length, and its
  * code point in *cp; 0 when p starts none (a stray continuation byte, an

@@ -623,8 +623,11 @@ static void log_stop(const struct tester *t)
  * without one more netlink request. */
 static void start_watch(struct tester *t)
 {
-	if (t->o->watch_node && t->f.nl)
-		t->w = watch_open(&t->f, &t->st);
+	char why[160];
+	if (!t->o->watch_node || !t->f.nl || watch_view_off(&t->f))
+		return;
+	if (!(t->w = watch_open(&t->f, &t->st, why, sizeof why)))
+		log_note("warn", "node_watch_unavailable", "reason", why);
 	if (t->w && t->o->stuck_max)
 		t->stuck = calloc(t->o->stuck_max, sizeof *t->stuck);
 }

@@ -1,7 +1,8 @@
 /* watch.c - the node watch: conntrack events, the clients stranded on a
  * stale entry, their proof, report and heal (see watch.h). Every
  * decision is verdict_of()'s (verdict.h); this file gathers what it
- * needs to know and does what it says.
+ * needs to know and does what it says. The clients and VIP:ports it
+ * tracks are table.c's; the gone-backend prober is backends.c's.
  *
  * no_dnat, the first kind: the proof is the order events arrive in (a
  * sequence number, not the clock: two events read in one wake-up must
@@ -10,22 +11,18 @@
  * was not DNAT'd is a fresh flow DNAT'd (FRESH_DNAT); a later one not
  * DNAT'd is FRESH_NO_DNAT (a window); none yet is FRESH_NONE.
  *
- * gone_backend, the second kind: backends are learned from DNAT'd flows
- * to the DNS VIPs (events and dumps). Each is asked straight once an
- * interval; when one stays silent its clients are found with a dump
- * filtered by VIP:port in the kernel, their reply counters read at each
- * silence, and a fresh probe of the VIP (answered, by whom) is the other
- * half of the proof. Probes and dumps scale with the backends, never
- * with the table. A --service-cidr Service is not DNS: nothing is asked. */
+ * gone_backend, the second kind: backends.c asks the backends learned
+ * here and dumps a silent one's clients (backends.h says how). */
 #define _GNU_SOURCE
 #include "watch.h"
+#include "backends.h"
 #include "ctfilter.h"
 #include "flow.h"
 #include "log.h"
 #include "counters.h"
 #include "metrics.h"            /* struct stuck_client */
 #include "nl.h"
-#include "probe.h"
+#include "table.h"
 #include "verdict.h"
 #include "view.h"
 
@@ -41,57 +38,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define NIL UINT32_MAX
-#define KEYS_FIRST 64                  /* tables start this small, then double */
-#define CLIENTS_FIRST 256
 #define READS_PER_WAKE 64              /* then the loop gets the CPU back */
 #define RESYNC_RETRY NS_PER_S
 #define RCVBUF_MIN_CAP (4u << 20)      /* ENOBUFS doubles the buffer up to 4x the option, at least this */
-#define MAX_BACKENDS 32                /* distinct backends asked */
-#define VIP_TRIES 4                    /* fresh probes a round to find another backend */
 #define BACKOFF_FIRST (100 * NS_PER_MS)
 #define BACKOFF_MAX (30 * NS_PER_S)
-#define EV_TAG 0
-#define BACKEND_TAG 1                  /* + backend index */
-#define VIP_TAG 0x100                  /* + VIP index */
-#define RESYNC_TAG 0x200               /* the CIDR resync's dump */
+#define EV_TAG 0                       /* the probes' tags follow (backends.h) */
+#define RESYNC_TAG PROBE_TAGS_END      /* the CIDR resync's dump */
 #define DRAIN_MAX 4096                 /* event messages discarded before a resync */
-
-enum { F_PENDING, F_SUSPECT, F_STUCK };
-enum { SK_NO_DNAT, SK_GONE, NSK };      /* the stuck gauge's kinds */
-
-/* A client: an entry to a watched VIP:port that is, or may be, stranded. */
-struct tracked {
-	struct ct_entry e;            /* as first seen (SUSPECT: as last read) */
-	uint64_t seen, seq;           /* when first seen: clock, and event order */
-	uint64_t retry_at, backoff;   /* a failed heal is tried again then */
-	union ct_addr now;            /* gone_backend: where fresh flows go */
-	uint16_t now_port;
-	uint32_t gen, key, hnext, next, prev;
-	uint8_t used, state, kind, dry, backend;
-};
-
-/* One VIP:port: what the last new flows to it say about its rule. */
-struct key {
-	struct ct_target t;           /* a full prefix and a port */
-	uint64_t last_dnat, last_stale, active;
-	union ct_addr fresh_to;       /* the last fresh probe went there */
-	uint16_t fresh_port;
-	uint32_t hnext, lprev, lnext, head;   /* hash chain; LRU; its unproven clients */
-	uint32_t pending, stuck[NSK];
-	uint8_t used, dns, pinned, dnat_seen, fresh;
-};
-
-/* A DNS backend learned from a DNAT'd flow, asked straight each round. */
-struct backend {
-	struct ct_tuple t;            /* dst, dport: its address and port */
-	struct probe p;
-	uint64_t answered_at;
-	uint32_t key;
-	uint8_t used, silent, sent;
-};
-
-struct vipprobe { struct probe p; uint32_t key; uint8_t tries; };
 
 struct watch;
 /* A resync: why, the entries it read, when it began. */
@@ -107,403 +61,18 @@ struct watch {
 	int rcvbuf;
 	struct ct_target t[OPTS_MAX_WATCH + 1];
 	size_t nt;
-	struct ct_tuple exact[OPTS_MAX_WATCH + 1];   /* the DNS VIP:ports: the dumps' filter */
-	size_t nexact;
 	int cidr;                     /* a prefix target: the full resync cannot be filtered */
-	struct key *keys;
-	uint32_t *kb, kcap, kbn, nkeys, kfree, lru, lru_tail;
-	struct tracked *slot;
-	uint32_t *cb, ccap, cbn, nflows, cfree, stuck_head;
-	size_t to_heal;
-	struct backend be[MAX_BACKENDS];
-	struct vipprobe vp[OPTS_MAX_WATCH + 1];
-	struct ct_tuple mine[8];      /* our own recent fresh probes: never clients */
-	unsigned nmine;
-	uint64_t seq, now, round_at;
-	uint32_t gen, dgen;           /* the last resync; the last backend dump */
+	struct table tb;              /* its clock (now), event order (seq), last resync (gen) */
+	struct backends bk;
 	uint64_t resync_at;           /* a resync is due then; 0: none */
 	uint64_t resync_end, resync_cost;   /* the last one: when it ended, how long it took */
 	struct nl *rs;                /* a CIDR resync's dump in progress, read from the loop */
 	struct resync_ctx rsc;        /* the resync under way */
 	const char *resync_why;
 	uint64_t tat, cost;           /* the heals' rate limit: GCRA */
-	int limited, full, evict_said, unproven_said;
+	int limited, unproven_said;
 	uint8_t buf[8192] __attribute__((aligned(4)));
 };
-
-/* ---- small helpers ----------------------------------------------------- */
-
-static uint32_t hash_bytes(const void *p, size_t n, uint32_t h)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 16777619u;
-	return h;
-}
-
-static uint32_t tuple_hash(const struct ct_tuple *t)
-{
-	uint32_t h = hash_bytes(&t->family, 1, 2166136261u);
-	h = hash_bytes(t->src.b, 16, h);
-	h = hash_bytes(t->dst.b, 16, h);
-	h = hash_bytes(&t->sport, 2, h);
-	return hash_bytes(&t->dport, 2, h);
-}
-
-static uint32_t vip_hash(uint8_t family, const union ct_addr *a, uint16_t port)
-{
-	return hash_bytes(&port, 2, hash_bytes(a->b, 16, hash_bytes(&family, 1, 2166136261u)));
-}
-
-static int same_addr(uint8_t family, const union ct_addr *a, const union ct_addr *b)
-{
-	return !memcmp(a->b, b->b, family == AF_INET6 ? 16 : 4);
-}
-
-/* A line about the watch itself: one pair says what. */
-static void note(const char *level, const char *event, const char *key, const char *value)
-{
-	struct line l;
-	log_begin(&l, level, event);
-	log_kv(&l, key, value);
-	log_end(&l);
-}
-
-/* IP:PORT, as a VIP:port is written. */
-static void addr_port(uint8_t family, const union ct_addr *a, uint16_t port, char *buf, size_t cap)
-{
-	struct ct_target t = {family, (uint8_t)(family == AF_INET6 ? 128 : 32), port, *a};
-	ct_target_format(&t, buf, cap);
-}
-
-static void client_line(const struct watch *w, const char *level, const char *event,
-                        const struct tracked *s, uint64_t stuck_ns)
-{
-	char vip[INET6_ADDRSTRLEN + 8], a[INET6_ADDRSTRLEN], entry[512];
-	struct line l;
-	ct_target_format(&w->keys[s->key].t, vip, sizeof vip);
-	log_begin(&l, level, event);
-	log_kv(&l, "kind", strand_names[s->kind]);
-	log_kv(&l, "vip", vip);
-	log_kv(&l, "client", ct_ntop(s->e.orig.family, s->e.orig.src.b, a, sizeof a));
-	log_kvu(&l, "sport", s->e.orig.sport);
-	if (s->kind == K_GONE_BACKEND) {
-		addr_port(s->e.orig.family, &s->e.reply.src, s->e.reply.sport, vip, sizeof vip);
-		log_kv(&l, "backend", vip);
-		addr_port(s->e.orig.family, &s->now, s->now_port, vip, sizeof vip);
-		log_kv(&l, "now", vip);
-	}
-	log_kvu(&l, "id", s->e.id);
-	if (stuck_ns)
-		log_kvu(&l, "stuck_ms", stuck_ns / NS_PER_MS);
-	ct_format(&s->e, entry, sizeof entry);
-	log_kv(&l, "entry", entry);
-	log_end(&l);
-}
-
-/* ---- intrusive lists of indices ----------------------------------------- */
-
-static void list_add(struct tracked *sl, uint32_t *head, uint32_t i)
-{
-	sl[i].prev = NIL;
-	sl[i].next = *head;
-	if (*head != NIL)
-		sl[*head].prev = i;
-	*head = i;
-}
-
-static void list_del(struct tracked *sl, uint32_t *head, uint32_t i)
-{
-	if (sl[i].prev != NIL)
-		sl[sl[i].prev].next = sl[i].next;
-	else
-		*head = sl[i].next;
-	if (sl[i].next != NIL)
-		sl[sl[i].next].prev = sl[i].prev;
-}
-
-/* The LRU list of keys that may be evicted (targets never are): the
- * least recently active at the head. */
-static void lru_del(struct watch *w, uint32_t i)
-{
-	struct key *k = &w->keys[i];
-	if (k->pinned)
-		return;
-	if (k->lprev != NIL)
-		w->keys[k->lprev].lnext = k->lnext;
-	else
-		w->lru = k->lnext;
-	if (k->lnext != NIL)
-		w->keys[k->lnext].lprev = k->lprev;
-	else
-		w->lru_tail = k->lprev;
-}
-
-static void lru_add(struct watch *w, uint32_t i)
-{
-	struct key *k = &w->keys[i];
-	if (k->pinned)
-		return;
-	k->lnext = NIL;
-	k->lprev = w->lru_tail;
-	if (w->lru_tail != NIL)
-		w->keys[w->lru_tail].lnext = i;
-	else
-		w->lru = i;
-	w->lru_tail = i;
-}
-
-/* ---- the tables: hashed, grown on demand up to their bounds ------------ */
-
-/* Doubles a table and its buckets (a power of two); the new slots go to
- * the free list. 0, or -1 at the bound or out of memory. */
-static int grow(void **tab, size_t size, uint32_t *cap, uint32_t **buck, uint32_t *bn,
-                uint32_t *freel, uint64_t max, size_t next_off)
-{
-	uint32_t n = *cap ? *cap * 2 : (size == sizeof(struct key) ? KEYS_FIRST : CLIENTS_FIRST);
-	if (*cap >= max)
-		return -1;
-	if (n > max)
-		n = (uint32_t)max;
-	void *t = realloc(*tab, (size_t)n * size);
-	if (!t)
-		return -1;
-	uint32_t bnew = 1;
-	while (bnew < n)
-		bnew *= 2;
-	uint32_t *b = bnew > *bn ? realloc(*buck, bnew * sizeof *b) : *buck;
-	if (!b)
-		return *tab = t, -1;
-	memset((char *)t + (size_t)*cap * size, 0, (size_t)(n - *cap) * size);
-	for (uint32_t i = n; i-- > *cap;) {
-		memcpy((char *)t + (size_t)i * size + next_off, freel, sizeof *freel);
-		*freel = i;
-	}
-	*tab = t;
-	*buck = b;
-	*cap = n;
-	*bn = bnew > *bn ? bnew : *bn;
-	return 0;
-}
-
-static void rehash_clients(struct watch *w)
-{
-	for (uint32_t i = 0; i < w->cbn; i++)
-		w->cb[i] = NIL;
-	for (uint32_t i = 0; i < w->ccap; i++)
-		if (w->slot[i].used) {
-			uint32_t h = tuple_hash(&w->slot[i].e.orig) & (w->cbn - 1);
-			w->slot[i].hnext = w->cb[h];
-			w->cb[h] = i;
-		}
-}
-
-static void rehash_keys(struct watch *w)
-{
-	for (uint32_t i = 0; i < w->kbn; i++)
-		w->kb[i] = NIL;
-	for (uint32_t i = 0; i < w->kcap; i++)
-		if (w->keys[i].used) {
-			struct key *k = &w->keys[i];
-			uint32_t h = vip_hash(k->t.family, &k->t.addr, k->t.port) & (w->kbn - 1);
-			k->hnext = w->kb[h];
-			w->kb[h] = i;
-		}
-}
-
-/* The client whose flow is t, or NULL. */
-static struct tracked *lookup(struct watch *w, const struct ct_tuple *t)
-{
-	if (!w->cbn)
-		return NULL;
-	for (uint32_t i = w->cb[tuple_hash(t) & (w->cbn - 1)]; i != NIL; i = w->slot[i].hnext)
-		if (ct_tuple_equal(&w->slot[i].e.orig, t))
-			return &w->slot[i];
-	return NULL;
-}
-
-static uint32_t key_find(struct watch *w, uint8_t family, const union ct_addr *a, uint16_t port)
-{
-	if (!w->kbn)
-		return NIL;
-	for (uint32_t i = w->kb[vip_hash(family, a, port) & (w->kbn - 1)]; i != NIL; i = w->keys[i].hnext) {
-		const struct key *k = &w->keys[i];
-		if (k->t.family == family && k->t.port == port && same_addr(family, &k->t.addr, a))
-			return i;
-	}
-	return NIL;
-}
-
-static void unhash_client(struct watch *w, uint32_t i)
-{
-	uint32_t *p = &w->cb[tuple_hash(&w->slot[i].e.orig) & (w->cbn - 1)];
-	while (*p != i)
-		p = &w->slot[*p].hnext;
-	*p = w->slot[i].hnext;
-}
-
-/* Drops s; event: the line saying why (NULL: none). A stuck client that
- * went away by itself is client_cleared. */
-static void forget(struct watch *w, struct tracked *s, const char *event)
-{
-	uint32_t i = (uint32_t)(s - w->slot);
-	struct key *k = &w->keys[s->key];
-	if (s->state == F_STUCK) {
-		k->stuck[s->kind == K_GONE_BACKEND]--;
-		list_del(w->slot, &w->stuck_head, i);
-		if (w->o->heal_node && !s->dry)
-			w->to_heal--;
-		if (event) {
-			w->st->node_cleared++;
-			w->st->node_cleared_by[s->kind]++;
-			client_line(w, "info", event, s, w->now - s->seen);
-		}
-	} else {
-		list_del(w->slot, &k->head, i);
-		k->pending -= s->state == F_PENDING;
-	}
-	unhash_client(w, i);
-	s->used = 0;
-	s->hnext = w->cfree;
-	w->cfree = i;
-	w->nflows--;
-}
-
-/* ---- keys: made on demand; at the bound, one goes ---------------------- */
-
-/* Evicts the least recently active key that may go: one never seen
- * DNAT'd first (nothing proves a Service there), else one seen DNAT'd;
- * never a target, never one with a client under heal. Its unproven
- * clients go with it. For room in the client table (with_clients), only
- * a key that holds clients helps. 0, or -1 when none may go. */
-static int evict_key(struct watch *w, uint32_t except, int with_clients)
-{
-	uint32_t i, seen = NIL;
-	int n = 0;
-	for (i = w->lru; i != NIL && n < 1024; i = w->keys[i].lnext, n++) {
-		const struct key *c = &w->keys[i];
-		if (i == except || c->stuck[0] + c->stuck[1] || (with_clients && c->head == NIL))
-			continue;             /* under heal, or no help */
-		if (!c->dnat_seen)
-			break;                /* nothing proves a Service there: first to go */
-		seen = seen == NIL ? i : seen;
-	}
-	if (i == NIL || n == 1024)
-		i = seen;
-	if (i == NIL)
-		return -1;
-	struct key *k = &w->keys[i];
-	while (k->head != NIL)
-		forget(w, &w->slot[k->head], NULL);
-	lru_del(w, i);
-	uint32_t *p = &w->kb[vip_hash(k->t.family, &k->t.addr, k->t.port) & (w->kbn - 1)];
-	while (*p != i)
-		p = &w->keys[*p].hnext;
-	*p = k->hnext;
-	k->used = 0;
-	k->hnext = w->kfree;
-	w->kfree = i;
-	w->nkeys--;
-	w->st->node_keys_evicted++;
-	if (!w->evict_said)
-		note("warn", "node_keys_evicted", "effect", "table full: --node-max-keys");
-	w->evict_said = 1;
-	return 0;
-}
-
-/* The VIP:port of t: known, or made known (NIL when none can be made). */
-static uint32_t key_of(struct watch *w, const struct ct_tuple *t)
-{
-	uint32_t i = key_find(w, t->family, &t->dst, t->dport);
-	if (i != NIL) {
-		w->keys[i].active = w->seq;
-		lru_del(w, i);                /* most recently active: to the tail */
-		lru_add(w, i);
-		return i;
-	}
-	if (w->kfree == NIL) {
-		if (grow((void **)&w->keys, sizeof *w->keys, &w->kcap, &w->kb, &w->kbn, &w->kfree,
-		         w->o->max_keys, offsetof(struct key, hnext)) == 0)
-			rehash_keys(w);
-		else if (evict_key(w, NIL, 0) < 0)
-			return NIL;
-	}
-	i = w->kfree;
-	struct key *k = &w->keys[i];
-	w->kfree = k->hnext;
-	memset(k, 0, sizeof *k);
-	k->used = 1;
-	k->head = NIL;
-	k->active = w->seq;
-	k->t = (struct ct_target){t->family, (uint8_t)(t->family == AF_INET6 ? 128 : 32), t->dport, t->dst};
-	uint32_t h = vip_hash(t->family, &t->dst, t->dport) & (w->kbn - 1);
-	k->hnext = w->kb[h];
-	w->kb[h] = i;
-	w->nkeys++;
-	lru_add(w, i);
-	return i;
-}
-
-/* A key seen DNAT'd: a Service; evicted only after those never seen so. */
-static void key_dnat_seen(struct watch *w, uint32_t i)
-{
-	w->keys[i].dnat_seen = 1;
-}
-
-/* A new client of key ki in state (PENDING, SUSPECT or STUCK), or NULL
- * when the table is full even after an eviction. */
-static struct tracked *track_new(struct watch *w, const struct ct_entry *e, uint32_t ki, uint8_t state,
-                                 uint8_t kind)
-{
-	if (w->cfree == NIL) {
-		if (grow((void **)&w->slot, sizeof *w->slot, &w->ccap, &w->cb, &w->cbn, &w->cfree,
-		         w->o->max_clients, offsetof(struct tracked, hnext)) == 0)
-			rehash_clients(w);
-		for (int n = 0; w->cfree == NIL && n < 8 && evict_key(w, ki, 1) == 0; n++)
-			;
-		if (w->cfree == NIL) {
-			if (!w->full)         /* once */
-				note("warn", "node_table_full", "effect", "table full: --node-max-clients");
-			w->full = 1;
-			return NULL;
-		}
-	}
-	uint32_t i = w->cfree;
-	struct tracked *s = &w->slot[i];
-	w->cfree = s->hnext;
-	*s = (struct tracked){.e = *e, .seen = w->now, .seq = w->seq, .gen = w->gen, .key = ki,
-	                      .used = 1, .state = state, .kind = kind};
-	uint32_t h = tuple_hash(&e->orig) & (w->cbn - 1);
-	s->hnext = w->cb[h];
-	w->cb[h] = i;
-	w->nflows++;
-	if (state == F_STUCK) {
-		list_add(w->slot, &w->stuck_head, i);
-		w->keys[ki].stuck[kind == K_GONE_BACKEND]++;
-	} else {
-		list_add(w->slot, &w->keys[ki].head, i);
-		w->keys[ki].pending += state == F_PENDING;
-	}
-	return s;
-}
-
-/* s is proven stranded: counted stuck, reported once, queued to heal. */
-static void make_stuck(struct watch *w, struct tracked *s)
-{
-	uint32_t i = (uint32_t)(s - w->slot);
-	struct key *k = &w->keys[s->key];
-	if (s->state == F_STUCK)
-		return;
-	list_del(w->slot, &k->head, i);
-	k->pending -= s->state == F_PENDING;
-	s->state = F_STUCK;
-	list_add(w->slot, &w->stuck_head, i);
-	k->stuck[s->kind == K_GONE_BACKEND]++;
-	w->st->node_blackholed++;
-	w->st->node_blackholed_by[s->kind]++;
-	w->to_heal += w->o->heal_node;
-	client_line(w, "error", "client_blackholed", s, 0);
-}
 
 /* ---- heal ---------------------------------------------------------------- */
 
@@ -511,9 +80,9 @@ static void make_stuck(struct watch *w, struct tracked *s)
 static int may_delete(struct watch *w)
 {
 	uint64_t burst = (w->o->heal_rate - 1) * w->cost;
-	if (w->tat < w->now)
-		w->tat = w->now;
-	if (w->tat - w->now > burst)
+	if (w->tat < w->tb.now)
+		w->tat = w->tb.now;
+	if (w->tat - w->tb.now > burst)
 		return 0;
 	w->tat += w->cost;
 	return 1;
@@ -541,7 +110,7 @@ static void heal_later(struct watch *w, struct tracked *s, int err)
 	s->backoff = s->backoff ? s->backoff * 2 : BACKOFF_FIRST;
 	if (s->backoff > BACKOFF_MAX)
 		s->backoff = BACKOFF_MAX;
-	s->retry_at = w->now + s->backoff;
+	s->retry_at = w->tb.now + s->backoff;
 	w->st->node_heal_failed++;
 	log_begin(&l, "error", "heal_failed");
 	log_kv(&l, "kind", strand_names[s->kind]);
@@ -568,7 +137,7 @@ static void heal_one(struct watch *w, struct tracked *s)
 	if (err == 0)
 		err = nl_delete(w->req, &cur);
 	if (err == -ENOENT) {
-		forget(w, s, "client_cleared");
+		forget(&w->tb, s, "client_cleared");
 		return;
 	}
 	if (err < 0) {
@@ -577,29 +146,29 @@ static void heal_one(struct watch *w, struct tracked *s)
 	}
 	w->st->node_healed++;
 	w->st->node_healed_by[s->kind]++;
-	hist_add(&w->st->node_stuck, win_bounds, NWIN, w->now - s->seen);
-	client_line(w, "info", "client_healed", s, w->now - s->seen);
-	forget(w, s, NULL);
+	hist_add(&w->st->node_stuck, win_bounds, NWIN, w->tb.now - s->seen);
+	client_line(&w->tb, "info", "client_healed", s, w->tb.now - s->seen);
+	forget(&w->tb, s, NULL);
 }
 
 /* Heals what is stuck and due, as far as the rate limit lets it. */
 static void heal(struct watch *w)
 {
 	uint32_t next;
-	for (uint32_t i = w->stuck_head; i != NIL && w->to_heal; i = next) {
-		struct tracked *s = &w->slot[i];
+	for (uint32_t i = w->tb.stuck_head; i != NIL && w->tb.to_heal; i = next) {
+		struct tracked *s = &w->tb.slot[i];
 		next = s->next;
-		if (s->dry || s->retry_at > w->now)
+		if (s->dry || s->retry_at > w->tb.now)
 			continue;
 		if (w->o->dry_run) {
 			s->dry = 1;
-			w->to_heal--;
-			client_line(w, "info", "client_would_heal", s, w->now - s->seen);
+			w->tb.to_heal--;
+			client_line(&w->tb, "info", "client_would_heal", s, w->tb.now - s->seen);
 			continue;
 		}
 		if (!may_delete(w)) {
 			if (!w->limited)
-				note("warn", "heal_rate_limited", "effect", "the rest wait for --heal-rate");
+				log_note("warn", "heal_rate_limited", "effect", "the rest wait for --heal-rate");
 			w->limited = 1;
 			return;
 		}
@@ -633,308 +202,19 @@ static void promote(struct watch *w, struct key *k)
 	uint32_t prev, i = k->head;
 	if (!k->pending || i == NIL)
 		return;
-	while (w->slot[i].next != NIL)            /* the key's list: newest first */
-		i = w->slot[i].next;
+	while (w->tb.slot[i].next != NIL)            /* the key's list: newest first */
+		i = w->tb.slot[i].next;
 	for (; i != NIL; i = prev) {
-		struct tracked *s = &w->slot[i];
+		struct tracked *s = &w->tb.slot[i];
 		prev = s->prev;
 		if (s->state != F_PENDING)
 			continue;
 		struct obs o = untranslated_obs(w, k, s);
 		struct vout v = verdict_of(&o);
 		if (v.v == V_STRANDED)
-			make_stuck(w, s);
+			make_stuck(&w->tb, s);
 		else if (v.v == V_HEALTHY)
-			forget(w, s, NULL);
-	}
-}
-
-/* ---- gone_backend: backends, their asks, their clients ------------------ */
-
-static int same_flow(const struct ct_tuple *a, const struct ct_tuple *b)
-{
-	return a->family == b->family && a->sport == b->sport && !memcmp(a->src.b, b->src.b, 16);
-}
-
-/* The tester's own socket and its last probe (the tester judges them),
- * and our own recent fresh probes. */
-static int own(const struct watch *w, const struct ct_tuple *t)
-{
-	for (unsigned i = 0; i < sizeof w->mine / sizeof *w->mine; i++)
-		if (same_flow(t, &w->mine[i]))
-			return 1;
-	return same_flow(t, &w->f->tuple) || same_flow(t, &w->f->last_probe);
-}
-
-/* A DNAT'd flow to DNS key ki went to e's reply source: a backend. */
-static void learn_backend(struct watch *w, const struct ct_entry *e, uint32_t ki)
-{
-	struct backend *free_b = NULL;
-	for (size_t i = 0; i < MAX_BACKENDS; i++) {
-		struct backend *b = &w->be[i];
-		if (!b->used) {
-			free_b = free_b ? free_b : b;
-			continue;
-		}
-		if (b->t.family == e->orig.family && b->t.dport == e->reply.sport &&
-		    same_addr(b->t.family, &b->t.dst, &e->reply.src))
-			return;
-	}
-	if (!free_b)
-		return;                       /* asked: at most MAX_BACKENDS */
-	memset(free_b, 0, sizeof *free_b);
-	probe_init(&free_b->p);
-	free_b->used = 1;
-	free_b->key = ki;
-	free_b->t = (struct ct_tuple){.family = e->orig.family, .proto = IPPROTO_UDP,
-	                              .dst = e->reply.src, .dport = e->reply.sport};
-}
-
-static void drop_backend(struct watch *w, struct backend *b)
-{
-	probe_finish(&b->p, w->req);
-	b->used = 0;
-}
-
-static void tuple_to_sockaddr(const struct ct_tuple *t, struct sockaddr_storage *ss, int any)
-{
-	memset(ss, 0, sizeof *ss);
-	ss->ss_family = t->family;
-	if (t->family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		if (!any)
-			memcpy(&s6->sin6_addr, t->dst.b, 16);
-		s6->sin6_port = any ? 0 : htons(t->dport);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-		if (!any)
-			memcpy(&s4->sin_addr, t->dst.b, 4);
-		s4->sin_port = any ? 0 : htons(t->dport);
-	}
-}
-
-/* The tester's query, from a fresh socket, to t; its socket joins the
- * epoll set under tag. */
-static enum probe_verdict ask(struct watch *w, struct probe *p, const struct ct_tuple *t, uint64_t tag)
-{
-	struct sockaddr_storage src, dst;
-	int err;
-	tuple_to_sockaddr(t, &src, 1);
-	tuple_to_sockaddr(t, &dst, 0);
-	enum probe_verdict pv = probe_send(p, w->req, &src, &dst, w->f->query, w->f->qlen, w->now,
-	                                   w->o->timeout, &err);
-	if (pv == PROBE_FAILED)
-		return pv;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
-	epoll_ctl(w->ep, EPOLL_CTL_ADD, p->fd, &ev);
-	w->mine[w->nmine++ % (sizeof w->mine / sizeof *w->mine)] = p->e.orig;
-	return pv;
-}
-
-static int backend_suspect(const struct watch *w, uint32_t ki, const struct ct_entry *e)
-{
-	for (size_t i = 0; i < MAX_BACKENDS; i++) {
-		const struct backend *b = &w->be[i];
-		if (b->used && b->silent && b->key == ki && b->t.dport == e->reply.sport &&
-		    same_addr(b->t.family, &b->t.dst, &e->reply.src))
-			return 1;
-	}
-	return 0;
-}
-
-/* A fresh flow to VIP j: sent until one lands on a backend not under
- * suspicion (VIP_TRIES at most), so that the proof does not wait on the
- * load balancer's dice. */
-static void ask_vip(struct watch *w, size_t j)
-{
-	struct vipprobe *v = &w->vp[j];
-	for (v->tries = 0; v->tries < VIP_TRIES; v->tries++) {
-		enum probe_verdict pv = ask(w, &v->p, &w->exact[j], VIP_TAG + j);
-		if (pv != PROBE_DNAT || !backend_suspect(w, v->key, &v->p.e))
-			return;
-		probe_finish(&v->p, w->req);
-		v->p.done = 0;                /* not an outcome: another try */
-	}
-}
-
-/* One round: each backend asked straight; each DNS VIP with a backend
- * under suspicion, or with clients met by a missing rule (verdict_of:
- * VA_PROBE, a fresh flow tells whether the rule is back), gets a fresh
- * flow of our own; one of each in flight. */
-static void round_start(struct watch *w)
-{
-	w->round_at = w->now + w->o->interval;
-	for (size_t i = 0; i < MAX_BACKENDS; i++) {
-		struct backend *b = &w->be[i];
-		if (b->used && b->p.fd < 0)
-			b->sent = ask(w, &b->p, &b->t, BACKEND_TAG + i) != PROBE_FAILED;
-	}
-	for (size_t j = 0; j < w->nexact; j++) {
-		int suspect = 0;
-		for (size_t i = 0; i < MAX_BACKENDS; i++)
-			suspect |= w->be[i].used && w->be[i].silent && w->be[i].key == w->vp[j].key;
-		if ((suspect || w->keys[w->vp[j].key].pending) && w->vp[j].p.fd < 0)
-			ask_vip(w, j);
-	}
-}
-
-/* A fresh flow to VIP j finished: what it showed is the key's fresh. */
-static void vip_done(struct watch *w, size_t j)
-{
-	struct vipprobe *v = &w->vp[j];
-	struct key *k = &w->keys[v->key];
-	if (!v->p.done)
-		return;
-	v->p.done = 0;
-	if (!ct_is_dnat(&v->p.e)) {
-		k->fresh = FRESH_NO_DNAT;
-		return;
-	}
-	k->fresh = v->p.answered ? FRESH_ANSWERED : FRESH_DNAT;
-	k->fresh_to = v->p.e.reply.src;
-	k->fresh_port = v->p.e.reply.sport;
-}
-
-/* A fresh socket for each dump (these are filtered in the kernel by
- * VIP:port: short): one given up mid-way is closed with its socket, and
- * never leaves a shared one answering EBUSY. */
-static int dump_fresh(const struct ct_dump_filter *f, int (*cb)(const struct ct_entry *, void *), void *arg)
-{
-	int kf;
-	struct nl *nl = nl_open();
-	if (!nl)
-		return -errno;
-	int err = nl_dump(nl, f, cb, arg, &kf);
-	nl_close(nl);
-	return err;
-}
-
-struct gone_ctx { struct watch *w; struct backend *b; uint32_t found; };
-
-static struct obs translated_obs(const struct watch *w, const struct key *k, const struct backend *b,
-                                 const struct ct_entry *e, const struct tracked *s)
-{
-	return (struct obs){
-		.proto = e->orig.proto, .port_ok = 1, .dnat = 1, .replied = (uint8_t)ct_seen_reply(e),
-		.nat_known = 1, .asks_dns = k->dns,
-		.reply_moving = s && (e->have & s->e.have & CT_HAVE_COUNTERS) && e->reply_packets != s->e.reply_packets,
-		.fresh = k->fresh,
-		.fresh_same = k->fresh_port == b->t.dport && same_addr(b->t.family, &k->fresh_to, &b->t.dst),
-		.backend_silent = b->silent,
-		.backend_recent = b->answered_at && w->now - b->answered_at <= w->o->interval,
-	};
-}
-
-/* One entry of a silent backend's dump: judged, and tracked as verdict_of
- * says (stranded: stuck; unproven: its counters kept for the next read). */
-static int judge_gone(const struct ct_entry *e, void *arg)
-{
-	struct gone_ctx *c = arg;
-	struct watch *w = c->w;
-	struct backend *b = c->b;
-	if (!ct_is_dnat(e) || e->reply.sport != b->t.dport || !same_addr(b->t.family, &e->reply.src, &b->t.dst) ||
-	    own(w, &e->orig))
-		return 0;
-	uint32_t ki = key_find(w, e->orig.family, &e->orig.dst, e->orig.dport);
-	if (ki == NIL)
-		return 0;
-	struct tracked *s = lookup(w, &e->orig);
-	if (s && (s->e.id != e->id || s->kind != K_GONE_BACKEND)) {
-		forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
-		s = NULL;
-	}
-	struct obs o = translated_obs(w, &w->keys[ki], b, e, s);
-	struct vout v = verdict_of(&o);
-	c->found++;
-	if (v.v != V_STRANDED && v.v != V_UNPROVEN) {
-		if (s)
-			forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
-		return 0;
-	}
-	if (!s && !(s = track_new(w, e, ki, F_SUSPECT, K_GONE_BACKEND)))
-		return 0;
-	if (s->state != F_STUCK) {
-		s->e.reply_packets = e->reply_packets;   /* the next read compares with this one */
-		s->e.have = e->have;
-	}
-	s->gen = w->dgen;                            /* found by this dump */
-	s->backend = (uint8_t)(b - w->be);
-	if (v.v == V_STRANDED && s->state != F_STUCK) {
-		s->now = w->keys[ki].fresh_to;
-		s->now_port = w->keys[ki].fresh_port;
-		make_stuck(w, s);
-	}
-	return 0;
-}
-
-/* The clients of silent backend b (a dump filtered in the kernel by the
- * DNS VIP:ports), judged; its clients the dump no longer has are gone. */
-static void dump_backend(struct watch *w, struct backend *b)
-{
-	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->nexact, .dst = w->exact, .kernel = 1};
-	struct gone_ctx c = {w, b, 0};
-	uint32_t bi = (uint32_t)(b - w->be);
-	w->dgen++;
-	int err = dump_fresh(&f, judge_gone, &c);
-	w->st->node_dumps++;
-	if (err < 0) {
-		note("error", "node_dump_failed", "err", strerror(-err));
-		return;
-	}
-	for (uint32_t i = 0; i < w->ccap; i++) {
-		struct tracked *s = &w->slot[i];
-		if (s->used && s->kind == K_GONE_BACKEND && s->backend == bi && s->gen != w->dgen)
-			forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
-	}
-	if (!c.found && b->silent >= VERDICT_BACKEND_SILENT)
-		drop_backend(w, b);           /* silent, and nobody left on it: learned again if seen */
-}
-
-/* Backend b answered: its clients unproven or stuck are not stranded
- * (a backend that answers again before the proof resets it). */
-static void backend_answers(struct watch *w, struct backend *b)
-{
-	uint32_t bi = (uint32_t)(b - w->be);
-	int was_silent = b->silent;
-	b->silent = 0;
-	b->answered_at = w->now;
-	if (!was_silent)
-		return;                       /* clients are only ever found at a silence */
-	for (uint32_t i = 0; i < w->ccap; i++) {
-		struct tracked *s = &w->slot[i];
-		if (s->used && s->kind == K_GONE_BACKEND && s->backend == bi)
-			forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
-	}
-}
-
-/* A straight ask of backend b finished. */
-static void backend_done(struct watch *w, struct backend *b)
-{
-	if (!b->p.done || !b->sent)
-		return;
-	b->p.done = 0;
-	b->sent = 0;
-	if (b->p.answered) {
-		backend_answers(w, b);
-		return;
-	}
-	if (b->silent < 255)
-		b->silent++;
-	dump_backend(w, b);
-}
-
-/* Probes whose socket was readable (or, readable 0, whose time is up). */
-static void probes_wake(struct watch *w, uint64_t tag, int readable)
-{
-	if (tag >= VIP_TAG && tag - VIP_TAG < w->nexact) {
-		probe_poll(&w->vp[tag - VIP_TAG].p, w->req, readable, w->now);
-		if (w->vp[tag - VIP_TAG].p.fd < 0)
-			vip_done(w, tag - VIP_TAG);
-	} else if (tag >= BACKEND_TAG && tag - BACKEND_TAG < MAX_BACKENDS) {
-		struct backend *b = &w->be[tag - BACKEND_TAG];
-		probe_poll(&b->p, w->req, readable, w->now);
-		if (b->p.fd < 0)
-			backend_done(w, b);
+			forget(&w->tb, s, NULL);
 	}
 }
 
@@ -943,14 +223,14 @@ static void probes_wake(struct watch *w, uint64_t tag, int readable)
 /* A client's entry to key ki without DNAT, unanswered: tracked. */
 static void track_pending(struct watch *w, const struct ct_entry *e, uint32_t ki)
 {
-	struct tracked *s = lookup(w, &e->orig);
+	struct tracked *s = lookup(&w->tb, &e->orig);
 	if (s && s->e.id == e->id) {
-		s->gen = w->gen;          /* found again by a resync */
+		s->gen = w->tb.gen;       /* found again by a resync */
 		return;
 	}
 	if (s)                        /* a new entry for the same flow */
-		forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
-	track_new(w, e, ki, F_PENDING, K_NO_DNAT);
+		forget(&w->tb, s, s->state == F_STUCK ? "client_cleared" : NULL);
+	track_new(&w->tb, e, ki, F_PENDING, K_NO_DNAT);
 }
 
 /* A non-DNS Service seen DNAT'd: its backends cannot be asked, so a
@@ -974,22 +254,22 @@ static void unproven_once(struct watch *w, struct key *k)
 
 static void on_new(struct watch *w, const struct ct_entry *e)
 {
-	uint32_t ki = key_of(w, &e->orig);
+	uint32_t ki = key_of(&w->tb, &e->orig);
 	if (ki == NIL)
 		return;
-	struct key *k = &w->keys[ki];
+	struct key *k = &w->tb.keys[ki];
 	if (ct_is_dnat(e)) {
-		k->last_dnat = w->seq;
-		key_dnat_seen(w, ki);
+		k->last_dnat = w->tb.seq;
+		key_dnat_seen(&w->tb, ki);
 		if (k->dns)
-			learn_backend(w, e, ki);
+			backends_learn(&w->bk, e, ki);
 		else
 			unproven_once(w, k);
 		promote(w, k);
 		return;
 	}
-	k->last_stale = w->seq;
-	if (!own(w, &e->orig) && !ct_seen_reply(e))
+	k->last_stale = w->tb.seq;
+	if (!backends_own(&w->bk, &e->orig) && !ct_seen_reply(e))
 		track_pending(w, e, ki);
 }
 
@@ -1000,16 +280,16 @@ static void on_batch(struct watch *w, size_t n)
 	int kind;
 	while ((kind = ct_event_next(&p, &n, &e)) != CT_EV_END) {
 		w->st->node_events++;
-		w->seq++;
+		w->tb.seq++;
 		if (kind == CT_EV_OTHER || ct_target_match(w->t, w->nt, &e.orig) < 0)
 			continue;             /* the kernel's filter let it by: user space decides */
 		if (kind == CT_EV_NEW) {
 			on_new(w, &e);
 			continue;
 		}
-		struct tracked *s = lookup(w, &e.orig);
+		struct tracked *s = lookup(&w->tb, &e.orig);
 		if (s && s->e.id == e.id)
-			forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
+			forget(&w->tb, s, s->state == F_STUCK ? "client_cleared" : NULL);
 	}
 }
 
@@ -1022,25 +302,25 @@ static int resync_one(const struct ct_entry *e, void *arg)
 	struct watch *w = c->w;
 	uint32_t ki;
 	c->n++;
-	if (ct_target_match(w->t, w->nt, &e->orig) < 0 || own(w, &e->orig))
+	if (ct_target_match(w->t, w->nt, &e->orig) < 0 || backends_own(&w->bk, &e->orig))
 		return 0;
 	if (ct_is_dnat(e)) {
-		ki = key_find(w, e->orig.family, &e->orig.dst, e->orig.dport);
-		if (ki != NIL && w->keys[ki].dns) {
-			key_dnat_seen(w, ki);
-			learn_backend(w, e, ki);
+		ki = key_find(&w->tb, e->orig.family, &e->orig.dst, e->orig.dport);
+		if (ki != NIL && w->tb.keys[ki].dns) {
+			key_dnat_seen(&w->tb, ki);
+			backends_learn(&w->bk, e, ki);
 		}
 		return 0;
 	}
-	if (!ct_seen_reply(e) && (ki = key_of(w, &e->orig)) != NIL)
+	if (!ct_seen_reply(e) && (ki = key_of(&w->tb, &e->orig)) != NIL)
 		track_pending(w, e, ki);
 	return 0;
 }
 
 static void resync_failed(struct watch *w, int err)
 {
-	w->resync_at = w->now + RESYNC_RETRY;
-	note("error", "node_resync_failed", "err", strerror(-err));
+	w->resync_at = w->tb.now + RESYNC_RETRY;
+	log_note("error", "node_resync_failed", "err", strerror(-err));
 }
 
 /* The dump is whole: what it lacks went away (a client tracked by an
@@ -1048,17 +328,17 @@ static void resync_failed(struct watch *w, int err)
 static void resync_done(struct watch *w)
 {
 	struct line l;
-	for (uint32_t i = 0; i < w->ccap; i++) {
-		struct tracked *s = &w->slot[i];
-		if (s->used && s->kind == K_NO_DNAT && s->gen != w->gen)
-			forget(w, s, s->state == F_STUCK ? "client_cleared" : NULL);
+	for (uint32_t i = 0; i < w->tb.ccap; i++) {
+		struct tracked *s = &w->tb.slot[i];
+		if (s->used && s->kind == K_NO_DNAT && s->gen != w->tb.gen)
+			forget(&w->tb, s, s->state == F_STUCK ? "client_cleared" : NULL);
 	}
 	w->st->node_resyncs++;
 	w->resync_end = now_ns();
 	w->resync_cost = w->resync_end - w->rsc.t0;
 	log_begin(&l, "info", "node_resync");
 	log_kv(&l, "reason", w->rsc.why);
-	log_kvu(&l, "tracked", w->nflows);
+	log_kvu(&l, "tracked", w->tb.nflows);
 	log_kvu(&l, "entries", w->rsc.n);
 	log_kvu(&l, "ms", w->resync_cost / NS_PER_MS);
 	log_end(&l);
@@ -1087,7 +367,7 @@ static void resync_step(struct watch *w)
  * at a time, while events, probes, queries and signals are served. */
 static void resync(struct watch *w, const char *why)
 {
-	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->nexact, .dst = w->exact, .kernel = 1};
+	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->bk.nexact, .dst = w->bk.exact, .kernel = 1};
 	/* What the event socket still holds predates the dump: a DNAT'd NEW
 	 * event read after it would pass for a flow newer than the entries
 	 * the dump dates now, and prove them stuck while the rule may still
@@ -1095,8 +375,8 @@ static void resync(struct watch *w, const char *why)
 	 * stuck again). Discarded; the dump tells the truth about them. */
 	for (int i = 0; i < DRAIN_MAX && recv(w->fd, w->buf, sizeof w->buf, MSG_DONTWAIT) > 0; i++)
 		;
-	w->gen++;
-	w->seq++;
+	w->tb.gen++;
+	w->tb.seq++;
 	w->resync_at = 0;
 	w->resync_why = why;
 	w->rsc = (struct resync_ctx){w, 0, now_ns(), why};
@@ -1145,7 +425,7 @@ static void lost(struct watch *w)
 	/* One interval from now, and never more than a fifth of the time
 	 * in resyncs: a flood that keeps overflowing the buffer gets them
 	 * spaced by their own cost. */
-	w->resync_at = w->now + w->o->interval;
+	w->resync_at = w->tb.now + w->o->interval;
 	if (w->resync_at < w->resync_end + 4 * w->resync_cost)
 		w->resync_at = w->resync_end + 4 * w->resync_cost;
 	w->resync_why = "events_lost";
@@ -1177,7 +457,7 @@ static void read_events(struct watch *w)
 void watch_read(struct watch *w, uint64_t now)
 {
 	struct epoll_event ev[8];
-	w->now = now;
+	w->tb.now = now;
 	int n = epoll_wait(w->ep, ev, 8, 0);
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.u64 == EV_TAG)
@@ -1185,22 +465,15 @@ void watch_read(struct watch *w, uint64_t now)
 		else if (ev[i].data.u64 == RESYNC_TAG && w->rs)
 			resync_step(w);
 		else
-			probes_wake(w, ev[i].data.u64, 1);
+			backends_wake(&w->bk, ev[i].data.u64, 1);
 	}
 	heal(w);
 }
 
 void watch_tick(struct watch *w, uint64_t now)
 {
-	w->now = now;
-	for (size_t i = 0; i < MAX_BACKENDS; i++)
-		if (w->be[i].used && w->be[i].p.fd >= 0 && now >= w->be[i].p.until)
-			probes_wake(w, BACKEND_TAG + i, 0);
-	for (size_t j = 0; j < w->nexact; j++)
-		if (w->vp[j].p.fd >= 0 && now >= w->vp[j].p.until)
-			probes_wake(w, VIP_TAG + j, 0);
-	if (now >= w->round_at)
-		round_start(w);
+	w->tb.now = now;
+	backends_tick(&w->bk);
 	if (w->resync_at && now >= w->resync_at && !w->rs)
 		resync(w, w->resync_why);
 	heal(w);
@@ -1210,22 +483,12 @@ static uint64_t earlier(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 uint64_t watch_deadline(const struct watch *w)
 {
-	uint64_t d = w->resync_at && !w->rs ? w->resync_at : UINT64_MAX;
-	for (size_t i = 0; i < MAX_BACKENDS; i++)
-		if (w->be[i].used) {
-			d = earlier(d, w->round_at);
-			if (w->be[i].p.fd >= 0)
-				d = earlier(d, w->be[i].p.until);
-		}
-	for (size_t j = 0; j < w->nexact; j++) {
-		if (w->keys[w->vp[j].key].pending)
-			d = earlier(d, w->round_at);
-		if (w->vp[j].p.fd >= 0)
-			d = earlier(d, w->vp[j].p.until);
-	}
-	for (uint32_t i = w->stuck_head; i != NIL && w->to_heal; i = w->slot[i].next)
-		if (w->slot[i].retry_at && !w->slot[i].dry)
-			d = earlier(d, w->slot[i].retry_at);
+	uint64_t d = backends_deadline(&w->bk);
+	if (w->resync_at && !w->rs)
+		d = earlier(d, w->resync_at);
+	for (uint32_t i = w->tb.stuck_head; i != NIL && w->tb.to_heal; i = w->tb.slot[i].next)
+		if (w->tb.slot[i].retry_at && !w->tb.slot[i].dry)
+			d = earlier(d, w->tb.slot[i].retry_at);
 	if (w->limited)
 		d = earlier(d, w->tat - (w->o->heal_rate - 1) * w->cost);
 	return d;
@@ -1235,9 +498,9 @@ int watch_fd(const struct watch *w) { return w->ep; }
 
 int watch_vip(const struct watch *w, size_t i, char *name, size_t cap, uint64_t stuck[2])
 {
-	if (i >= w->kcap)
+	if (i >= w->tb.kcap)
 		return -1;
-	const struct key *k = &w->keys[i];
+	const struct key *k = &w->tb.keys[i];
 	if (!k->used || !(k->pinned || k->dnat_seen || k->stuck[0] || k->stuck[1]))
 		return 0;                 /* junk VIP:ports add no series */
 	ct_target_format(&k->t, name, cap);
@@ -1263,54 +526,51 @@ static void set_targets(struct watch *w)
 			w->cidr = 1;
 			continue;
 		}
-		struct ct_tuple *x = &w->exact[w->nexact];
-		*x = (struct ct_tuple){.family = t->family, .proto = IPPROTO_UDP, .dst = t->addr, .dport = t->port};
-		uint32_t ki = key_of(w, x);   /* its gauge shows from the start */
+		struct ct_tuple x = {.family = t->family, .proto = IPPROTO_UDP, .dst = t->addr, .dport = t->port};
+		uint32_t ki = key_of(&w->tb, &x);  /* its gauge shows from the start */
 		if (ki == NIL)
 			continue;
-		lru_del(w, ki);
-		w->keys[ki].pinned = w->keys[ki].dns = 1;
-		probe_init(&w->vp[w->nexact].p);
-		w->vp[w->nexact++].key = ki;
+		key_pin(&w->tb, ki);
+		w->tb.keys[ki].dns = 1;
+		backends_add_vip(&w->bk, &x, ki);
 	}
 }
 
 /* The event socket, libmnl's: the filter attached before it joins the
- * groups, so not one unfiltered event gets in. */
-static int open_events(struct watch *w, int *insns, char *why, size_t cap)
+ * groups, so not one unfiltered event gets in. 0, or -errno and in *op
+ * the step that failed. */
+static int open_events(struct watch *w, int *insns, const char **op)
 {
 	int groups[] = {NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY};
 	struct sock_filter prog[1024];
-	const char *op = "socket";
 	struct sock_fprog fp = {0, prog};
 	*insns = ct_filter_build(w->t, w->nt, prog, sizeof prog / sizeof *prog);
 	fp.len = (unsigned short)*insns;
+	*op = "socket";
 	if (!(w->ev = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK)))
 		goto fail;
 	w->fd = mnl_socket_get_fd(w->ev);
-	op = "filter";
+	*op = "filter";
 	if (!w->o->watch_user_filter && setsockopt(w->fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp) < 0)
 		goto fail;
 	set_rcvbuf(w, (int)w->o->event_buffer);
-	op = "bind";
+	*op = "bind";
 	if (mnl_socket_bind(w->ev, 0, MNL_SOCKET_AUTOPID) < 0)
 		goto fail;
-	op = "subscribe";
+	*op = "subscribe";
 	for (size_t i = 0; i < 2; i++)
 		if (mnl_socket_setsockopt(w->ev, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof groups[i]) < 0)
 			goto fail;
-	op = "epoll";
+	*op = "epoll";
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV_TAG};
 	if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->fd, &ev) < 0)
 		goto fail;
-	op = "requests";
+	*op = "requests";
 	if (!(w->req = nl_open()))
 		goto fail;
 	return 0;
 fail:
-	snprintf(why, cap, "events: %s: %s%s", op, strerror(errno),
-	         errno == EPERM ? " (no CAP_NET_ADMIN)" : "");
-	return -1;
+	return -errno;
 }
 
 static void start_line(const struct watch *w, int insns)
@@ -1334,7 +594,7 @@ static void start_line(const struct watch *w, int insns)
  * namespace; NOTRACK'd flows, unless more targets are watched), as the
  * tester's first query showed it: one line says why, and there is
  * nothing to watch. */
-static int view_off(const struct flow *f)
+int watch_view_off(const struct flow *f)
 {
 	char buf[400];
 	struct line l;
@@ -1349,31 +609,41 @@ static int view_off(const struct flow *f)
 	return 1;
 }
 
-struct watch *watch_open(const struct flow *f, struct counters *st)
+static struct watch *watch_new(const struct flow *f, struct counters *st)
 {
-	struct watch *w;
-	char why[160] = "out of memory";
-	int insns = 0;
-	if (view_off(f))
+	struct watch *w = calloc(1, sizeof *w);
+	if (!w)
 		return NULL;
-	w = calloc(1, sizeof *w);
-	if (w) {
-		w->fd = w->ep = -1;
-		w->f = f;
-		w->o = f->o;
-		w->st = st;
-		w->cost = NS_PER_S / f->o->heal_rate;
-		w->kfree = w->cfree = w->stuck_head = NIL;
-		w->lru = w->lru_tail = NIL;
-		w->now = now_ns();
-		w->round_at = w->now + f->o->interval;
-		set_targets(w);
-	}
-	if (!w || !w->kcap || open_events(w, &insns, why, sizeof why) < 0) {
-		note("warn", "node_watch_unavailable", "reason", why);
+	w->fd = w->ep = -1;
+	w->f = f;
+	w->o = f->o;
+	w->st = st;
+	w->cost = NS_PER_S / f->o->heal_rate;
+	table_init(&w->tb, f->o, st);
+	w->tb.now = now_ns();
+	backends_init(&w->bk, f, &w->tb, st);
+	set_targets(w);
+	return w;
+}
+
+struct watch *watch_open(const struct flow *f, struct counters *st, char *why, size_t cap)
+{
+	const char *op = NULL;
+	int insns = 0, err = -ENOMEM;
+	struct watch *w = watch_new(f, st);
+	if (w && w->tb.kcap)
+		err = open_events(w, &insns, &op);
+	if (err < 0) {
+		if (op)
+			snprintf(why, cap, "events: %s: %s%s", op, strerror(-err),
+			         err == -EPERM ? " (no CAP_NET_ADMIN)" : "");
+		else
+			snprintf(why, cap, "out of memory");
 		watch_close(w);
 		return NULL;
 	}
+	w->bk.req = w->req;           /* lent to the probes; closed here */
+	w->bk.ep = w->ep;
 	start_line(w, insns);
 	resync(w, "start");
 	return w;
@@ -1383,21 +653,14 @@ void watch_close(struct watch *w)
 {
 	if (!w)
 		return;
-	for (size_t i = 0; i < MAX_BACKENDS; i++)
-		if (w->be[i].used)
-			probe_finish(&w->be[i].p, w->req);
-	for (size_t j = 0; j < w->nexact; j++)
-		probe_finish(&w->vp[j].p, w->req);
+	backends_close(&w->bk);
 	if (w->ep >= 0)
 		close(w->ep);
 	if (w->ev)
 		mnl_socket_close(w->ev);
 	nl_close(w->req);
 	nl_close(w->rs);
-	free(w->slot);
-	free(w->cb);
-	free(w->keys);
-	free(w->kb);
+	table_free(&w->tb);
 	free(w);
 }
 
@@ -1407,10 +670,10 @@ size_t watch_stuck_clients(const struct watch *w, struct stuck_client *out, size
 {
 	size_t n = 0;
 	*omitted = 0;
-	for (uint32_t i = w->stuck_head; i != NIL; i = w->slot[i].next) {
-		const struct tracked *s = &w->slot[i];
+	for (uint32_t i = w->tb.stuck_head; i != NIL; i = w->tb.slot[i].next) {
+		const struct tracked *s = &w->tb.slot[i];
 		struct stuck_client c;
-		ct_target_format(&w->keys[s->key].t, c.vip, sizeof c.vip);
+		ct_target_format(&w->tb.keys[s->key].t, c.vip, sizeof c.vip);
 		ct_ntop(s->e.orig.family, s->e.orig.src.b, c.client, sizeof c.client);
 		c.kind = strand_names[s->kind];
 		size_t j = 0;

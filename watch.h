@@ -17,7 +17,10 @@
  * (event=client_blackholed) and, with --heal-node, deleted (guarded by
  * its CTA_ID, re-read first, within a rate limit). The tester's own
  * flow and its probes are left to the tester. Lost events (ENOBUFS)
- * and the start are covered by a dump of the table (a resync). */
+ * and the start are covered by a dump of the table (a resync).
+ *
+ * watch.c: the events, the proof, heal and resync; table.c: the
+ * clients and VIP:ports tracked; backends.c: the gone-backend prober. */
 #ifndef WATCH_H
 #define WATCH_H
 
@@ -28,10 +31,13 @@ struct watch;
 struct flow;
 struct counters;
 
-/* Opens the event socket with its filter and resyncs. NULL, after a
- * line saying why (event=node_watch_unavailable), when the watch
- * cannot run: the tester goes on. */
-struct watch *watch_open(const struct flow *f, struct counters *st);
+/* 1, after a line saying why (event=node_watch_unavailable view=...),
+ * when the view f's first query showed holds nothing to watch. */
+int watch_view_off(const struct flow *f);
+/* Opens the event socket with its filter and resyncs. NULL when the
+ * watch cannot run, the reason in why[cap] for the caller's line: the
+ * tester goes on. */
+struct watch *watch_open(const struct flow *f, struct counters *st, char *why, size_t cap);
 void watch_close(struct watch *w);
 
 /* For the poll loop: one descriptor (an epoll set: the event socket and
