@@ -443,21 +443,25 @@ two() {
 
 # ------------------------------------------------- a real c-ares client
 
-# cares_stats FILE FROM_MS TO_MS: "sent=N ok=N fail=N buckets=N" over the
-# per-second lines of cares_client.js whose second lies wholly within
-# [FROM_MS, TO_MS).
+# cares_stats FILE FROM_MS TO_MS: "sent=N ok=N fail=N buckets=N minfail=P"
+# over the per-second lines of cares_client.js whose second lies wholly
+# within [FROM_MS, TO_MS); minfail is the lowest share of lookups that
+# failed in one of those seconds, in percent (0 when a second sent none).
 cares_stats() {
 	"$LAB_PY" - "$@" <<-'EOF'
 	import json, sys
 	f, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 	t = {"sent": 0, "ok": 0, "fail": 0, "buckets": 0}
+	shares = []
 	for line in open(f):
 	    b = json.loads(line)
 	    if "sec" in b and b["t_ms"] >= lo and b["t_ms"] + 1000 <= hi:
 	        for k in ("sent", "ok", "fail"):
 	            t[k] += b[k]
 	        t["buckets"] += 1
-	print(" ".join("%s=%d" % (k, t[k]) for k in ("sent", "ok", "fail", "buckets")))
+	        shares.append(100 * b["fail"] // b["sent"] if b["sent"] else 0)
+	t["minfail"] = min(shares) if shares else 0
+	print(" ".join("%s=%d" % (k, t[k]) for k in ("sent", "ok", "fail", "buckets", "minfail")))
 	EOF
 }
 
@@ -478,7 +482,10 @@ lines_after() {
 # were never DNAT'd are deleted; once it has printed three more seconds,
 # it is stopped (SIGTERM). Asserted on the per-second counts it prints:
 #   before the window   lookups answered (fewer than 1 in 10 failed)
-#   from 2 s after the rules were back until the delete: most fail
+#   from 2 s after the rules were back until the delete: lookups fail in
+#     every second, at least 1 in 5 of them (how many of the client's
+#     sockets the window caught is chance: 37% to 68% failed in CI runs,
+#     so "most" was not the bug's to promise; that it never lets up is)
 #   from 1 s after the delete on: answered again (fewer than 1 in 10 failed)
 # and, with conntrack, that the stale entries have no DNAT.
 cares_run() {
@@ -522,8 +529,8 @@ cares_run() {
 	echo "$tag: window $wopen-$wclose healed $healed; sockets open 4 s after: $socks; before: $before; stuck: $stuck; after: $after" >>"$OUT/lab-cares.txt"
 	check "$tag: answered before the window ($before)" awk -v s="$before" 'BEGIN {
 		split(s, f, /[ =]/); exit !(f[4] > 0 && f[6] * 10 < f[2] && f[8] >= 2) }'
-	check "$tag: most lookups fail 2 s and more after the rules are back ($stuck)" awk -v s="$stuck" 'BEGIN {
-		split(s, f, /[ =]/); exit !(f[6] > f[4] && f[8] >= 5) }'
+	check "$tag: lookups fail in every second from 2 s after the rules are back, 1 in 5 at least ($stuck)" awk -v s="$stuck" 'BEGIN {
+		split(s, f, /[ =]/); exit !(f[6] > 0 && f[8] >= 5 && f[10] >= 20) }'
 	check "$tag: answered again after the delete ($after)" awk -v s="$after" 'BEGIN {
 		split(s, f, /[ =]/); exit !(f[4] > 0 && f[6] * 10 < f[2] && f[8] >= 2) }'
 	lab_down
