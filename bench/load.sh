@@ -35,6 +35,15 @@ ts_ms() {   # the ts= of a log line on stdin, as epoch ms
 	sed -n 's/^ts=\([^ ]*\) .*/\1/p' | "$LAB_PY" -c 'import sys, datetime as d
 for l in sys.stdin: print(int(d.datetime.strptime(l.strip(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=d.timezone.utc).timestamp() * 1000))'
 }
+# healed_by LOG MS: wait until the 50 clients' heals are all in LOG, or
+# until epoch MS (1 s before the flood ends, so SIGTERM still lands
+# mid-flood). Not a fixed sleep: under the flood a resync can re-date a
+# client late and its heal then comes a second later; if it never comes,
+# the run says so (healed < 50), not the clock.
+healed_by() {
+	until [ "$(healed_ports "$1" | wc -l)" -ge 50 ] || [ "$(date +%s%3N)" -ge "$2" ]; do sleep 0.1; done
+}
+healed_ports() { grep 'event=client_healed kind=no_dnat .* sport=220[0-4][0-9] ' "$1" | sed -n 's/.* client=[^ ]* sport=\([0-9]*\) .*/\1/p' | sort -u; }
 stat_of() { grep 'event=stats ' "$1" | tail -n1 | sed -n "s/.* $2=\([0-9]*\).*/\1/p"; }
 
 # run NAME TESTER-OPTIONS...: one line "key=value ..." into $W/NAME.res
@@ -57,7 +66,7 @@ run() {
 	cp=$!
 	wait_file "$W/ready"; sleep 1
 	lab_rules full
-	sleep $((SECS / 2 - 3))
+	healed_by "$L" $((f0 + SECS * 1000 - 1000))
 	hwm=$(sed -n 's/^VmHWM:[ \t]*\([0-9]*\) kB/\1/p' "/proc/$tp/status")
 	k=$(date +%s%3N)
 	kill -TERM "$tp"; wait "$tp"; rc=$?
@@ -66,7 +75,7 @@ run() {
 	stop=$(grep 'event=stop ' "$L" | ts_ms)
 	sent=$(cat "$W/$name.flood")
 	bh=$(grep 'event=client_blackholed kind=no_dnat .* sport=220[0-4][0-9] ' "$L" | sed -n 's/.* client=[^ ]* sport=\([0-9]*\) .*/\1/p' | sort -u | wc -l)
-	hl=$(grep 'event=client_healed kind=no_dnat .* sport=220[0-4][0-9] ' "$L" | sed -n 's/.* client=[^ ]* sport=\([0-9]*\) .*/\1/p' | sort -u | wc -l)
+	hl=$(healed_ports "$L" | wc -l)
 	hlines=$(grep -c 'event=client_healed kind=no_dnat .* sport=220[0-4][0-9] ' "$L")
 	echo "name=$name rc=$rc reported=$bh healed=$hl heal_lines=$hlines ticks=$(stat_of "$L" sent) skipped=$(stat_of "$L" skipped_ticks) stop_ms=$((stop - k)) hwm_kb=$hwm flows=$sent secs_ms=$((f1 - f0)) lost=$(stat_of "$L" node_lost) resyncs=$(stat_of "$L" node_resyncs) events=$(stat_of "$L" node_events) interval_ms=${LOAD_IV_MS:-1000}" >"$W/$name.res"
 	lab_down
