@@ -237,15 +237,20 @@ ds_case() {   # watch|heal
 	g=$(metric blackholed) c=$(metric blackholes_total) h=$(metric heals_total) nh=$(metric node_clients_healed_total)
 	wait $cpid
 	stop_tester
-	# after the heal, every query was answered (by seq, not the clock)
+	# after the heal, every query was answered: by seq, not the clock. The
+	# query that proved it (its timeout says healed=true) is logged just
+	# after the heal, in the same or the next ms; the ones sent after it
+	# have a greater seq, and none of them may time out.
 	hs=$(grep -m1 'event=healed ' "$L" | sed -n 's/^ts=\([^ ]*\) .*/\1/p')
-	after=$(awk -v h="$hs" '$1 > "ts=" h && /event=timeout /' "$L" | wc -l)
+	hq=$(grep -m1 'event=timeout .*healed=true' "$L" | sed -n 's/.* seq=\([0-9]*\) .*/\1/p')
+	after=$(awk -v q="${hq:-0}" '/event=timeout / && match($0, / seq=[0-9]+ /) &&
+		substr($0, RSTART + 5, RLENGTH - 6) + 0 > q + 0' "$L" | wc -l)
 	rec=$(($(date -d "$(sed -n 's/^ts=\([^ ]*\) .*event=recovered .*/\1/p' "$L" | head -n 1)" +%s%3N) - r))
-	if [ "$($LC count "$L" blackhole)" = 1 ] && [ "$($LC count "$L" healed)" = 1 ] && [ -n "$hs" ] && [ "$after" = 0 ] &&
+	if [ "$($LC count "$L" blackhole)" = 1 ] && [ "$($LC count "$L" healed)" = 1 ] && [ -n "$hs" ] && num "$hq" && [ "$after" = 0 ] &&
 	   [ "$g" = 0 ] && [ "$c" = 1 ] && [ $RC = 3 ]; then
 		pass "daemonset ($args): own blackhole proven once and its entry deleted; no timeout after, recovered ${rec} ms after the rules' return; blackholed=$g blackholes_total=$c heals_total=$h; exit 3"
 	else
-		fail "daemonset ($args): own flow healed" "blackhole=$($LC count "$L" blackhole) healed=$($LC count "$L" healed) after=$after gauge=$g counter=$c rc=$RC $(brief "$L")"
+		fail "daemonset ($args): own flow healed" "blackhole=$($LC count "$L" blackhole) healed=$($LC count "$L" healed) healed_seq=$hq after=$after gauge=$g counter=$c rc=$RC $(brief "$L")"
 	fi
 	if [ "$1" = heal ]; then
 		ch=$(grep 'event=client_healed ' "$L" | grep -o ' sport=2200[0-4] ' | sort -u | wc -l)
