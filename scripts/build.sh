@@ -3,6 +3,7 @@
 # what Dockerfile.scratch's build stage runs, the same script either way.
 #
 #   scripts/build.sh [--out DIR] [amd64|arm64 ...]     (default: amd64)
+#   scripts/build.sh --toolchain [amd64|arm64 ...]     step 1 and libmnl only
 #
 # On a Debian bookworm machine (amd64; root, or with the packages there):
 #  1. installs the build packages with apt (make, musl-tools, file; for
@@ -13,20 +14,25 @@
 #     executable for that machine;
 #  4. copies it to DIR/<arch>/dns-blackhole-tester (DIR default build/dist).
 # VERSION in the environment (e.g. a docker --build-arg) names the build;
-# otherwise the Makefile asks git.
+# otherwise the Makefile asks git. --toolchain stops after the packages and
+# libmnl (scripts/deps.sh into build/deps/<arch>): Dockerfile.scratch runs
+# it before it copies the sources in, so the toolchain is a layer of its
+# own that a rebuild after a source change takes from the cache.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 dist=$top/build/dist
 arches=
 
-usage() { echo "usage: scripts/build.sh [--out DIR] [amd64|arm64 ...]" >&2; exit 2; }
+usage() { echo "usage: scripts/build.sh [--out DIR | --toolchain] [amd64|arm64 ...]" >&2; exit 2; }
+toolchain=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--out) if [ $# -lt 2 ] || [ -z "$2" ]; then usage; fi; dist=$2; shift 2 ;;
 	--out=?*) dist=${1#--out=}; shift ;;
+	--toolchain) toolchain=1; shift ;;
 	amd64|arm64) arches="$arches $1"; shift ;;
-	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
 	*) echo "build: unknown argument '$1'" >&2; usage ;;
 	esac
 done
@@ -49,6 +55,13 @@ if [ -n "$need" ]; then
 fi
 
 cd "$top"
+if [ -n "$toolchain" ]; then
+	for arch in $arches; do
+		[ "$arch" = arm64 ] && sh scripts/cross-deps.sh
+		sh scripts/deps.sh "$arch"
+	done
+	exit 0
+fi
 for arch in $arches; do
 	case $arch in
 	amd64) out=dns-blackhole-tester;               machine=x86-64 ;;

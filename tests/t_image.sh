@@ -20,11 +20,19 @@
 #  kube     `podman kube play` of a Pod made from ds.yaml's pod template
 #           (hostNetwork off, --network ns: the lab's node namespace).
 #
-# A private podman store (build/image-store, wiped at the start and the
-# end): the run does not depend on what the machine's store holds (the
-# debian:bookworm base is made by debootstrap, as on a fresh machine, or
-# imported from scripts/image.sh's cache of an earlier debootstrap under
-# the key of the same inputs) and leaves nothing in it. `make image` for users uses podman's
+# A private podman store, never the machine's: the run does not depend on
+# what that holds and leaves nothing in it. The debian:bookworm base is
+# made by debootstrap, as on a fresh machine, or imported from
+# scripts/image.sh's cache of an earlier debootstrap under the key of the
+# same inputs. The store is kept between runs beside that cache
+# ($DBT_CACHE/image-store, default /var/cache/dns-blackhole-tester), so
+# podman's layer cache serves the build stage's toolchain layer (apt
+# packages, libmnl) to every run after the first; the stage's full build
+# runs every time in tests/t_ship.sh. Our containers, pods and tags go at
+# the start and the end; the whole store goes when the base's key changes
+# or it outgrows 3 GiB. DBT_CACHE= (empty): a store in build/, wiped at
+# the start and the end, every build from nothing. `make image` for users
+# uses podman's
 # normal store. Every podman run/kube play passes --network ns:LAB (never
 # podman's default network, which would make a bridge and iptables chains
 # in the host's namespace); builds use --network host for apt only.
@@ -40,7 +48,9 @@ cd "$TOP" || exit 1
 # shellcheck source=tests/lab.sh
 . "$TOP/tests/lab.sh"
 
-STORE=$TOP/build/image-store
+CACHE=${DBT_CACHE-/var/cache/dns-blackhole-tester}
+STORE=${CACHE:+$CACHE/image-store}
+STORE=${STORE:-$TOP/build/image-store}
 TMP=$(mktemp -d /tmp/dbtimage.XXXXXX)
 PY=/usr/bin/python3            # Debian's: python3-yaml is installed for it
 CNAME=dbt-image-$$
@@ -48,7 +58,10 @@ PODYAML=$TMP/pod.yaml
 NODE=lab-node-$$
 # podman refuses a runroot longer than 50 characters (a scratch copy of
 # the tree, as tests/mutate.sh makes, has a long path): it lives in $TMP.
+# The kept store's database remembers its runroot and refuses another:
+# one fixed path for it (short, on tmpfs, removed at the end as before).
 RUNROOT=$TMP/run
+[ -n "$CACHE" ] && RUNROOT=/run/dbt-image-run
 export PODMAN_STORE="$STORE" PODMAN_RUNROOT="$RUNROOT"
 # podman run's default ulimits cannot be set here (no CAP_SYS_RESOURCE):
 # runc with none (ENGINEERING.md section 6).
@@ -77,10 +90,18 @@ image_cleanup() {
 	fi
 	rm -rf "$TMP"
 }
+# store_wipe: nothing of the store stays mounted; what is ours in it goes
+# (tags localhost/dns-blackhole-tester:*), the store itself too when it is
+# not the kept one, or "all" is asked.
 store_wipe() {
+	if [ -n "$CACHE" ] && [ "${1:-}" != all ] && [ -d "$STORE/root" ]; then
+		P images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep '^localhost/dns-blackhole-tester:' |
+			while read -r t; do P rmi -f "$t" >/dev/null 2>&1; done
+	fi
 	awk -v s="$STORE/" -v r="$RUNROOT/" 'index($2, s) == 1 || index($2, r) == 1 {print $2}' /proc/self/mounts | sort -r |
 		while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-	rm -rf "$STORE" "$RUNROOT"
+	if [ -z "$CACHE" ] || [ "${1:-}" = all ]; then rm -rf "$STORE"; fi
+	rm -rf "$RUNROOT"
 }
 CG0=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null)
 trap image_cleanup EXIT
@@ -106,13 +127,26 @@ ts_ms() { sed -n 's/^ts=\([^ ]*\) .*/\1/p' | head -n 1 | xargs -r -I{} date -d {
 # ---- build: make image, both arches ---------------------------------------
 
 scenario build
-store_wipe
+key=$(sh scripts/image.sh base-key | head -n 1)
+# The kept store goes whole when its base was made under another key (a
+# new debootstrap's base must not meet layers cached on the old one) or
+# it outgrew its bound; else only what is ours.
+# A store podman cannot open (another runroot, a half-written database)
+# goes too.
+if [ -n "$CACHE" ] && { [ "$(cat "$STORE/base.key" 2>/dev/null)" != "$key" ] ||
+	[ "$(du -sm "$STORE" 2>/dev/null | cut -f1)" -gt 3072 ] || ! P images -q >/dev/null 2>&1; }; then
+	store_wipe all
+else
+	store_wipe
+fi
+mkdir -p "$STORE"
 # The base first (debootstrap, or the cache's tar under its current key:
 # scripts/image.sh), then both arches' builds side by side, each a full
 # podman build of Dockerfile.scratch on that one base.
 t0=$(date +%s)
 VERSION=$VERSION PODMAN_STORE=$STORE sh scripts/image.sh base >"$OUT/image-base.log" 2>&1; brc=$?
 bsecs=$(($(date +%s) - t0))
+grep -q "^image: docker.io/library/debian:bookworm imported" "$OUT/image-base.log" && echo "$key" >"$STORE/base.key"
 for arch in amd64 arm64; do
 	(t0=$(date +%s); make -s image ARCH=$arch >"$OUT/image-build-$arch.log" 2>&1; echo "$? $(($(date +%s) - t0))" >"$TMP/build-$arch.rc") &
 done
@@ -120,17 +154,21 @@ wait
 for arch in amd64 arm64; do
 	read -r rc secs <"$TMP/build-$arch.rc"
 	if [ "$brc" = 0 ] && [ "$rc" = 0 ]; then
-		pass "make image ARCH=$arch ($secs s, beside the other arch's; the base took $bsecs s before them)"
+		# podman's own words for a step it took from the layer cache
+		tc=built; grep -A1 'RUN sh scripts/build.sh --toolchain' "$OUT/image-build-$arch.log" | grep -q -- '--> Using cache' && tc="from the cache"
+		cc=built; grep -A1 'RUN rm -rf build' "$OUT/image-build-$arch.log" | grep -q -- '--> Using cache' && cc="from the cache (same sources)"
+		pass "make image ARCH=$arch ($secs s, beside the other arch's; the base took $bsecs s before them; the toolchain layer $tc, the compile step $cc)"
 	else
 		fail "make image ARCH=$arch" "base rc=$brc: $(tail -n 2 "$OUT/image-base.log" | tr '\n' ' ') build rc=$rc: $(tail -n 3 "$OUT/image-build-$arch.log" | tr '\n' ' ')"
 	fi
 done
-# The base came from debootstrap into this empty store, now or in an
-# earlier run whose tar the cache keeps under the key of today's inputs;
+# The base came from debootstrap, now or in an earlier run whose tar the
+# cache keeps under the key of today's inputs, imported into this store
+# now or in an earlier run under the same key (the store's base.key);
 # never from a registry.
-key=$(sh scripts/image.sh base-key | head -n 1)
-check "debian:bookworm base made by debootstrap (now, or cached under key $key) and imported into the empty store" \
-	sh -c 'grep -q "^image: docker.io/library/debian:bookworm imported\( from the cache, [^ ]*-$3.tar\)\? (" "$1" &&
+check "debian:bookworm base made by debootstrap (now, or cached under key $key) and imported into the store under that key" \
+	sh -c '{ grep -q "^image: docker.io/library/debian:bookworm imported\( from the cache, [^ ]*-$3.tar\)\? (" "$1" ||
+	         { ! grep -q imported "$1" && [ "$(cat "$2/base.key" 2>/dev/null)" = "$3" ]; }; } &&
 	       podman --root "$2/root" --runroot "$4" image exists docker.io/library/debian:bookworm' - "$OUT/image-base.log" "$STORE" "$key" "$RUNROOT"
 check "the builds reused that base (no debootstrap in either)" sh -c '! grep -q debootstrap "$1" "$2"' - "$OUT/image-build-amd64.log" "$OUT/image-build-arm64.log"
 # The key follows its inputs: another mirror, another key (a stale tar

@@ -6,8 +6,8 @@
 #     runs): static, stripped binaries under their budgets (amd64 < 160
 #     KiB, arm64 < 192 KiB), no segment both writable and executable, and
 #     .rodata outside every executable segment.
-#  2. Dockerfile.scratch, checked as text, and its build stage's RUN line
-#     run for real (arm64) in a copy of the build context.
+#  2. Dockerfile.scratch's build stage, its steps run for real (amd64 and
+#     arm64) in a fresh root with a copy of the build context.
 #  3. FROM scratch stand-in: the binary alone in an empty root (unshare
 #     --root, no /etc, no /proc) queries, reads conntrack, and without -d
 #     fails cleanly for the missing resolv.conf; as uid 65534 (the image's
@@ -176,16 +176,19 @@ build=$(awk -F'\t' '$1 == 1 {sub(/^[^\t]*\t/, ""); print}' "$TMP/df")
 # built it (tests/t_image.sh, inspect: one layer holding the binary
 # alone, byte-identical to scripts/build.sh's build for its arch; USER,
 # ENTRYPOINT, labels and history as an OCI inspector reads the archive):
-# no check here reads the Dockerfile's text. Below, its build stage's RUN
-# line is run for real.
+# no check here reads the Dockerfile's text. Below, its build stage's
+# steps are run for real.
 # The build stage, as Docker would run it (there is no Docker engine
 # here): a minimal Debian bookworm root (debootstrap --variant=minbase,
 # like the debian:bookworm image: no make, no compiler, no file; made once
 # and kept as build/ship-root/minbase.tar), the build context (the files
-# the .dockerignore lets through) in /src, and the stage's own RUN line
-# run in it by chroot with TARGETARCH and VERSION set, once per arch, each
-# in a fresh root. Its /dns-blackhole-tester is what the final stage
-# copies: section 3 runs the amd64 one in an empty root.
+# the .dockerignore lets through) at /ctx, and the stage's own steps
+# (WORKDIR, COPY, RUN: the toolchain layer, then the build) run in it by
+# chroot with TARGETARCH and VERSION set, once per arch, each in a fresh
+# root: the one full build of the stage in the suite (t_image's podman
+# builds take the toolchain layer from their cache). Its
+# /dns-blackhole-tester is what the final stage copies: section 3 runs
+# the amd64 one in an empty root.
 SR=$TOP/build/ship-root
 mkdir -p "$SR/archives/partial"
 # The same minbase root the image's base is (scripts/image.sh base-tar:
@@ -197,23 +200,36 @@ CTX=$TMP/ctx
 mkdir -p "$CTX"
 git ls-files -z --cached --others --exclude-standard --exclude-from="$DF.dockerignore" |
 	xargs -0 cp --parents -t "$CTX" 2>/dev/null
-run=$(printf '%s\n' "$build" | awk '/^RUN /{r=1} r{print} r && !/\\$/{exit}' | sed 's/^RUN //')
+# The stage's steps as one shell script, in order: WORKDIR makes and
+# enters its folder, COPY copies from the context (kept at /ctx in the
+# root), RUN runs its command (continued lines joined); FROM and ARG are
+# the root and the env below.
+run=$(printf '%s\n' "$build" | awk '
+	/^[ \t]*#/ { next }
+	{ line = line $0 }
+	/\\$/ { sub(/\\$/, "", line); line = line " "; next }
+	{ if (line !~ /^[ \t]*$/) print line; line = "" }' | awk '
+	$1 == "WORKDIR" { printf "mkdir -p %s && cd %s && ", $2, $2 }
+	$1 == "COPY" && $2 == "." { printf "cp -a /ctx/. %s && ", $3 }
+	$1 == "COPY" && $2 != "." { printf "mkdir -p %s && cp", $NF; for (i = 2; i < NF; i++) printf " /ctx/%s", $i; printf " %s && ", $NF }
+	$1 == "RUN" { sub(/^RUN[ \t]+/, ""); printf "{ %s; } && ", $0 }
+	END { print "true" }')
 IMG_AMD64=
 for arch in amd64 arm64; do
-	name="Dockerfile: build stage (its RUN line, in a fresh bookworm minbase root) builds $arch"
+	name="Dockerfile: build stage (its steps, in a fresh bookworm minbase root) builds $arch"
 	r=$TMP/root-$arch
 	log=$OUT/ship-stage-$arch.log
 	if [ ! -s "$SR/minbase.tar" ]; then
 		fail "$name" "no bookworm root: debootstrap failed ($(tail -n 1 "$OUT/ship-debootstrap.log" 2>/dev/null))"
 		continue
 	fi
-	mkdir -p "$r" && tar -C "$r" -xf "$SR/minbase.tar" && cp -a "$CTX" "$r/src" && cp /etc/resolv.conf "$r/etc/resolv.conf"
+	mkdir -p "$r" && tar -C "$r" -xf "$SR/minbase.tar" && cp -a "$CTX" "$r/ctx" && cp /etc/resolv.conf "$r/etc/resolv.conf"
 	# A private mount namespace: /proc and the apt cache are mounted for
 	# the chroot only, and vanish with it.
 	unshare --mount sh -c '
 		mount -t proc proc "$1/proc" && mount --bind "$2" "$1/var/cache/apt/archives" &&
 		exec chroot "$1" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-			TARGETARCH="$3" VERSION=v0.0.0-ship sh -c "cd /src && $4"' - "$r" "$SR/archives" "$arch" "$run" >"$log" 2>&1
+			TARGETARCH="$3" VERSION=v0.0.0-ship sh -c "$4"' - "$r" "$SR/archives" "$arch" "$run" >"$log" 2>&1
 	rc=$?
 	want=$( [ $arch = arm64 ] && echo 'ARM aarch64' || echo x86-64)
 	d=$(file -b "$r/dns-blackhole-tester" 2>&1)
