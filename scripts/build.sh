@@ -55,6 +55,14 @@ if [ -n "$need" ]; then
 fi
 
 cd "$top"
+# One build at a time in a tree: two (the suite's image and ship groups
+# side by side) would write the same build/arm64 binary at once, and one
+# read it empty. flock is util-linux's, in every Debian root.
+mkdir -p build
+if command -v flock >/dev/null; then
+	exec 9>build/.build.lock
+	flock 9
+fi
 if [ -n "$toolchain" ]; then
 	for arch in $arches; do
 		[ "$arch" = arm64 ] && sh scripts/cross-deps.sh
