@@ -536,8 +536,9 @@ static enum opts_result watch_opt(int c, const char *v, struct opts *o, struct l
 		o->watch_user_filter = !strcmp(v, "user");
 		return OPTS_RUN;
 	case OPT_STUCK_MAX:
-		if (parse_uint(v, 100000, &o->stuck_max) < 0)
-			return refuse(err, cap, "--stuck-clients-max '%s': want 0-100000", v);
+		/* 100 at most: /metrics' body (HTTP_BODY_MAX) is sized for them */
+		if (parse_uint(v, 100, &o->stuck_max) < 0)
+			return refuse(err, cap, "--stuck-clients-max '%s': want 0-100", v);
 		return OPTS_RUN;
 	case OPT_KPROXY_EVERY:
 		return set_duration("--kube-proxy-interval", v, &o->kproxy_every, err, cap);

@@ -161,7 +161,8 @@ static void view(struct tester *t, struct metrics_view *v)
 	v->vips = t->vips;
 	v->kproxy = t->kp && kproxy_last(t->kp, &t->kpi) ? &t->kpi : NULL;
 	v->stuck = t->stuck;
-	v->nstuck = t->w && t->stuck ? watch_stuck_clients(t->w, t->stuck, t->o->stuck_max, &v->stuck_omitted) : 0;
+	/* --stuck-clients-max 0: no array, every stuck flow counted as left out */
+	v->nstuck = t->w ? watch_stuck_clients(t->w, t->stuck, t->o->stuck_max, &v->stuck_omitted) : 0;
 }
 
 /* The kube-proxy audit runs in the node view only (verdict.h): this

@@ -128,6 +128,7 @@ static void command_lines(void)
 		{"-d 10.0.0.10 extra", "unexpected argument 'extra'"},
 		{"-d 10.0.0.10 --monitor --heal", "--monitor and --heal cannot be used together"},
 		{"-d 10.0.0.10 -c 18446744073709551616", "--count '18446744073709551616'"},
+		{"-d 10.0.0.10 --stuck-clients-max 101", "--stuck-clients-max '101': want 0-100"},
 		{"-d 10.0.0.10 -c +5", "--count '+5'"},
 		{"-d 10.0.0.10 -c 0x5", "--count '0x5'"},
 		{"-d 10.0.0.10 -c 0", "--count '0'"},

@@ -160,15 +160,19 @@ if scenario stuck; then (
 		--kube-proxy-metrics none --metrics-addr 127.0.0.1:9797; T1=$TPID
 	tester "$OUT/audit-stuck100.log" -d "$VIP4" -i 200ms -w 500ms --watch-node \
 		--kube-proxy-metrics none --metrics-addr 127.0.0.1:9798; T2=$TPID
+	tester "$OUT/audit-stuck0.log" -d "$VIP4" -i 200ms -w 500ms --watch-node --stuck-clients-max 0 \
+		--kube-proxy-metrics none --metrics-addr 127.0.0.1:9799; T0=$TPID
 	sleep 2
+	s0=$(series stuck_client 9799 | wc -l); o0=$(series stuck_clients_omitted 9799)
 	s1=$(series stuck_client 9797 | sort | tr '\n' '|'); o1=$(series stuck_clients_omitted 9797)
 	s2=$(series stuck_client 9798 | sort | tr '\n' '|'); o2=$(series stuck_clients_omitted 9798)
 	f2=$(series node_stuck_flows 9798 | grep 'kind="no_dnat"')
-	TPID=$T1; stop_tester; TPID=$T2; stop_tester
+	TPID=$T1; stop_tester; TPID=$T2; stop_tester; TPID=$T0; stop_tester
 	cb=$(count_events "$OUT/audit-stuck100.log" client_blackholed)
 	expect_eq "stuck: the watch proved 4 flows of 2 clients stuck (client_blackholed, node_stuck_flows)" "$cb $f2" '4 "10.0.0.10:53",kind="no_dnat"} 4'
 	expect_eq "stuck: one series per client address, kind no_dnat" "$s2" '"10.0.0.10:53",client="10.224.0.8",kind="no_dnat"} 1|"10.0.0.10:53",client="10.244.0.1",kind="no_dnat"} 1|'
 	expect_eq "stuck: nothing omitted within the bound" "$o2" 0
 	n1=$(printf '%s' "$s1" | tr '|' '\n' | grep -c 'kind="no_dnat"} 1')
 	expect_eq "stuck: --stuck-clients-max 1: one series, the other client's 2 flows counted as omitted" "$n1 $o1" "1 2"
+	expect_eq "stuck: --stuck-clients-max 0: no series, all 4 stuck flows counted as omitted" "$s0 $o0" "0 4"
 ) fi
