@@ -132,12 +132,22 @@ key=$(sh scripts/image.sh base-key | head -n 1)
 # new debootstrap's base must not meet layers cached on the old one) or
 # it outgrew its bound; else only what is ours.
 # A store podman cannot open (another runroot, a half-written database)
-# goes too.
-if [ -n "$CACHE" ] && { [ "$(cat "$STORE/base.key" 2>/dev/null)" != "$key" ] ||
-	[ "$(du -sm "$STORE" 2>/dev/null | cut -f1)" -gt 3072 ] || ! P images -q >/dev/null 2>&1; }; then
-	store_wipe all
-else
+# goes too. The log says which, and why.
+why=
+if [ -n "$CACHE" ]; then
+	had=$(cat "$STORE/base.key" 2>/dev/null) mib=$(du -sm "$STORE" 2>/dev/null | cut -f1)
+	if [ ! -d "$STORE/root" ]; then why="none yet"
+	elif [ "$had" != "$key" ]; then why="its base's key was '$had', not $key"
+	elif [ "${mib:-0}" -gt 3072 ]; then why="$mib MiB, over 3072"
+	elif ! P images -q >"$TMP/images.err" 2>&1; then why="podman cannot open it: $(tail -n 1 "$TMP/images.err")"
+	fi
+fi
+if [ -n "$CACHE" ] && [ -z "$why" ]; then
+	echo "   image store $STORE kept: base key $key, $mib MiB"
 	store_wipe
+else
+	echo "   image store $STORE made anew: ${why:-DBT_CACHE is empty}"
+	store_wipe all
 fi
 mkdir -p "$STORE"
 # The base first (debootstrap, or the cache's tar under its current key:
