@@ -14,13 +14,16 @@
  *       appends per run: wall_us cpu_us user_us sys_us rc. CPU is the
  *       child's own (wait4), not ours and not `ip netns exec`'s.
  *
- *   harness cycles -o FILE -c CYCFILE -i IFACE -p DPORT -I MS -- CMD...
+ *   harness cycles -o FILE -c CYCFILE -i IFACE -p DPORT -I MS [-n N] -- CMD...
  *       Runs CMD once, as rusage does (one line to FILE), and also reads
  *       CMD's CPU clock (clock_getcpuclockid: its exact sum_exec_runtime)
  *       in the middle of every interval of its grid, found from the first
  *       datagram to DPORT leaving IFACE, while it sleeps between ticks:
  *       each difference is exactly one cycle's CPU. Appends one line to
- *       CYCFILE: the CPU of every whole cycle, in ns.
+ *       CYCFILE: the CPU of every whole cycle, in ns. With -n N (CMD makes
+ *       N cycles), at most N - 1 values: cycles 2 to N (the first is
+ *       before the grid's first read); without it, a CMD slow to exit
+ *       after its last cycle adds a value or two that are its exit.
  *
  *   harness orig -o FILE -n N -s NODE -d VIP [-i MS] [-c CONNTRACK]
  *       The original tester's cycle, N times: one DNS query over a fixed
@@ -352,14 +355,15 @@ static uint64_t tap_next(int ps, int dport)
 static int cycles(int argc, char **argv)
 {
 	const char *out = NULL, *cyc = NULL, *iface = NULL;
-	int dport = -1, ms = 0, c;
-	while ((c = getopt(argc, argv, "+o:c:i:p:I:")) != -1) {
+	int dport = -1, ms = 0, n = 0, c;
+	while ((c = getopt(argc, argv, "+o:c:i:p:I:n:")) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'c': cyc = optarg; break;
 		case 'i': iface = optarg; break;
 		case 'p': dport = atoi(optarg); break;
 		case 'I': ms = atoi(optarg); break;
+		case 'n': n = atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -383,7 +387,7 @@ static int cycles(int argc, char **argv)
 	siginfo_t si;
 	uint64_t prev = 0;
 	int k = 0;
-	while (first) {
+	while (first && (n <= 0 || k < n)) {
 		uint64_t at = first + (uint64_t)ms * 500000u + (uint64_t)k++ * (uint64_t)ms * 1000000u;
 		struct timespec ts = {(time_t)(at / 1000000000u), (long)(at % 1000000000u)};
 		while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)

@@ -225,7 +225,7 @@ measure() {   # ROUND K
 	set_level "$2"
 	echo "$1 $(ct_count) $(load)" >>"$d/count.txt"
 	say "round $(($1 + 1))/$RUNS, size $size: tester ($CYCLES cycles), original ($ORIG_CYCLES), scan ($SCAN_RUNS)"
-	ip netns exec "$N" "$H" cycles -o "$d/ours.txt" -c "$d/cycles.txt" -i pod0 -p 53 -I 10 -- \
+	ip netns exec "$N" "$H" cycles -o "$d/ours.txt" -c "$d/cycles.txt" -i pod0 -p 53 -I 10 -n "$CYCLES" -- \
 		"$BIN" -d "$VIP4" -i 10ms -w 1s -c "$CYCLES" >/dev/null 2>&1
 	ip netns exec "$N" "$H" orig -o "$d/orig.txt" -n "$ORIG_CYCLES" -s "$NODE4" -d "$VIP4" -i 10
 	[ -x "$G" ] && ip netns exec "$N" "$G" "$NODE4" 39999 "$VIP4" 53 "$GETS" >>"$d/get.txt"
