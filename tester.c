@@ -74,6 +74,7 @@ struct tester {
 	unsigned run;                 /* ours unanswered, a fresh socket answered: in a row */
 	int fresh_out;                /* a fresh socket was sent after our last unanswered query */
 	int unseen;                   /* proven at the DNS level: until ours is answered */
+	int own_gone;                 /* no entry of ours: the next query is a new flow */
 };
 
 /* ---- outage accounting -------------------------------------------- */
@@ -544,6 +545,8 @@ static void cycle(struct tester *t)
 	t->query[0] = (uint8_t)(id >> 8);
 	t->query[1] = (uint8_t)id;
 	r.look.sent_at = now_ns();
+	uint64_t mark = t->w ? watch_mark(t->w) : 0;   /* the event clock as ours leaves */
+	int fresh = t->own_gone;
 	int sent = send(t->f.fd, t->query, t->qlen, 0) >= 0;
 	t->st.sent++;
 	if (!sent) {
@@ -563,6 +566,11 @@ static void cycle(struct tester *t)
 	r.look.unanswered = r.outcome != OUT_ANSWER;
 	if (r.outcome != OUT_STOPPED && !r.look.healed)
 		flow_look(&t->f, 1, &r.look);
+	/* A new flow of ours, DNAT'd: the fresh flow that proves the
+	 * server's other clients met by a missing rule (watch.h). */
+	if (t->w && fresh && r.look.state == CT_DNAT)
+		watch_own_dnat(t->w, mark);
+	t->own_gone = r.look.action == ACT_DELETED && !r.look.action_err;   /* gone: the next is new */
 	if (r.outcome != OUT_STOPPED)         /* the query left: its look shows where we run */
 		view_note(&t->vl, &t->f, r.look.state);
 	note_result(t, &r);
@@ -702,6 +710,7 @@ int tester_run(const struct opts *o, const sigset_t *wait_mask)
 		err_line("out of memory");
 		return EXIT_FAILED;
 	}
+	t->own_gone = 1;              /* a new socket: its first query is a new flow */
 	t->o = o;
 	t->wait_mask = wait_mask;
 	t->f.o = o;

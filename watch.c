@@ -479,6 +479,19 @@ void watch_tick(struct watch *w, uint64_t now)
 	heal(w);
 }
 
+uint64_t watch_mark(const struct watch *w) { return w->tb.seq; }
+
+void watch_own_dnat(struct watch *w, uint64_t mark)
+{
+	const struct ct_target *t = &w->t[0];         /* the server (set_targets) */
+	uint32_t ki = key_find(&w->tb, t->family, &t->addr, t->port);
+	if (ki == NIL || mark <= w->tb.keys[ki].last_dnat)
+		return;                   /* an event said as much, or later */
+	w->tb.keys[ki].last_dnat = mark;
+	key_dnat_seen(&w->tb, ki);
+	promote(w, &w->tb.keys[ki]);
+}
+
 static uint64_t earlier(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 uint64_t watch_deadline(const struct watch *w)

@@ -51,6 +51,17 @@ void watch_read(struct watch *w, uint64_t now);
 /* Does what is due by now. */
 void watch_tick(struct watch *w, uint64_t now);
 
+/* The event clock now: read as the tester's query leaves. */
+uint64_t watch_mark(const struct watch *w);
+
+/* The tester's own query, a new flow that left at mark, is DNAT'd to the
+ * server: a fresh flow to the server's VIP:port, as its NEW event would
+ * say. Known from the tester's own look: under a flood that overflows
+ * the event buffer, resyncs discard the queued events, its own among
+ * them, and the server's clients would wait for a proof that never
+ * comes. */
+void watch_own_dnat(struct watch *w, uint64_t mark);
+
 /* The i-th slot of the VIP:port table: 1 and its name into name[cap],
  * the clients stuck on it now by kind into stuck[] (no_dnat,
  * gone_backend), for a VIP:port worth a series (a target, or one seen
