@@ -218,6 +218,15 @@ static void promote(struct watch *w, struct key *k)
 	}
 }
 
+/* A DNAT'd new flow to key ki, dated seq on the event clock: an event's,
+ * or the tester's own query (watch_own_dnat). */
+static void fresh_dnat(struct watch *w, uint32_t ki, uint64_t seq)
+{
+	w->tb.keys[ki].last_dnat = seq;
+	key_dnat_seen(&w->tb, ki);
+	promote(w, &w->tb.keys[ki]);
+}
+
 /* ---- events ------------------------------------------------------------ */
 
 /* A client's entry to key ki without DNAT, unanswered: tracked. */
@@ -259,13 +268,11 @@ static void on_new(struct watch *w, const struct ct_entry *e)
 		return;
 	struct key *k = &w->tb.keys[ki];
 	if (ct_is_dnat(e)) {
-		k->last_dnat = w->tb.seq;
-		key_dnat_seen(&w->tb, ki);
 		if (k->dns)
 			backends_learn(&w->bk, e, ki);
 		else
 			unproven_once(w, k);
-		promote(w, k);
+		fresh_dnat(w, ki, w->tb.seq);
 		return;
 	}
 	k->last_stale = w->tb.seq;
@@ -485,11 +492,8 @@ void watch_own_dnat(struct watch *w, uint64_t mark)
 {
 	const struct ct_target *t = &w->t[0];         /* the server (set_targets) */
 	uint32_t ki = key_find(&w->tb, t->family, &t->addr, t->port);
-	if (ki == NIL || mark <= w->tb.keys[ki].last_dnat)
-		return;                   /* an event said as much, or later */
-	w->tb.keys[ki].last_dnat = mark;
-	key_dnat_seen(&w->tb, ki);
-	promote(w, &w->tb.keys[ki]);
+	if (ki != NIL && mark > w->tb.keys[ki].last_dnat)   /* else an event said as much, or later */
+		fresh_dnat(w, ki, mark);
 }
 
 static uint64_t earlier(uint64_t a, uint64_t b) { return a < b ? a : b; }
