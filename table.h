@@ -34,12 +34,14 @@ struct tracked {
 	uint16_t now_port;
 	uint32_t gen, key, hnext, next, prev;
 	uint8_t used, state, kind, dry, backend;
+	uint8_t dumped;               /* first seen by a resync's dump, not an event */
 };
 
 /* One VIP:port: what the last new flows to it say about its rule. */
 struct key {
 	struct ct_target t;           /* a full prefix and a port */
 	uint64_t last_dnat, last_stale, active;
+	uint64_t dnat_floor;          /* the last DNAT'd new flow surely came after this seq */
 	union ct_addr fresh_to;       /* the last fresh probe went there */
 	uint16_t fresh_port;
 	uint32_t hnext, lprev, lnext, head;   /* hash chain; LRU; its unproven clients */

@@ -70,6 +70,16 @@ struct vout verdict_of(const struct obs *o)
 	return o->dnat ? translated(o) : untranslated(o);
 }
 
+enum fresh fresh_by_order(const struct order *o)
+{
+	uint64_t after = o->dumped ? o->dnat_floor : o->last_dnat;
+	if (o->last_stale > o->seq && o->last_stale >= o->last_dnat)
+		return FRESH_NO_DNAT;         /* the last new flow met the rule missing */
+	if (after > o->seq && o->last_dnat > o->last_stale)
+		return FRESH_DNAT;
+	return FRESH_NONE;
+}
+
 enum view view_of(const struct view_obs *o)
 {
 	if (o->server_tracked == 1 && o->server_dnat == 1)

@@ -77,6 +77,21 @@ struct vout {
 /* The verdict on one entry. */
 struct vout verdict_of(const struct obs *o);
 
+/* The node watch's fresh flow, from the order things were read in (seq:
+ * one counter for events, dumps and the tester's own queries). Events
+ * come late, so an event read after a dump may predate it: a client the
+ * dump found (dumped) is proven only by a DNAT'd flow surely after it
+ * (dnat_floor: an event read once the socket had been found empty, or
+ * the tester's own query). */
+struct order {
+	uint64_t seq;            /* the client's entry was first read then */
+	uint8_t dumped;          /* ... by a resync's dump, not an event */
+	uint64_t last_dnat;      /* the last DNAT'd new flow to its VIP:port */
+	uint64_t dnat_floor;     /* ... surely came after this */
+	uint64_t last_stale;     /* the last new flow there not DNAT'd */
+};
+enum fresh fresh_by_order(const struct order *o);
+
 /* Where the tool runs, from what this namespace's table shows (#20). */
 enum view {
 	VIEW_UNKNOWN,            /* not learned yet */

@@ -10,6 +10,9 @@
  * came after the client's entry and after the last NEW flow there that
  * was not DNAT'd is a fresh flow DNAT'd (FRESH_DNAT); a later one not
  * DNAT'd is FRESH_NO_DNAT (a window); none yet is FRESH_NONE.
+ * Events come late (fresh_by_order, verdict.h): ev_floor dates the
+ * last time the socket was read empty, the tester's own query
+ * (watch_own_dnat) the moment it left.
  *
  * gone_backend, the second kind: backends.c asks the backends learned
  * here and dumps a silent one's clients (backends.h says how). */
@@ -71,6 +74,7 @@ struct watch {
 	const char *resync_why;
 	uint64_t tat, cost;           /* the heals' rate limit: GCRA */
 	int limited, unproven_said;
+	uint64_t ev_floor;            /* seq when the event socket was last read empty */
 	uint8_t buf[8192] __attribute__((aligned(4)));
 };
 
@@ -182,11 +186,8 @@ static void heal(struct watch *w)
 static struct obs untranslated_obs(const struct watch *w, const struct key *k, const struct tracked *s)
 {
 	(void)w;
-	uint8_t fresh = FRESH_NONE;
-	if (k->last_stale > s->seq && k->last_stale >= k->last_dnat)
-		fresh = FRESH_NO_DNAT;        /* the last new flow met the rule missing */
-	else if (k->last_dnat > s->seq && k->last_dnat > k->last_stale)
-		fresh = FRESH_DNAT;
+	struct order ord = {s->seq, s->dumped, k->last_dnat, k->dnat_floor, k->last_stale};
+	uint8_t fresh = (uint8_t)fresh_by_order(&ord);
 	return (struct obs){.proto = s->e.orig.proto, .port_ok = 1, .dnat = 0,
 	                    .replied = (uint8_t)ct_seen_reply(&s->e), .nat_known = k->dnat_seen,
 	                    .asks_dns = k->dns, .fresh = fresh};
@@ -218,19 +219,25 @@ static void promote(struct watch *w, struct key *k)
 	}
 }
 
-/* A DNAT'd new flow to key ki, dated seq on the event clock: an event's,
- * or the tester's own query (watch_own_dnat). */
-static void fresh_dnat(struct watch *w, uint32_t ki, uint64_t seq)
+/* A DNAT'd new flow to key ki, dated seq on the event clock, and surely
+ * after floor there: an event's (read at seq, made after ev_floor), or
+ * the tester's own query (both: the seq as it left, watch_own_dnat). */
+static void fresh_dnat(struct watch *w, uint32_t ki, uint64_t seq, uint64_t floor)
 {
-	w->tb.keys[ki].last_dnat = seq;
+	struct key *k = &w->tb.keys[ki];
+	if (seq > k->last_dnat)
+		k->last_dnat = seq;
+	if (floor > k->dnat_floor)
+		k->dnat_floor = floor;
 	key_dnat_seen(&w->tb, ki);
-	promote(w, &w->tb.keys[ki]);
+	promote(w, k);
 }
 
 /* ---- events ------------------------------------------------------------ */
 
-/* A client's entry to key ki without DNAT, unanswered: tracked. */
-static void track_pending(struct watch *w, const struct ct_entry *e, uint32_t ki)
+/* A client's entry to key ki without DNAT, unanswered: tracked, and
+ * marked if a dump found it first. */
+static void track_pending(struct watch *w, const struct ct_entry *e, uint32_t ki, uint8_t dumped)
 {
 	struct tracked *s = lookup(&w->tb, &e->orig);
 	if (s && s->e.id == e->id) {
@@ -239,7 +246,8 @@ static void track_pending(struct watch *w, const struct ct_entry *e, uint32_t ki
 	}
 	if (s)                        /* a new entry for the same flow */
 		forget(&w->tb, s, s->state == F_STUCK ? "client_cleared" : NULL);
-	track_new(&w->tb, e, ki, F_PENDING, K_NO_DNAT);
+	if ((s = track_new(&w->tb, e, ki, F_PENDING, K_NO_DNAT)))
+		s->dumped = dumped;
 }
 
 /* A non-DNS Service seen DNAT'd: its backends cannot be asked, so a
@@ -272,12 +280,12 @@ static void on_new(struct watch *w, const struct ct_entry *e)
 			backends_learn(&w->bk, e, ki);
 		else
 			unproven_once(w, k);
-		fresh_dnat(w, ki, w->tb.seq);
+		fresh_dnat(w, ki, w->tb.seq, w->ev_floor);
 		return;
 	}
 	k->last_stale = w->tb.seq;
 	if (!backends_own(&w->bk, &e->orig) && !ct_seen_reply(e))
-		track_pending(w, e, ki);
+		track_pending(w, e, ki, 0);
 }
 
 static void on_batch(struct watch *w, size_t n)
@@ -320,7 +328,7 @@ static int resync_one(const struct ct_entry *e, void *arg)
 		return 0;
 	}
 	if (!ct_seen_reply(e) && (ki = key_of(&w->tb, &e->orig)) != NIL)
-		track_pending(w, e, ki);
+		track_pending(w, e, ki, 1);
 	return 0;
 }
 
@@ -367,7 +375,8 @@ static void resync_step(struct watch *w)
 
 /* Dumps the table on a socket of its own and makes ours agree: what the
  * dump has is tracked, what it lacks went away. Entries found are dated
- * now: only a DNAT'd flow after the dump proves them stuck. The VIP:ports
+ * now and marked dumped: only a DNAT'd flow surely after the dump proves
+ * them stuck (fresh_by_order). The VIP:ports
  * alone are filtered in the kernel: a short dump, read at once. A CIDR
  * cannot be (CTA_FILTER has no
  * prefix match): the whole table is read from the loop, a few batches
@@ -455,8 +464,11 @@ static void read_events(struct watch *w)
 			lost(w);              /* or an event cut short: lost too */
 			continue;
 		}
-		if (n <= 0)
-			break;                /* EAGAIN: all read */
+		if (n <= 0) {             /* EAGAIN: all read; what comes next is newer */
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				w->ev_floor = ++w->tb.seq;
+			break;
+		}
 		on_batch(w, (size_t)n);
 	}
 }
@@ -492,8 +504,8 @@ void watch_own_dnat(struct watch *w, uint64_t mark)
 {
 	const struct ct_target *t = &w->t[0];         /* the server (set_targets) */
 	uint32_t ki = key_find(&w->tb, t->family, &t->addr, t->port);
-	if (ki != NIL && mark > w->tb.keys[ki].last_dnat)   /* else an event said as much, or later */
-		fresh_dnat(w, ki, mark);
+	if (ki != NIL && (mark > w->tb.keys[ki].last_dnat || mark > w->tb.keys[ki].dnat_floor))
+		fresh_dnat(w, ki, mark, mark);    /* else an event said as much, or later */
 }
 
 static uint64_t earlier(uint64_t a, uint64_t b) { return a < b ? a : b; }

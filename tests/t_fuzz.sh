@@ -15,7 +15,9 @@
 secs=${FUZZ_SMOKE_SECONDS:-10}
 unset FUZZ_RUNS
 
-if ! make -C "$TOP" -s fuzz-build >"$OUT/fuzz-build.log" 2>&1; then
+# the lock: t_node builds fuzz_event in another lane (one make at a time)
+mkdir -p "$TOP/build"
+if ! flock "$TOP/build/.fuzz-build.lock" make -C "$TOP" -s fuzz-build >"$OUT/fuzz-build.log" 2>&1; then
 	fail "fuzz targets build" "$(tail -n 3 "$OUT/fuzz-build.log" | tr '\n' ' ')"
 	exit 0
 fi

@@ -289,7 +289,9 @@ if scenario filter; then (
 
 # ---- fuzz: the event parser and the filter builder ----------------------
 if scenario fuzz; then
-	if make -C "$TOP" -s build/fuzz/fuzz_event >"$OUT/fuzz-event-build.log" 2>&1; then
+	# t_fuzz builds every target (fuzz_event too) in another lane: one
+	# make at a time, or this one runs a binary the other is still writing
+	if flock "$TOP/build/.fuzz-build.lock" make -C "$TOP" -s build/fuzz/fuzz_event >"$OUT/fuzz-event-build.log" 2>&1; then
 		line=$(sh "$TOP/tests/fuzz/run.sh" "${FUZZ_SMOKE_SECONDS:-10}" event)
 		case $line in
 		"fuzz_event: ok, "*) pass "$line" ;;

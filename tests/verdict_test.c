@@ -202,6 +202,34 @@ static void delete_rows(void)
 	}
 }
 
+/* fresh_by_order: the node watch's proof by the order things were read
+ * in. Each case is one story, told in seq numbers. */
+static void order_rows(void)
+{
+	static const struct {
+		const char *story;
+		struct order o;
+		enum fresh want;
+	} c[] = {
+		{"an event client, a DNAT'd event read after it", {10, 0, 12, 5, 0}, FRESH_DNAT},
+		{"an event client, the DNAT'd event read before it", {10, 0, 8, 5, 0}, FRESH_NONE},
+		{"an event client, a stale flow after the DNAT'd one", {10, 0, 12, 5, 13}, FRESH_NO_DNAT},
+		{"an event client, a stale flow after it, DNAT'd later", {10, 0, 14, 5, 12}, FRESH_DNAT},
+		{"a dumped client, a DNAT'd event read after it, no empty read since", {10, 1, 12, 9, 0}, FRESH_NONE},
+		{"a dumped client, a DNAT'd event read after an empty read", {10, 1, 12, 11, 0}, FRESH_DNAT},
+		{"a dumped client, the own query sent after the dump", {10, 1, 11, 11, 0}, FRESH_DNAT},
+		{"a dumped client, the own query sent with the dump (same seq)", {10, 1, 10, 10, 0}, FRESH_NONE},
+		{"a dumped client, a stale flow last", {10, 1, 12, 11, 13}, FRESH_NO_DNAT},
+		{"nothing seen since", {10, 0, 0, 0, 0}, FRESH_NONE},
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		n_checks++;
+		enum fresh got = fresh_by_order(&c[i].o);
+		if (got != c[i].want)
+			fail("fresh_by_order: %s: %s, want %s", c[i].story, fresh_names[got], fresh_names[c[i].want]);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (load(argc > 1 ? argv[1] : "tests/verdict_table.txt") < 0)
@@ -210,6 +238,7 @@ int main(int argc, char **argv)
 	view_rows();
 	dns_rows();
 	delete_rows();
+	order_rows();
 	for (int i = 0; i < nrows; i++) {
 		n_checks++;
 		if (!rows[i].hits)
