@@ -134,6 +134,11 @@ static void command_lines(void)
 		{"-d 10.0.0.10 -c 0", "--count '0'"},
 		{"-d 10.0.0.10 --metrics-addr 9797", "--metrics-addr '9797'"},
 		{"-d 10.0.0.10 --log-format xml", "--log-format 'xml'"},
+		{"-d 10.0.0.10 --heal-rate 5", "--heal-rate needs --watch-node or --heal-node"},
+		{"-d 10.0.0.10 --event-buffer 65536", "--event-buffer needs --watch-node"},
+		{"-d 10.0.0.10 --watch-filter user --node-max-keys 64", "--watch-filter needs --watch-node"},
+		{"-d 10.0.0.10 --heal --node-max-clients 64", "--node-max-clients needs --watch-node"},
+		{"-d 10.0.0.10 --stuck-clients-max 3", "--stuck-clients-max needs --watch-node"},
 	};
 	struct opts o;
 	char err[256];
@@ -162,6 +167,11 @@ static void command_lines(void)
 	       o.interval == NS_PER_MS, "1ms interval refused: %s", err);
 	EXPECT(parse_line("-d 10.0.0.10 -c 18446744073709551615", &o, err, sizeof err) == OPTS_RUN &&
 	       o.count == UINT64_MAX, "largest count refused: %s", err);
+	EXPECT(parse_line("-d 10.0.0.10 --heal-rate 5 --event-buffer 65536 --stuck-clients-max 0 --heal-node", &o, err,
+	                  sizeof err) == OPTS_RUN && o.heal_rate == 5 && o.event_buffer == 65536 && o.stuck_max == 0,
+	       "watch options before --heal-node refused: %s", err);
+	EXPECT(parse_line("--watch-node --watch-filter user --node-max-keys 64 -d 10.0.0.10", &o, err, sizeof err) ==
+	       OPTS_RUN && o.watch_user_filter && o.max_keys == 64, "--watch-node with its options refused: %s", err);
 	EXPECT(parse_line("--help", &o, err, sizeof err) == OPTS_HELP, "--help");
 	EXPECT(parse_line("-V", &o, err, sizeof err) == OPTS_VERSION, "-V");
 }
