@@ -476,20 +476,27 @@ lines_after() {
 }
 
 # cares_run MODE FAM WHERE: a c-ares client (Node's dns.Resolver: a lookup
-# every 5 ms, at most 200 in flight, timeout 1 s, 1 try) in WHERE (pod or
+# every 5 ms, at most 1000 in flight, timeout 1 s, 1 try) in WHERE (pod or
 # node); once it has printed two seconds of lookups, a 1.5 s restart
 # window; 8 s after it closed, the node's entries for that client that
 # were never DNAT'd are deleted; once it has printed three more seconds,
 # it is stopped (SIGTERM). Asserted on the per-second counts it prints:
 #   before the window   lookups answered (fewer than 1 in 10 failed)
-#   from 2 s after the rules were back until the delete: lookups keep
-#     failing, 1 in 5 or more of them overall and in at least half of
-#     those seconds (how many the stale entry catches is the client's
-#     chance: 37% to 98% failed in CI runs, and c-ares once had a clean
-#     second before failing again, so neither "most" nor "every second"
-#     is the bug's to promise; that it does not let up until the delete is)
+#   from 2 s after the rules were back until the delete: most lookups
+#     fail, and 1 in 5 or more in every one of those seconds (96-99%
+#     failed in each of six runs beside three CPU hogs)
 #   from 1 s after the delete on: answered again (fewer than 1 in 10 failed)
 # and, with conntrack, that the stale entries have no DNAT.
+# Why 1000 in flight: Node runs c-ares' timeouts from a timer once a
+# second, so lookups that go unanswered pile up to 2 s worth (400) before
+# they time out together. A cap of 200 stopped the sending for a while;
+# the timer then timed out every lookup at once, c-ares had none in flight
+# and closed its socket, and the next lookup left from a new port, DNAT'd:
+# the client escaped the stale entry by chance (seen on a fresh-clone run:
+# 5 failing seconds, then 4 clean ones before the delete; with the cap at
+# 200, 37% to 98% of such seconds' lookups failed across runs). With room
+# for 2 s of lookups one is always in flight: it keeps its socket, as a
+# busy client does.
 cares_run() {
 	tag="$1 c-ares v$2 in the $3"
 	scenario cares || return 0
@@ -502,7 +509,7 @@ cares_run() {
 	[ "$3" = node ] && ns=$NS_NODE src=$node
 	co=$OUT/cares-$1-v$2.json
 	ip netns exec "$ns" node "$TOP/tests/cares_client.js" --server "$vip" --qtype $qt --expect "$exp" \
-		--seconds 60 --every-ms 5 --max-inflight 200 --timeout-ms 1000 --tries 1 >"$co" 2>"$OUT/cares.err" &
+		--seconds 60 --every-ms 5 --max-inflight 1000 --timeout-ms 1000 --tries 1 >"$co" 2>"$OUT/cares.err" &
 	cpid=$!
 	lines_after "$co" 2 0 || fail "$tag: the client printed nothing in 30 s" "$(head -c 300 "$OUT/cares.err")"
 	lab_window 1.5 1 0 || fail "$tag: lab_window"
@@ -531,8 +538,8 @@ cares_run() {
 	echo "$tag: window $wopen-$wclose healed $healed; sockets open 4 s after: $socks; before: $before; stuck: $stuck; after: $after" >>"$OUT/lab-cares.txt"
 	check "$tag: answered before the window ($before)" awk -v s="$before" 'BEGIN {
 		split(s, f, /[ =]/); exit !(f[4] > 0 && f[6] * 10 < f[2] && f[8] >= 2) }'
-	check "$tag: lookups keep failing from 2 s after the rules are back, 1 in 5 at least, in half the seconds or more ($stuck)" awk -v s="$stuck" 'BEGIN {
-		split(s, f, /[ =]/); exit !(f[6] * 5 >= f[2] && f[6] > 0 && f[8] >= 5 && f[10] * 2 >= f[8]) }'
+	check "$tag: lookups keep failing from 2 s after the rules are back: most of them, 1 in 5 at least every second ($stuck)" awk -v s="$stuck" 'BEGIN {
+		split(s, f, /[ =]/); exit !(f[6] * 2 > f[2] && f[8] >= 5 && f[10] == f[8]) }'
 	check "$tag: answered again after the delete ($after)" awk -v s="$after" 'BEGIN {
 		split(s, f, /[ =]/); exit !(f[4] > 0 && f[6] * 10 < f[2] && f[8] >= 2) }'
 	lab_down
