@@ -68,6 +68,14 @@ if ! make -s -j2 >"$OUT/build.log" 2>&1 || ! make -s -j2 host >>"$OUT/build.log"
 	echo "0 passed, 1 failed"
 	exit 1
 fi
+# Nothing the host builds did may leave the binary out of date: a group's
+# make would relink it while the other lanes run it (seen: deps.sh touched
+# its stamp on every call, and exec failed with "Permission denied").
+if ! make -q; then
+	echo "test.sh: the build left $(make -n | grep -c .) commands for a second make: it would rebuild during the run"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
 
 if [ $# -gt 0 ]; then
 	groups=$(for g in "$@"; do echo "$g"; done)

@@ -14,7 +14,15 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/build/deps/$arch
 stamp=$out/.done
 
-[ -f "$stamp" ] && { touch "$stamp"; exit 0; }   # (newer than this script: make is content)
+# Done already: the stamp is made newer than this script only if it is not
+# (make is then content). Touched every time, it made every binary built on
+# these deps out of date: `make host` (build/host/.deps runs this) left the
+# release binary stale, and the next make anywhere in the tree relinked it
+# while the suite's other lanes ran it ("Permission denied" on exec).
+if [ -f "$stamp" ]; then
+	[ "$stamp" -nt "$top/scripts/deps.sh" ] || touch "$stamp"
+	exit 0
+fi
 
 need_pkg() {   # install Debian packages that are missing (build tools only)
 	missing=
