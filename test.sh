@@ -19,10 +19,12 @@
 # Lanes. Groups share nothing but the kernel: each makes its own
 # namespaces (lab.sh names them after its PID) and here gets its own
 # results file and output folder, build/groups/GROUP/{results.txt,out,log},
-# so LANES of them (default 5: much of the suite waits on real time, not
-# on the CPU; on this 2-core machine 5 lanes kept both cores busy, 1.6 of
-# 2 on average, where 3 left half the first minutes idle) run side by side, the longest first (the last run's times,
-# build/groups/*/time, decide the order; on a fresh clone, tests/times.txt). Each group's log is printed
+# so LANES of them (default 7: much of the suite waits on real time, not
+# on the CPU; rules, view and verdict hold a lane for minutes on a few
+# CPU-seconds each, and with 5 lanes both cores were still idle 12% of
+# the run) run side by side, the longest first (the last run's times,
+# build/groups/*/time, decide the order; on a fresh clone,
+# tests/times.txt). Each group's log is printed
 # whole when it ends, its results are held to tests/checks.txt on their
 # own, and build/results.txt is all of them merged in group order.
 # fleet compares the root namespace (links, addresses, routes,
@@ -47,7 +49,7 @@ G=$TOP/build/groups
 export TOP RESULTS="$TOP/build/results.txt" OUT="$TOP/build/out"
 mkdir -p build "$OUT" "$G"
 : >"$RESULTS"
-LANES=${LANES:-5}
+LANES=${LANES:-7}
 ALONE=${ALONE-}
 CHAIN=${CHAIN-image+fleet}
 
