@@ -375,13 +375,17 @@ fi
 # once healed, the tester logs nothing a tick), so the next tick is at
 # least 600 ms away: a tester that only stopped at its next tick would log
 # its stop that late, so the bound is half the 1 s tick, 500 ms. The
-# latency is the stop line's own ts= against the wall clock read just
-# before `podman kill` (podman's start-up is in it: about 40 ms here).
-# The whole stop, until `podman wait` returns, is held to ds.yaml's
+# signal goes to the container's process by its host PID (kill(1), as
+# the runtime's own kill would send it): `podman kill` starts in 40 ms on
+# a quiet machine but took 500 ms beside the suite's other lanes, and its
+# start-up is no part of the tester's answer. The latency is the stop
+# line's own ts= against the wall clock read just before the kill. The
+# whole stop, until `podman wait` returns, is held to ds.yaml's
 # terminationGracePeriodSeconds, after which a kubelet would SIGKILL.
 grace=$("$PY" -c 'import sys, yaml
 print([d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "DaemonSet"][0]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"])' ds.yaml)
 tstart=$(grep 'event=start ' "$LOG" | ts_ms)
+cpid=$(PR inspect --format '{{.State.Pid}}' "$CNAME" 2>/dev/null)
 k=0
 while [ $k -lt 40 ]; do
 	t0=$(now_ms); phase=$(((t0 - ${tstart:-0}) % 1000))
@@ -389,7 +393,8 @@ while [ $k -lt 40 ]; do
 	k=$((k + 1)); sleep 0.05
 done
 t0=$(now_ms)
-PR kill --signal TERM "$CNAME" >/dev/null 2>&1
+# (no PID from inspect: podman kill stops it all the same, and the check fails)
+case $cpid in ''|0|*[!0-9]*) cpid=; PR kill --signal TERM "$CNAME" >/dev/null 2>&1 ;; *) kill -TERM "$cpid" ;; esac
 rc=$(PR wait "$CNAME" 2>&1)
 t1=$(now_ms)
 PR logs "$CNAME" >"$LOG" 2>&1
@@ -397,8 +402,8 @@ tstop=$(grep 'event=stop ' "$LOG" | ts_ms)
 phase=$(((t0 - ${tstart:-0}) % 1000))
 expect_eq "SIGTERM: exit 3 (a blackhole was seen: the finding survives the stop), stats then stop reason=SIGTERM" \
 	"$rc $(grep -o 'event=[a-z_]*' "$LOG" | tail -n 2 | tr '\n' ' ')$(field "$LOG" stop reason)" "3 event=stats event=stop SIGTERM"
-if num "$tstop" "$tstart" && [ $((tstop - t0)) -lt 500 ] && [ "$phase" -lt 500 ] && [ $((t1 - t0)) -lt $((grace * 1000)) ]; then
-	pass "SIGTERM $phase ms into a tick: stop logged $((tstop - t0)) ms after podman kill began (< 500 ms, half the 1 s tick); podman wait back after $((t1 - t0)) ms (< ${grace} s grace)"
+if [ -n "$cpid" ] && num "$tstop" "$tstart" && [ $((tstop - t0)) -lt 500 ] && [ "$phase" -lt 500 ] && [ $((t1 - t0)) -lt $((grace * 1000)) ]; then
+	pass "SIGTERM $phase ms into a tick (to host PID ${cpid:-?}): stop logged $((tstop - t0)) ms after the kill (< 500 ms, half the 1 s tick); podman wait back after $((t1 - t0)) ms (< ${grace} s grace)"
 else
 	fail "SIGTERM: stop within one tick" "kill $phase ms into a tick, stop at +$((${tstop:-0} - t0)) ms, podman wait back at +$((t1 - t0)) ms (grace ${grace} s)"
 fi

@@ -23,11 +23,14 @@ mkdir -p "$W"
 FILTER_VAR=VERDICT_ONLY     # (lib.sh: scenario)
 # (tester, stop_tester, now_ms: tests/lab.sh)
 # window SECONDS FILE: one restart window, its three stamps appended to FILE
+# (in: the window's ruleset was in; on a loaded machine putting it in has
+# taken 600 ms, while the tester's queries were still DNAT'd)
 window() {
 	_o=$(now_ms); lab_rules window || return 1
+	_i=$(now_ms)
 	sleep "$1"
 	_r=$(now_ms); lab_rules full || return 1
-	echo "open $_o restore $_r close $(now_ms)" >>"$2"
+	echo "open $_o in $_i restore $_r close $(now_ms)" >>"$2"
 }
 # decoys_ok NAME: the 200 decoys put in by lab_decoys are all there, unchanged
 decoys_ok() {

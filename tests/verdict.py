@@ -3,14 +3,15 @@
 test itself made (t_verdict.sh).
 
   verdict.py windows LOG WINDOWS INTERVAL_MS [--heal]
-      WINDOWS has one line per window: "open O restore R close C" (epoch
-      ms): O just before the window's ruleset went in, R just before the
-      full one went back, C just after it was in. Checks, and prints one
-      line saying what it found:
+      WINDOWS has one line per window: "open O in I restore R close C"
+      (epoch ms): O just before the window's ruleset went in, I just
+      after it was in, R just before the full one went back, C just after
+      it was in. Checks, and prints one line saying what it found:
         - one event=nat_missing per window, stamped inside it [O, C];
         - one event=nat_restored per window, after R and before the next
           window, stuck=true, window_ms within one interval (+100 ms for
-          the scheduler) of the window the script made;
+          the scheduler) of the window the script made: at least R - I
+          (the rules surely missing), at most C - O;
         - every event=blackhole stamped after R of its window, never
           while the rules were absent, proof= DNAT'd, one per window
           (with --heal each is healed, so each window proves anew);
@@ -36,10 +37,12 @@ def dnatd(entry):
 
 
 def load_windows(path):
+    """(O, R, C, I) per line: the window's four times, by name."""
     out = []
     for line in open(path):
         p = line.split()
-        out.append((int(p[1]), int(p[3]), int(p[5])))
+        t = {p[k]: int(p[k + 1]) for k in range(0, len(p) - 1, 2)}
+        out.append((t["open"], t["restore"], t["close"], t["in"]))
     return out
 
 
@@ -67,12 +70,12 @@ def check_windows(log, wpath, interval, heal):
         if i is None:
             bad.append(f"nat_restored at {l['_ms']} not after a window's restore")
             continue
-        o, r, c = wins[i]
+        o, r, c, ii = wins[i]
         wm = int(l["window_ms"])
-        lo, hi = (r - o) - interval - 100, (c - o) + interval + 100
+        lo, hi = (r - ii) - interval - 100, (c - o) + interval + 100
         errs.append(wm - (c - o))
         if not lo <= wm <= hi or l.get("stuck") != "true":
-            bad.append(f"window {i}: window_ms={wm} stuck={l.get('stuck')}, script's {r - o}-{c - o} ms")
+            bad.append(f"window {i}: window_ms={wm} stuck={l.get('stuck')}, script's {r - ii}-{c - o} ms")
     if len(rest) != len(wins):
         bad.append(f"{len(rest)} nat_restored for {len(wins)} windows")
     bh = [l for l in lines if l["event"] == "blackhole"]
@@ -99,7 +102,7 @@ def check_windows(log, wpath, interval, heal):
     # query is still put down to the missing rule (the wall-clock delay,
     # one interval plus the look delay at most, is reported, not judged)
     lat = []
-    for i, (o, r, c) in enumerate(wins):
+    for i, (o, r, c, _) in enumerate(wins):
         after = [l for l in lines if l["event"] == "timeout" and
                  c + 2 < l["_ms"] - float(l.get("waited_ms", 0)) < nxt(i)]
         late = [l for l in after if l.get("cause") == "nat_missing"]
