@@ -479,10 +479,18 @@ static enum opts_result set_metrics(const char *v, struct opts *o, char *err, si
 	return OPTS_RUN;
 }
 
-/* What is only judged once every option is read. */
-/* What is judged once all options are read; watch_only: the first
+/* What is only judged once every option is read; watch_only: the first
  * option given that only the node watch uses (it needs --watch-node). */
-struct later { const char *server, *source, *watch_only; int monitor, heal, more; };
+struct later { const char *server, *source; int monitor, heal, more, watch_only; };
+
+/* An option's long name, as longopts spells it. */
+static const char *long_name(int c)
+{
+	for (const struct option *lo = longopts; lo->name; lo++)
+		if (lo->val == c)
+			return lo->name;
+	return "?";
+}
 
 /* A second -d or a --service-cidr: one more target for the node watch. */
 static enum opts_result add_watch(int c, const char *v, struct opts *o, struct later *l,
@@ -512,14 +520,9 @@ static enum opts_result add_watch(int c, const char *v, struct opts *o, struct l
 static enum opts_result watch_opt(int c, const char *v, struct opts *o, struct later *l,
                                   char *err, size_t cap)
 {
-	static const struct { int c; const char *name; } only[] = {
-		{OPT_HEAL_RATE, "--heal-rate"}, {OPT_EVBUF, "--event-buffer"}, {OPT_WFILTER, "--watch-filter"},
-		{OPT_MAX_KEYS, "--node-max-keys"}, {OPT_MAX_CLIENTS, "--node-max-clients"},
-		{OPT_STUCK_MAX, "--stuck-clients-max"},
-	};
-	for (size_t i = 0; i < sizeof only / sizeof *only; i++)
-		if (c == only[i].c && !l->watch_only)
-			l->watch_only = only[i].name;
+	if (!l->watch_only && (c == OPT_HEAL_RATE || c == OPT_EVBUF || c == OPT_WFILTER || c == OPT_MAX_KEYS ||
+	                       c == OPT_MAX_CLIENTS || c == OPT_STUCK_MAX))
+		l->watch_only = c;
 	switch (c) {
 	case OPT_WATCH: o->watch_node = 1; return OPTS_RUN;
 	case OPT_HEAL_NODE: o->watch_node = o->heal_node = 1; return OPTS_RUN;
@@ -615,7 +618,7 @@ static enum opts_result check_all(struct opts *o, const struct later *l, char *e
 	if (o->dry_run && !o->heal_node)
 		return refuse(err, cap, "--dry-run needs --heal-node");
 	if (l->watch_only && !o->watch_node)
-		return refuse(err, cap, "%s needs --watch-node or --heal-node", l->watch_only);
+		return refuse(err, cap, "--%s needs --watch-node or --heal-node", long_name(l->watch_only));
 	if ((why = dns_check_name(o->name)))
 		return refuse(err, cap, "--name '%s': %s", o->name, why);
 	if (!server && default_server("/etc/resolv.conf", &o->server, err, cap))
