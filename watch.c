@@ -384,11 +384,11 @@ static void resync_step(struct watch *w)
 static void resync(struct watch *w, const char *why)
 {
 	struct ct_dump_filter f = {.proto = IPPROTO_UDP, .ndst = w->bk.nexact, .dst = w->bk.exact, .kernel = 1};
-	/* What the event socket still holds predates the dump: a DNAT'd NEW
-	 * event read after it would pass for a flow newer than the entries
-	 * the dump dates now, and prove them stuck while the rule may still
-	 * be missing (seen under a flood: clients healed mid-window, then
-	 * stuck again). Discarded; the dump tells the truth about them. */
+	/* What the event socket still holds predates the dump, which tells
+	 * the truth about those entries: discarded, up to DRAIN_MAX, so the
+	 * loop catches up (and a client deleted meanwhile is not tracked
+	 * again from its old NEW). What is left cannot prove the clients the
+	 * dump finds: only a flow after ev_floor does (fresh_by_order). */
 	for (int i = 0; i < DRAIN_MAX && recv(w->fd, w->buf, sizeof w->buf, MSG_DONTWAIT) > 0; i++)
 		;
 	w->tb.gen++;
@@ -504,8 +504,9 @@ void watch_own_dnat(struct watch *w, uint64_t mark)
 {
 	const struct ct_target *t = &w->t[0];         /* the server (set_targets) */
 	uint32_t ki = key_find(&w->tb, t->family, &t->addr, t->port);
-	if (ki != NIL && (mark > w->tb.keys[ki].last_dnat || mark > w->tb.keys[ki].dnat_floor))
-		fresh_dnat(w, ki, mark, mark);    /* else an event said as much, or later */
+	/* dnat_floor <= last_dnat: past the floor is news to one or both */
+	if (ki != NIL && mark > w->tb.keys[ki].dnat_floor)
+		fresh_dnat(w, ki, mark, mark);
 }
 
 static uint64_t earlier(uint64_t a, uint64_t b) { return a < b ? a : b; }
