@@ -8,7 +8,7 @@
 #
 #   sudo ./test.sh node
 #   sudo NODE_ONLY="heal filter" ./test.sh node      some scenarios:
-#     heal watch loss cidr filter fuzz nocap
+#     heal watch loss cidr dumped filter fuzz nocap
 #
 # Ports: healthy flows 21000-21199, stuck clients 22000-22029, echo
 # clients 23000-23002, decoys 24000-24099, filter probes 25001-25011: all
@@ -184,25 +184,30 @@ if scenario loss; then (
 # DNAT rule, missing during its own window. The tester never sends to a
 # non-DNS Service, so its stuck clients wait - rules back or not - until
 # some other client's new flow to it is seen DNAT'd.
-if scenario cidr; then (
-	lab_up --mode iptables || { fail "cidr: lab_up"; exit 0; }
+# dumped: the same clients, stuck before the tester starts and its rule
+# back by then, so the start resync's dump finds them. A dump is newer than
+# the events still queued, so only a DNAT'd flow read after the event
+# socket was next found empty proves them (fresh_by_order): the one fresh
+# flow must, and nothing before it may.
+cidr_case() {
+	lab_up --mode iptables || { fail "$1: lab_up"; return; }
 	fam 4
-	L=$W/cidr.log C=$W/cidr.clients
+	L=$W/$1.log C=$W/$1.clients
 	rm -f "$C" "$W/ready"
 	lab_pod $NC --echo-server "$POD4B:5000" &
 	rule="-d 10.0.0.40/32 -p udp --dport 5000 -j DNAT --to-destination $POD4B:5000"
 	# shellcheck disable=SC2086
 	lab_node iptables -t nat -I OUTPUT $rule
-	tester "$L" -d "$srv" --service-cidr 10.0.0.0/24 -i 500ms -w 400ms --heal-node
-	sleep 1
+	[ "$1" = cidr ] && { tester "$L" -d "$srv" --service-cidr 10.0.0.0/24 -i 500ms -w 400ms --heal-node; sleep 1; }
 	# shellcheck disable=SC2086
 	lab_node iptables -t nat -D OUTPUT $rule
 	lab_node $NC --bind "$node" --ports 23000-23002 --server 10.0.0.40 --server-port 5000 --mode echo \
-		--interval 0.1 --duration 5 --log "$C" --ready "$W/ready" &
+		--interval 0.1 --duration 6 --log "$C" --ready "$W/ready" &
 	cpid=$!
 	wait_file "$W/ready"; sleep 0.5
 	# shellcheck disable=SC2086
 	lab_node iptables -t nat -I OUTPUT $rule
+	[ "$1" = dumped ] && tester "$L" -d "$srv" --service-cidr 10.0.0.0/24 -i 500ms -w 400ms --heal-node
 	sleep 1.5
 	before=$($LC count "$L" client_healed vip=10.0.0.40:5000)
 	stuck=$(lab_ct -L -p udp --orig-dst 10.0.0.40 2>/dev/null | grep -c 'sport=2300[0-2] dport=5000 \[UNREPLIED\] src=10.0.0.40 ')
@@ -212,13 +217,18 @@ if scenario cidr; then (
 	wait $cpid
 	stop_tester
 	never=$(first_ok_after "$C" "$p" | grep -c never)
-	if [ "$before" = 0 ] && [ "$stuck" = 3 ] && [ "$($LC after "$L" client_healed $((p - 1)) vip=10.0.0.40:5000)" = 3 ] &&
-	   [ "$($LC count "$L" client_blackholed vip=10.0.0.40:5000)" = 3 ] && [ "$never" = 0 ]; then
-		pass "cidr: 3 clients of a non-DNS Service (10.0.0.40:5000) still stuck 1.5 s after its rule came back; healed once a new flow to it was seen DNAT'd; all answered"
+	found=$(grep -c 'event=node_resync reason=start tracked=3 ' "$L")
+	[ "$1" = cidr ] && found=1   # (its tester saw the clients' NEW events)
+	if [ "$before" = 0 ] && [ "$stuck" = 3 ] && [ "$found" = 1 ] && [ "$never" = 0 ] &&
+	   [ "$($LC after "$L" client_healed $((p - 1)) vip=10.0.0.40:5000)" = 3 ] &&
+	   [ "$($LC count "$L" client_blackholed vip=10.0.0.40:5000)" = 3 ]; then
+		pass "$1: 3 clients of a non-DNS Service (10.0.0.40:5000) $2 still stuck 1.5 s after its rule came back; healed once a new flow to it was seen DNAT'd; all answered"
 	else
-		fail "cidr" "healed_before_fresh_flow=$before stuck_then=$stuck healed_after=$($LC after "$L" client_healed $((p - 1)) vip=10.0.0.40:5000) unanswered=$never fresh=$(cat "$W/fresh")"
+		fail "$1" "found_by_start_dump=$found healed_before_fresh_flow=$before stuck_then=$stuck healed_after=$($LC after "$L" client_healed $((p - 1)) vip=10.0.0.40:5000) unanswered=$never fresh=$(cat "$W/fresh")"
 	fi
-); fi
+}
+if scenario cidr; then ( cidr_case cidr "(seen by their events)" ); fi
+if scenario dumped; then ( cidr_case dumped "(found by the start resync's dump)" ); fi
 
 # ---- the BPF filter against the kernel ---------------------------------
 # conntrack -I makes NEW events, -D DESTROY events, of flows we choose;
