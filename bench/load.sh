@@ -44,8 +44,9 @@ healed_by() {
 	until [ "$(healed_ports "$1" | wc -l)" -ge 50 ] || [ "$(date +%s%3N)" -ge "$2" ]; do sleep 0.1; done
 }
 healed_ports() { ports_of client_healed "$1"; }
-# ports_of EVENT LOG: the 50 clients' ports that have an EVENT line, once each
-ports_of() { grep "event=$1 kind=no_dnat .* sport=220[0-4][0-9] " "$2" | sed -n 's/.* client=[^ ]* sport=\([0-9]*\) .*/\1/p' | sort -u; }
+# lines_of EVENT LOG: the EVENT lines of the 50 clients; ports_of: their ports, once each
+lines_of() { grep "event=$1 kind=no_dnat .* sport=220[0-4][0-9] " "$2"; }
+ports_of() { lines_of "$1" "$2" | sed -n 's/.* client=[^ ]* sport=\([0-9]*\) .*/\1/p' | sort -u; }
 stat_of() { grep 'event=stats ' "$1" | tail -n1 | sed -n "s/.* $2=\([0-9]*\).*/\1/p"; }
 
 # run NAME TESTER-OPTIONS...: one line "key=value ..." into $W/NAME.res
@@ -78,7 +79,7 @@ run() {
 	sent=$(cat "$W/$name.flood")
 	bh=$(ports_of client_blackholed "$L" | wc -l)
 	hl=$(healed_ports "$L" | wc -l)
-	hlines=$(grep -c 'event=client_healed kind=no_dnat .* sport=220[0-4][0-9] ' "$L")
+	hlines=$(lines_of client_healed "$L" | wc -l)
 	echo "name=$name rc=$rc reported=$bh healed=$hl heal_lines=$hlines ticks=$(stat_of "$L" sent) skipped=$(stat_of "$L" skipped_ticks) stop_ms=$((stop - k)) hwm_kb=$hwm flows=$sent secs_ms=$((f1 - f0)) lost=$(stat_of "$L" node_lost) resyncs=$(stat_of "$L" node_resyncs) events=$(stat_of "$L" node_events) interval_ms=${LOAD_IV_MS:-1000}" >"$W/$name.res"
 	lab_down
 }
